@@ -1,0 +1,66 @@
+// swift-tools-version:6.0
+// RealNVP normalizing-flow trainer: FlowCore (the math), FlowDistributed (threads, ranks, trainer),
+// and the `flow-mpirun` command-line tool.
+import PackageDescription
+
+#if os(Linux)
+let blasDependency: [Target.Dependency] = ["CBLAS"]
+#else
+let blasDependency: [Target.Dependency] = []  // Accelerate on Apple platforms
+#endif
+
+/// Release builds let the compiler specialise FlowCore's generic kernels (Scalar == Float) inside the
+/// trainer's module; without it every element-wise loop would run through protocol witness tables.
+let crossModule: [SwiftSetting] = [.unsafeFlags(["-cross-module-optimization"], .when(configuration: .release))]
+
+let package = Package(
+    name: "RealNVPFlow",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "flow-mpirun", targets: ["flow-mpirun"]),
+        .library(name: "FlowCore", targets: ["FlowCore"]),
+        .library(name: "FlowDistributed", targets: ["FlowDistributed"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-numerics", from: "1.0.0"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CBLAS", path: "Sources/CBLAS", pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(
+            name: "CMPI", path: "Sources/CMPI", pkgConfig: "ompi",
+            providers: [.apt(["libopenmpi-dev", "openmpi-bin"]), .brew(["open-mpi"])]),
+        .target(name: "CFloatEnv", path: "Sources/CFloatEnv"),
+        .target(
+            name: "FlowCore",
+            dependencies: blasDependency + ["CFloatEnv", .product(name: "RealModule", package: "swift-numerics")],
+            path: "Sources/FlowCore",
+            swiftSettings: crossModule),
+        .target(
+            name: "FlowDistributed",
+            dependencies: ["FlowCore", "CMPI", .product(name: "Logging", package: "swift-log")],
+            path: "Sources/FlowDistributed",
+            swiftSettings: crossModule),
+        .executableTarget(
+            name: "flow-mpirun",
+            dependencies: [
+                "FlowCore", "FlowDistributed",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Sources/flow-mpirun",
+            swiftSettings: crossModule),
+        .testTarget(
+            name: "FlowCoreTests", dependencies: ["FlowCore"], path: "Tests/FlowCoreTests",
+            resources: [.copy("Fixtures")]),
+        .testTarget(
+            name: "FlowDistributedTests", dependencies: ["FlowCore", "FlowDistributed"],
+            path: "Tests/FlowDistributedTests"),
+        .testTarget(
+            name: "FlowToolTests", dependencies: ["FlowCore"], path: "Tests/FlowToolTests"),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,130 @@
+/// How the binary masks of successive couplings are chosen.
+public enum MaskScheme: String, Codable, Hashable, Sendable, CaseIterable {
+    /// "Alternating halves": coupling 0 transforms the first ⌈D/2⌉ features conditioned on the rest
+    /// (mask b = 0 on features 0..<⌈D/2⌉, 1 on the others); every later coupling swaps the roles. For D = 2 this
+    /// is keras.io's `[[0, 1], [1, 0], …]`.
+    case alternating
+    /// "Checkerboard": coupling 0 transforms the even features (b_j = j mod 2), or, with an image shape
+    /// [H, W], the pixels with even (row + column); every later coupling swaps the roles. RealNVP paper,
+    /// section 3.4.
+    case checkerboard
+}
+
+/// The shape of a RealNVP model: everything needed to lay out its parameters. Stored as JSON in the
+/// checkpoint's `__metadata__`.
+///
+/// Dinh, Sohl-Dickstein, Bengio, "Density estimation using Real NVP", ICLR 2017.
+public struct FlowConfiguration: Codable, Hashable, Sendable {
+    /// Number of features D (≥ 2).
+    public var dim: Int
+    /// Number of affine coupling layers K (≥ 1).
+    public var couplings: Int
+    /// Width of every hidden layer of the s and t networks (≥ 1).
+    public var hidden: Int
+    /// Number of hidden Dense+ReLU layers of each s and t network (≥ 1); each network has
+    /// `hiddenLayers + 1` dense layers.
+    public var hiddenLayers: Int
+    /// The mask scheme (ignored when `customMasks` is set).
+    public var maskScheme: MaskScheme
+    /// Explicit masks `[K][D]` of 0/1 values (1 = conditioning part, passed through); overrides the scheme.
+    public var customMasks: [[Int]]?
+    /// Spatial shape `[H, W]` with H·W = D: the checkerboard mask then follows the parity of row + column.
+    public var imageShape: [Int]?
+    /// Adds the RealNVP paper's learnable per-feature scale on tanh: s = scale ⊙ tanh(S(b⊙x)), tensor
+    /// `couplings.{i}.scale` `[D]`, initialised to 1.
+    public var learnableScale: Bool
+
+    /// A configuration; the defaults are the seed model (6 couplings, 4 × 256 ReLU, alternating masks).
+    public init(
+        dim: Int = 2, couplings: Int = 6, hidden: Int = 256, hiddenLayers: Int = 4,
+        maskScheme: MaskScheme = .alternating, customMasks: [[Int]]? = nil,
+        imageShape: [Int]? = nil, learnableScale: Bool = false
+    ) {
+        self.dim = dim
+        self.couplings = couplings
+        self.hidden = hidden
+        self.hiddenLayers = hiddenLayers
+        self.maskScheme = maskScheme
+        self.customMasks = customMasks
+        self.imageShape = imageShape
+        self.learnableScale = learnableScale
+    }
+
+    /// The seed model for `dim` features: 6 couplings, s and t with 4 hidden layers of 256 ReLU units.
+    public static func seed(dim: Int = 2) -> FlowConfiguration { FlowConfiguration(dim: dim) }
+
+    enum CodingKeys: String, CodingKey {
+        case dim, couplings, hidden, hiddenLayers = "hidden_layers", maskScheme = "mask",
+            customMasks = "masks", imageShape = "image_shape", learnableScale = "learnable_scale"
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        dim = try c.decode(Int.self, forKey: .dim)
+        couplings = try c.decode(Int.self, forKey: .couplings)
+        hidden = try c.decode(Int.self, forKey: .hidden)
+        hiddenLayers = try c.decode(Int.self, forKey: .hiddenLayers)
+        maskScheme = try c.decodeIfPresent(MaskScheme.self, forKey: .maskScheme) ?? .alternating
+        customMasks = try c.decodeIfPresent([[Int]].self, forKey: .customMasks)
+        imageShape = try c.decodeIfPresent([Int].self, forKey: .imageShape)
+        learnableScale = try c.decodeIfPresent(Bool.self, forKey: .learnableScale) ?? false
+    }
+
+    /// Checks every field.
+    /// - Throws: ``FlowConfigurationError`` naming the offending field and value.
+    public func validate() throws {
+        func fail(_ field: String, _ message: String) throws -> Never {
+            throw FlowConfigurationError(field: field, message: message)
+        }
+        if dim < 2 {
+            try fail("dim", "D = \(dim): a coupling layer needs at least 2 features (one to condition on, one to transform)")
+        }
+        if couplings < 1 { try fail("couplings", "\(couplings): need at least 1 coupling layer") }
+        if hidden < 1 { try fail("hidden", "\(hidden): need at least 1 hidden unit") }
+        if hiddenLayers < 1 { try fail("hidden-layers", "\(hiddenLayers): need at least 1 hidden layer") }
+        if let shape = imageShape {
+            if shape.count != 2 || shape[0] < 1 || shape[1] < 1 || shape[0] * shape[1] != dim {
+                try fail("image-shape", "\(shape.map(String.init).joined(separator: "x")) does not match D = \(dim) (need H×W = D)")
+            }
+        }
+        if let masks = customMasks {
+            if masks.count != couplings {
+                try fail("masks", "\(masks.count) masks for \(couplings) couplings")
+            }
+            for (k, m) in masks.enumerated() {
+                if m.count != dim { try fail("masks", "mask \(k) has \(m.count) entries, expected D = \(dim)") }
+                if m.contains(where: { $0 != 0 && $0 != 1 }) { try fail("masks", "mask \(k) has values other than 0 and 1") }
+            }
+        }
+    }
+
+    /// The 0/1 mask of every coupling, `[K][D]` (1 = conditioning part, passed through unchanged).
+    public func masks() -> [[Int]] {
+        if let m = customMasks { return m }
+        return (0..<couplings).map { k in
+            (0..<dim).map { j in
+                let first: Int
+                switch maskScheme {
+                case .alternating:
+                    first = j < (dim + 1) / 2 ? 0 : 1
+                case .checkerboard:
+                    if let s = imageShape, s.count == 2, s[1] > 0 {
+                        first = (j / s[1] + j % s[1]) % 2
+                    } else {
+                        first = j % 2
+                    }
+                }
+                return k % 2 == 0 ? first : 1 - first
+            }
+        }
+    }
+}
+
+/// A configuration field out of range.
+public struct FlowConfigurationError: Error, CustomStringConvertible, Equatable, Sendable {
+    /// The field (the command-line flag's name without dashes).
+    public var field: String
+    /// What is wrong.
+    public var message: String
+    public var description: String { "invalid --\(field): \(message)" }
+}

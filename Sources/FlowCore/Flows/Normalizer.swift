@@ -1,0 +1,105 @@
+import RealModule
+
+/// Per-feature standardisation u = (x − mean) / std, fitted on the training split and stored with the
+/// model (`normalizer.mean`, `normalizer.std`, each `[D]`).
+///
+/// Its log-det-Jacobian is −Σ_j log std_j (nats), the same for every row; every log-likelihood reported
+/// in data units includes it.
+public struct Normalizer<Scalar: FlowScalar>: Sendable, Equatable {
+    /// Per-feature mean `[D]` (data units).
+    public var mean: [Scalar]
+    /// Per-feature population standard deviation `[D]` (data units, > 0).
+    public var std: [Scalar]
+
+    /// A normaliser with the given statistics.
+    public init(mean: [Scalar], std: [Scalar]) {
+        precondition(mean.count == std.count)
+        self.mean = mean
+        self.std = std
+    }
+
+    /// The identity (mean 0, std 1) for `dim` features.
+    public static func identity(dim: Int) -> Normalizer {
+        Normalizer(mean: Array(repeating: 0, count: dim), std: Array(repeating: 1, count: dim))
+    }
+
+    /// Fits mean and population standard deviation (ddof = 0, as `keras.layers.Normalization.adapt`) in
+    /// Double precision on `data` `[rows, D]`.
+    /// - Throws: ``NormalizerError`` when there are no rows or a feature is constant (std = 0: no density).
+    public static func fit<T: BinaryFloatingPoint>(_ data: Matrix<T>) throws -> Normalizer {
+        let n = data.rows, d = data.columns
+        guard n > 0 else { throw NormalizerError(message: "cannot fit the normaliser on 0 rows") }
+        var mean = [Double](repeating: 0, count: d)
+        for i in 0..<n { for j in 0..<d { mean[j] += Double(data.values[i * d + j]) } }
+        for j in 0..<d { mean[j] /= Double(n) }
+        var variance = [Double](repeating: 0, count: d)
+        for i in 0..<n {
+            for j in 0..<d {
+                let e = Double(data.values[i * d + j]) - mean[j]
+                variance[j] += e * e
+            }
+        }
+        var std = [Scalar]()
+        for j in 0..<d {
+            let s = (variance[j] / Double(n)).squareRoot()
+            guard s > 0, Scalar(s) > 0, Scalar(s).isFinite else {
+                throw NormalizerError(
+                    message: "feature \(j + 1) (1-based column) is constant in the training split (std = 0); "
+                        + "a density on it is degenerate: drop the column")
+            }
+            std.append(Scalar(s))
+        }
+        return Normalizer(mean: mean.map { Scalar($0) }, std: std)
+    }
+
+    /// Number of features.
+    public var dim: Int { mean.count }
+
+    /// log|det ∂u/∂x| = −Σ_j log std_j (nats), identical for every row.
+    public var logDetJacobian: Double { -std.reduce(0.0) { $0 + Double.log(Double($1)) } }
+
+    /// u = (x − mean) / std for `rows` rows `[rows, D]`, from `x` into `u` (may alias).
+    public func normalize(_ x: UnsafePointer<Scalar>, rows: Int, into u: UnsafeMutablePointer<Scalar>) {
+        let d = dim
+        for i in 0..<rows {
+            for j in 0..<d { u[i * d + j] = (x[i * d + j] - mean[j]) / std[j] }
+        }
+    }
+
+    /// x = u·std + mean for `rows` rows `[rows, D]`, from `u` into `x` (may alias).
+    public func denormalize(_ u: UnsafePointer<Scalar>, rows: Int, into x: UnsafeMutablePointer<Scalar>) {
+        let d = dim
+        for i in 0..<rows {
+            for j in 0..<d { x[i * d + j] = u[i * d + j] * std[j] + mean[j] }
+        }
+    }
+
+    /// The normalised copy of `x` `[rows, D]`.
+    public func normalize(_ x: Matrix<Scalar>) -> Matrix<Scalar> {
+        var out = x
+        x.values.withUnsafeBufferPointer { src in
+            out.values.withUnsafeMutableBufferPointer { dst in
+                normalize(src.baseAddress!, rows: x.rows, into: dst.baseAddress!)
+            }
+        }
+        return out
+    }
+
+    /// The data-space copy of normalised `u` `[rows, D]`.
+    public func denormalize(_ u: Matrix<Scalar>) -> Matrix<Scalar> {
+        var out = u
+        u.values.withUnsafeBufferPointer { src in
+            out.values.withUnsafeMutableBufferPointer { dst in
+                denormalize(src.baseAddress!, rows: u.rows, into: dst.baseAddress!)
+            }
+        }
+        return out
+    }
+}
+
+/// The normaliser cannot be fitted.
+public struct NormalizerError: Error, CustomStringConvertible, Sendable {
+    /// What is wrong.
+    public var message: String
+    public var description: String { message }
+}

@@ -1,0 +1,185 @@
+import RealModule
+
+/// A RealNVP density model with its parameter values: a ``Normalizer`` (data → normalised units), K affine
+/// couplings (normalised units → latent), and the standard-normal base distribution.
+///
+///     log p(x) = log N(f(u); 0, I) + Σ_k log|det ∂f_k| − Σ_j log std_j,   u = (x − mean)/std
+///
+/// Dinh, Sohl-Dickstein, Bengio, "Density estimation using Real NVP", ICLR 2017, eqs. 3–9.
+///
+/// Shapes: data and latents are ``Matrix`` `[rows, D]` row-major; log-densities are nats per row.
+///
+/// Example:
+///
+///     let model = try RealNVP<Float>(configuration: .seed(), seed: 0)
+///     let x = Matrix<Float>(rows: 2, columns: 2, values: [0, 0, 1, 0.5])
+///     let logp = model.logProb(x)            // [2], nats
+///     let (z, _) = model.encode(x)           // [2, 2]
+///     let back = model.decode(z)             // ≈ x
+public struct RealNVP<Scalar: FlowScalar>: Sendable {
+    /// Structure and parameter layout.
+    public let network: FlowNetwork<Scalar>
+    /// All parameters, flat `[network.layout.storageCount]` (see ``ParameterLayout``).
+    public var parameters: [Scalar]
+    /// Data standardisation, part of the model.
+    public var normalizer: Normalizer<Scalar>
+
+    /// A freshly initialised model: Glorot-uniform weights U(−a, a), a = √(6/(fan_in + fan_out)), from
+    /// the seeded generator (purpose `.initialization`, substream = tensor index, index = element), zero
+    /// biases, scales 1 (Keras's defaults); identity normaliser.
+    /// - Throws: ``FlowConfigurationError`` for an invalid configuration.
+    public init(configuration: FlowConfiguration, seed: UInt64) throws {
+        network = try FlowNetwork(configuration)
+        parameters = RealNVP.initialParameters(layout: network.layout, seed: seed)
+        normalizer = .identity(dim: configuration.dim)
+    }
+
+    /// A model with given parameters (flat, `[layout.storageCount]`) and normaliser.
+    public init(network: FlowNetwork<Scalar>, parameters: [Scalar], normalizer: Normalizer<Scalar>) {
+        precondition(parameters.count == network.layout.storageCount)
+        precondition(normalizer.dim == network.dim)
+        self.network = network
+        self.parameters = parameters
+        self.normalizer = normalizer
+    }
+
+    /// Glorot-uniform initial values for every tensor of `layout` (see ``init(configuration:seed:)``).
+    public static func initialParameters(layout: ParameterLayout, seed: UInt64) -> [Scalar] {
+        var p = [Scalar](repeating: 0, count: layout.storageCount)
+        for (t, slot) in layout.tensors.enumerated() {
+            if slot.isWeightMatrix {
+                let limit = (6.0 / Double(slot.shape[0] + slot.shape[1])).squareRoot()
+                let stream = RandomStream(seed: seed, purpose: .initialization, substream: UInt32(t))
+                for e in 0..<slot.count {
+                    p[slot.offset + e] = Scalar(limit * (2 * stream.uniform(UInt64(e)) - 1))
+                }
+            } else if slot.name.hasSuffix(".scale") {
+                for e in 0..<slot.count { p[slot.offset + e] = 1 }
+            }
+        }
+        return p
+    }
+
+    /// The configuration.
+    public var configuration: FlowConfiguration { network.configuration }
+    /// Number of features D.
+    public var dim: Int { network.dim }
+
+    /// The values of tensor `name` (shape as in the layout), or nil.
+    public func tensor(_ name: String) -> [Scalar]? {
+        guard let s = network.layout.slot(named: name) else { return nil }
+        return Array(parameters[s.offset..<(s.offset + s.count)])
+    }
+
+    /// Sets tensor `name`; `values.count` must match its element count.
+    public mutating func setTensor(_ name: String, _ values: [Scalar]) {
+        guard let s = network.layout.slot(named: name), s.count == values.count else {
+            preconditionFailure("setTensor: no tensor \(name) with \(values.count) elements")
+        }
+        parameters.replaceSubrange(s.offset..<(s.offset + s.count), with: values)
+    }
+
+    static var chunkRows: Int { 1024 }
+
+    /// Runs `body` over chunks of at most ``chunkRows`` rows with one workspace.
+    private func chunked(_ rows: Int, _ body: (Range<Int>, FlowWorkspace<Scalar>, UnsafePointer<Scalar>) -> Void) {
+        let ws = FlowWorkspace<Scalar>(configuration: configuration, capacity: max(1, min(rows, Self.chunkRows)))
+        parameters.withUnsafeBufferPointer { p in
+            var start = 0
+            while start < rows {
+                let end = min(rows, start + Self.chunkRows)
+                body(start..<end, ws, p.baseAddress!)
+                start = end
+            }
+        }
+    }
+
+    /// Encodes data x `[rows, D]` to latents z = f((x − mean)/std) `[rows, D]`, with the per-row
+    /// log|det ∂z/∂x| (nats, normaliser included).
+    public func encode(_ x: Matrix<Scalar>) -> (z: Matrix<Scalar>, logDet: [Double]) {
+        precondition(x.columns == dim, "encode: \(x.columns) columns for a model of D = \(dim)")
+        let D = dim
+        var z = Matrix<Scalar>(rows: x.rows, columns: D, repeating: 0)
+        var logDet = [Double](repeating: 0, count: x.rows)
+        let u = normalizer.normalize(x)
+        let normLogDet = normalizer.logDetJacobian
+        u.values.withUnsafeBufferPointer { ub in
+            z.values.withUnsafeMutableBufferPointer { zb in
+                chunked(x.rows) { range, ws, p in
+                    let n = range.count
+                    network.forward(ub.baseAddress! + range.lowerBound * D, rows: n, parameters: p, workspace: ws)
+                    (zb.baseAddress! + range.lowerBound * D).update(from: ws.couplingInput(network.couplingCount), count: n * D)
+                    for i in 0..<n { logDet[range.lowerBound + i] = Double(ws.logDet[i]) + normLogDet }
+                }
+            }
+        }
+        return (z, logDet)
+    }
+
+    /// Decodes latents z `[rows, D]` to data x = std ⊙ f⁻¹(z) + mean `[rows, D]`.
+    public func decode(_ z: Matrix<Scalar>) -> Matrix<Scalar> {
+        precondition(z.columns == dim, "decode: \(z.columns) columns for a model of D = \(dim)")
+        let D = dim
+        var u = z
+        u.values.withUnsafeMutableBufferPointer { ub in
+            chunked(z.rows) { range, ws, p in
+                let at = ub.baseAddress! + range.lowerBound * D
+                network.inverse(at, rows: range.count, parameters: p, workspace: ws, output: at)
+            }
+        }
+        return normalizer.denormalize(u)
+    }
+
+    /// log p(x) per row (nats, data units): log N(z; 0, I) + log|det ∂z/∂x|.
+    public func logProb(_ x: Matrix<Scalar>) -> [Double] {
+        let (z, logDet) = encode(x)
+        return z.values.withUnsafeBufferPointer { zb in
+            (0..<x.rows).map { i in StandardNormal.logDensity(zb.baseAddress! + i * dim, dim: dim) + logDet[i] }
+        }
+    }
+
+    /// Mean negative log-likelihood over the rows of x (nats, data units).
+    public func meanNLL(_ x: Matrix<Scalar>) -> Double {
+        let lp = logProb(x)
+        return lp.isEmpty ? .nan : -lp.reduce(0, +) / Double(lp.count)
+    }
+
+    /// Draws `count` samples x = g(z), z ~ N(0, τ²I), `[count, D]` in data units. Row i's noise depends only
+    /// on (seed, i) (see ``StandardNormal/sample(rows:dim:seed:temperature:firstRow:into:)``).
+    public func sample(count: Int, seed: UInt64, temperature: Double = 1) -> Matrix<Scalar> {
+        var z = Matrix<Scalar>(rows: count, columns: dim, repeating: 0)
+        z.values.withUnsafeMutableBufferPointer {
+            StandardNormal.sample(rows: count, dim: dim, seed: seed, temperature: temperature, into: $0.baseAddress!)
+        }
+        return decode(z)
+    }
+
+    /// The training objective on a batch x `[rows, D]` and its gradient: loss = mean NLL (nats, data
+    /// units) + λ·Σ‖W‖² over weight matrices; `gradient` has the flat parameter layout.
+    public func lossAndGradient(_ x: Matrix<Scalar>, l2: Double = 0)
+        -> (loss: Double, nll: Double, penalty: Double, gradient: [Scalar])
+    {
+        let D = dim, n = x.rows
+        precondition(n > 0 && x.columns == D)
+        var grad = [Scalar](repeating: 0, count: parameters.count)
+        var nllSum = 0.0
+        let u = normalizer.normalize(x)
+        var first = true
+        u.values.withUnsafeBufferPointer { ub in
+            grad.withUnsafeMutableBufferPointer { gb in
+                chunked(n) { range, ws, p in
+                    network.forward(ub.baseAddress! + range.lowerBound * D, rows: range.count, parameters: p, workspace: ws)
+                    nllSum += network.negativeLogLikelihood(rows: range.count, workspace: ws)
+                    network.backwardNLL(rows: range.count, parameters: p, gradient: gb.baseAddress!,
+                                        accumulate: !first, workspace: ws)
+                    first = false
+                }
+            }
+        }
+        let inv = 1 / Scalar(n)
+        for e in grad.indices { grad[e] *= inv }
+        let penalty = L2Penalty.add(l2: l2, parameters: parameters, layout: network.layout, to: &grad)
+        let nll = nllSum / Double(n) - normalizer.logDetJacobian
+        return (nll + penalty, nll, penalty, grad)
+    }
+}

@@ -1,0 +1,59 @@
+/// A fixed-size, 64-byte-aligned, zero-initialised buffer of `count` scalars, allocated once and freed
+/// with its owner.
+///
+/// Workspaces, parameter and gradient buffers of the hot path are `AlignedBuffer`s so that a training
+/// step performs no heap allocation. It is a reference type with unchecked sendability: several worker
+/// threads may write *disjoint* regions of one buffer concurrently; the caller guarantees disjointness.
+public final class AlignedBuffer<Element>: @unchecked Sendable {
+    /// Number of elements.
+    public let count: Int
+    /// Start of the storage; valid for `count` elements until the buffer is deallocated.
+    public let base: UnsafeMutablePointer<Element>
+
+    /// Allocates `count` elements, every byte zero. `count` may be 0.
+    public init(count: Int) {
+        precondition(count >= 0, "AlignedBuffer: negative count \(count)")
+        self.count = count
+        let bytes = max(count, 1) * MemoryLayout<Element>.stride
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
+        raw.initializeMemory(as: UInt8.self, repeating: 0, count: bytes)
+        base = raw.bindMemory(to: Element.self, capacity: max(count, 1))
+    }
+
+    /// Allocates a buffer holding a copy of `values`.
+    public convenience init(_ values: [Element]) {
+        self.init(count: values.count)
+        values.withUnsafeBufferPointer { src in
+            if let s = src.baseAddress { base.update(from: s, count: values.count) }
+        }
+    }
+
+    deinit { UnsafeMutableRawPointer(base).deallocate() }
+
+    /// The whole buffer as a mutable buffer pointer.
+    @inlinable public var buffer: UnsafeMutableBufferPointer<Element> {
+        UnsafeMutableBufferPointer(start: base, count: count)
+    }
+
+    /// A copy of the contents as an array.
+    public var array: [Element] { Array(buffer) }
+
+    /// Element access (bounds-checked in debug builds only).
+    @inlinable public subscript(i: Int) -> Element {
+        get { assert(i >= 0 && i < count); return base[i] }
+        set { assert(i >= 0 && i < count); base[i] = newValue }
+    }
+
+    /// Overwrites the contents with `values` (same count).
+    public func assign(_ values: [Element]) {
+        precondition(values.count == count, "AlignedBuffer.assign: \(values.count) values for \(count) slots")
+        values.withUnsafeBufferPointer { src in
+            if let s = src.baseAddress { base.update(from: s, count: count) }
+        }
+    }
+}
+
+extension AlignedBuffer where Element: Numeric {
+    /// Sets every element to zero.
+    public func zero() { base.update(repeating: 0, count: count) }
+}
