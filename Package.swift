@@ -23,7 +23,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
-        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.0"),
         .package(url: "https://github.com/apple/swift-numerics", from: "1.0.0"),
     ],
     targets: [
@@ -33,21 +33,22 @@ let package = Package(
         .systemLibrary(
             name: "CMPI", path: "Sources/CMPI", pkgConfig: "ompi",
             providers: [.apt(["libopenmpi-dev", "openmpi-bin"]), .brew(["open-mpi"])]),
-        .target(name: "CFloatEnv", path: "Sources/CFloatEnv"),
+        .target(name: "CFlowSupport", path: "Sources/CFlowSupport"),
+        .target(name: "FlowPlots", path: "Sources/FlowPlots"),
         .target(
             name: "FlowCore",
-            dependencies: blasDependency + ["CFloatEnv", .product(name: "RealModule", package: "swift-numerics")],
+            dependencies: blasDependency + ["CFlowSupport", .product(name: "RealModule", package: "swift-numerics")],
             path: "Sources/FlowCore",
             swiftSettings: crossModule),
         .target(
             name: "FlowDistributed",
-            dependencies: ["FlowCore", "CMPI", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["FlowCore", "CMPI", "CFlowSupport", .product(name: "Logging", package: "swift-log")],
             path: "Sources/FlowDistributed",
             swiftSettings: crossModule),
         .executableTarget(
             name: "flow-mpirun",
             dependencies: [
-                "FlowCore", "FlowDistributed",
+                "FlowCore", "FlowDistributed", "FlowPlots", "CFlowSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -59,6 +60,7 @@ let package = Package(
         .testTarget(
             name: "FlowDistributedTests", dependencies: ["FlowCore", "FlowDistributed"],
             path: "Tests/FlowDistributedTests"),
+        .testTarget(name: "FlowPlotsTests", dependencies: ["FlowPlots"], path: "Tests/FlowPlotsTests"),
         .testTarget(
             name: "FlowToolTests", dependencies: ["FlowCore"], path: "Tests/FlowToolTests"),
     ],

@@ -126,5 +126,10 @@ public struct FlowConfigurationError: Error, CustomStringConvertible, Equatable,
     public var field: String
     /// What is wrong.
     public var message: String
+    /// An error for `field`.
+    public init(field: String, message: String) {
+        self.field = field
+        self.message = message
+    }
     public var description: String { "invalid --\(field): \(message)" }
 }

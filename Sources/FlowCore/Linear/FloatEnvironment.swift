@@ -1,4 +1,4 @@
-import CFloatEnv
+import CFlowSupport
 
 /// Per-thread floating-point environment.
 ///
@@ -13,6 +13,16 @@ public enum FloatEnvironment {
 
     /// Restores IEEE gradual underflow for the calling thread.
     public static func disableFlushToZero() { flow_disable_flush_to_zero() }
+
+    /// Runs `body` with flush-to-zero on the calling thread, then restores the thread's previous
+    /// floating-point control state (threads borrowed from Dispatch or a caller keep their own settings).
+    @inline(__always)
+    public static func withFlushToZero<T>(_ body: () throws -> T) rethrows -> T {
+        let saved = flow_get_float_control()
+        flow_enable_flush_to_zero()
+        defer { flow_set_float_control(saved) }
+        return try body()
+    }
 
     /// Whether the calling thread flushes subnormals to zero.
     public static var flushesToZero: Bool { flow_flush_to_zero_enabled() != 0 }

@@ -1,0 +1,72 @@
+import Foundation
+
+/// Where a run's data comes from: a named synthetic set (generated from the seed) or a user's file.
+/// Stored in the run directory's `config.json` and hashed across ranks.
+public struct DataSpec: Codable, Hashable, Sendable {
+    /// A ``ToyDataset`` name, or nil when `file` is set.
+    public var dataset: String?
+    /// A CSV or `.npy` file, or nil.
+    public var file: String?
+    /// Rows to generate for a synthetic set.
+    public var samples: Int
+    /// Noise level of a synthetic set (nil = the set's default).
+    public var noise: Double?
+    /// Seed of a synthetic set.
+    public var seed: UInt64
+
+    /// A spec.
+    public init(dataset: String? = "moons", file: String? = nil, samples: Int = 3000, noise: Double? = nil, seed: UInt64 = 0) {
+        self.dataset = dataset
+        self.file = file
+        self.samples = samples
+        self.noise = noise
+        self.seed = seed
+    }
+
+    /// Names accepted by `--dataset`.
+    public static var datasetNames: [String] { ToyDataset.allCases.map(\.rawValue) }
+
+    /// A short human description ("moons (3000 points, noise 0.05, seed 0)" or the file path).
+    public var summary: String {
+        if let file { return file }
+        let set = dataset.flatMap(ToyDataset.init(rawValue:))
+        return "\(dataset ?? "?") (\(samples) points, noise \(noise ?? set?.defaultNoise ?? 0), seed \(seed))"
+    }
+
+    /// Loads or generates the rows `[rows, D]` in data units.
+    /// - Throws: ``FlowIOError`` for unreadable or malformed files (naming file, line and column),
+    ///   ``FlowConfigurationError`` for an unknown data set or a bad size.
+    public func load() throws -> Matrix<Double> {
+        if let file {
+            let table: TabularData
+            switch (file as NSString).pathExtension.lowercased() {
+            case "npy": table = try NPYReader.read(path: file)
+            case "csv", "txt", "tsv", "": table = try CSVReader.read(path: file)
+            default:
+                throw FlowIOError(path: file, message: "unknown file type '.\((file as NSString).pathExtension)': use .csv or .npy")
+            }
+            return Matrix(rows: table.rows, columns: table.columns, values: table.values)
+        }
+        guard let name = dataset else { throw FlowConfigurationError(field: "dataset", message: "no data set or file given") }
+        guard let set = ToyDataset(rawValue: name) else {
+            throw FlowConfigurationError(field: "dataset", message: "unknown data set '\(name)'; known: \(Self.datasetNames.joined(separator: ", "))")
+        }
+        guard samples >= 2 else { throw FlowConfigurationError(field: "samples", message: "\(samples): need at least 2 points") }
+        if let noise, !(noise >= 0) || !noise.isFinite {
+            throw FlowConfigurationError(field: "noise", message: "\(noise): must be ≥ 0")
+        }
+        return set.generate(count: samples, noise: noise, seed: seed)
+    }
+}
+
+extension Matrix where Scalar == Double {
+    /// A 64-bit fingerprint (FNV-1a over the Float32 bit patterns and the shape), to check that every rank
+    /// trains on the same data.
+    public var fingerprint: UInt64 {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        func mix(_ x: UInt64) { h ^= x; h = h &* 0x0000_0100_0000_01b3 }
+        mix(UInt64(rows)); mix(UInt64(columns))
+        for v in values { mix(UInt64(Float(v).bitPattern)) }
+        return h
+    }
+}

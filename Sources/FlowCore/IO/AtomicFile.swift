@@ -1,0 +1,99 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Replaces a file's contents atomically: a reader sees either the old file or the complete new one,
+/// never a partial write, even after a crash or power loss.
+public enum AtomicFile {
+    /// Writes `bytes` to `path` atomically.
+    ///
+    /// Steps: create a temporary file `.<name>.tmp-<pid>-<random hex>` in the same directory as `path`
+    /// (exclusive create, permissions `0666` minus the umask), write all bytes, `fsync` it, `rename` it over `path`, then `fsync`
+    /// the directory so the rename itself is durable. An existing file at `path` is replaced (its permissions
+    /// are not carried over); a symbolic link at `path` is replaced by the new file rather than followed.
+    ///
+    /// - Parameters:
+    ///   - bytes: the complete new contents of the file.
+    ///   - path: the destination; its directory must exist and be writable.
+    /// - Throws: ``FlowIOError`` whose `path` is `path` and whose message names the failing step and the
+    ///   C library's error text (e.g. `cannot create temporary file /d/.m.tmp-12-0: Permission denied`).
+    ///   The temporary file is removed on every failure before the rename.
+    public static func write(_ bytes: [UInt8], to path: String) throws(FlowIOError) {
+        guard !path.isEmpty, !path.hasSuffix("/") else {
+            throw FlowIOError(path: path, message: "the path does not name a file (it is empty or ends with '/')")
+        }
+        let (directory, name) = splitPath(path)
+        guard !name.isEmpty, name != ".", name != ".." else {
+            throw FlowIOError(path: path, message: "the path does not name a file")
+        }
+        let temporary = (directory.map { $0 == "/" ? "/" : $0 + "/" } ?? "")
+            + ".\(name).tmp-\(getpid())-\(String(UInt32.random(in: 0 ... .max), radix: 16))"
+
+        var fd: Int32
+        repeat {
+            fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o666)
+        } while fd < 0 && errno == EINTR
+        if fd < 0 {
+            throw FlowIOError(path: path, message: "cannot create temporary file \(temporary): \(ReadOnlyFile.errnoText(errno))")
+        }
+
+        func fail(_ step: String, _ code: Int32, closing: Bool) -> FlowIOError {
+            if closing { close(fd) }
+            unlink(temporary)
+            return FlowIOError(path: path, message: "\(step) \(temporary): \(ReadOnlyFile.errnoText(code))")
+        }
+
+        if let code = writeAll(fd, bytes) { throw fail("cannot write temporary file", code, closing: true) }
+        if fsync(fd) != 0 { throw fail("cannot fsync temporary file", errno, closing: true) }
+        if close(fd) != 0 { throw fail("cannot close temporary file", errno, closing: false) }
+        if rename(temporary, path) != 0 {
+            let code = errno
+            unlink(temporary)
+            throw FlowIOError(path: path, message: "cannot rename \(temporary) over the file: \(ReadOnlyFile.errnoText(code))")
+        }
+        try syncDirectory(directory ?? ".", target: path)
+    }
+
+    /// Splits `a/b/c` into (`a/b`, `c`); a bare name gives (`nil`, name); `/c` gives (`/`, `c`).
+    static func splitPath(_ path: String) -> (directory: String?, name: String) {
+        guard let slash = path.lastIndex(of: "/") else { return (nil, path) }
+        let directory = path[..<slash]
+        return (directory.isEmpty ? "/" : String(directory), String(path[path.index(after: slash)...]))
+    }
+
+    /// Makes a completed rename durable by syncing the directory that holds the file.
+    private static func syncDirectory(_ directory: String, target: String) throws(FlowIOError) {
+        let fd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if fd < 0 {
+            throw FlowIOError(
+                path: target, message: "file written, but cannot open its directory \(directory) to fsync it: \(ReadOnlyFile.errnoText(errno))")
+        }
+        defer { close(fd) }
+        // Some file systems cannot fsync a directory (EINVAL); the rename has happened, so that is not an error.
+        if fsync(fd) != 0 && errno != EINVAL {
+            throw FlowIOError(
+                path: target, message: "file written, but cannot fsync its directory \(directory): \(ReadOnlyFile.errnoText(errno))")
+        }
+    }
+}
+
+/// Writes all of `bytes` to `fd`, retrying short writes and `EINTR`; returns the `errno` of a failure, or `nil`.
+private func writeAll(_ fd: Int32, _ bytes: [UInt8]) -> Int32? {
+    bytes.withUnsafeBytes { buffer -> Int32? in
+        guard let base = buffer.baseAddress else { return nil }
+        var written = 0
+        while written < buffer.count {
+            let count = write(fd, base + written, buffer.count - written)
+            if count < 0 {
+                if errno == EINTR { continue }
+                return errno
+            }
+            written += count
+        }
+        return nil
+    }
+}

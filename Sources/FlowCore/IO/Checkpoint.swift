@@ -1,0 +1,208 @@
+import Foundation
+
+/// A model, and optionally the training state needed to resume, in one safetensors file.
+///
+/// Layout (all tensors little-endian; names as in shared/reference/README.md):
+/// - `normalizer.mean`, `normalizer.std` F32 `[D]`
+/// - `couplings.{i}.mask` F32 `[D]`; `couplings.{i}.{s,t}.{j}.weight` F32 `[out, in]`, `….bias` F32 `[out]`;
+///   `couplings.{i}.scale` F32 `[D]` with a learnable scale
+/// - with training state: `optimizer.exp_avg.{name}`, `optimizer.exp_avg_sq.{name}` F32 (Adam's moments, PyTorch's
+///   names), `training.step`, `training.optimizer_step` I64 `[]`, `training.best_validation_nll` F64 `[1]` and
+///   `training.best_epoch` I64 `[1]` (absent when no validation has run)
+/// - `__metadata__`: `format` = `realnvp-flow`, `format_version` = ``formatVersion``, `model` = the
+///   ``FlowConfiguration`` as JSON, `training` = the ``TrainingConfiguration`` as JSON (when present), plus
+///   caller entries (data description, preprocessing).
+///
+/// Writing is atomic (temporary file, fsync, rename): a reader never sees a partial checkpoint, and a
+/// crash while writing leaves the previous file intact. Bytes are a pure function of the contents.
+public struct Checkpoint: Sendable {
+    /// Version of this layout; loading rejects other versions.
+    public static let formatVersion = 1
+    /// The `format` metadata value.
+    public static let formatName = "realnvp-flow"
+
+    /// The model (parameters and normaliser).
+    public var model: RealNVP<Float>
+    /// Optimiser state and position, when the file can resume training.
+    public var state: TrainingState?
+    /// The training configuration, when known.
+    public var training: TrainingConfiguration?
+    /// Additional `__metadata__` entries (strings).
+    public var metadata: [String: String]
+
+    /// A checkpoint.
+    public init(model: RealNVP<Float>, state: TrainingState? = nil, training: TrainingConfiguration? = nil,
+                metadata: [String: String] = [:]) {
+        self.model = model
+        self.state = state
+        self.training = training
+        self.metadata = metadata
+    }
+
+    static func json<T: Encodable>(_ value: T) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: (try? encoder.encode(value)) ?? Data(), as: UTF8.self)
+    }
+
+    /// The file's bytes.
+    public func serialize() -> [UInt8] {
+        var w = SafeTensorsWriter()
+        var meta = metadata
+        meta["format"] = Self.formatName
+        meta["format_version"] = String(Self.formatVersion)
+        meta["model"] = Self.json(model.configuration)
+        if let training { meta["training"] = Self.json(training) }
+        w.metadata = meta
+        let D = model.dim
+        w.add(name: "normalizer.mean", shape: [D], floats: model.normalizer.mean)
+        w.add(name: "normalizer.std", shape: [D], floats: model.normalizer.std)
+        let layout = model.network.layout
+        let masks = model.configuration.masks()
+        var byCoupling: [Int: [TensorSlot]] = [:]
+        for slot in layout.tensors {
+            let k = Int(slot.name.split(separator: ".")[1])!
+            byCoupling[k, default: []].append(slot)
+        }
+        for k in 0..<model.configuration.couplings {
+            w.add(name: "couplings.\(k).mask", shape: [D], floats: masks[k].map(Float.init))
+            for slot in byCoupling[k] ?? [] {
+                w.add(name: slot.name, shape: slot.shape, floats: Array(model.parameters[slot.offset..<(slot.offset + slot.count)]))
+            }
+        }
+        if let s = state {
+            for (prefix, values) in [("optimizer.exp_avg.", s.firstMoment), ("optimizer.exp_avg_sq.", s.secondMoment)] {
+                for slot in layout.tensors {
+                    w.add(name: prefix + slot.name, shape: slot.shape, floats: Array(values[slot.offset..<(slot.offset + slot.count)]))
+                }
+            }
+            w.add(name: "training.step", shape: [], int64s: [Int64(s.step)])
+            w.add(name: "training.optimizer_step", shape: [], int64s: [Int64(s.optimizerStep)])
+            if let best = s.bestValidationNLL, let epoch = s.bestEpoch {
+                w.add(name: "training.best_validation_nll", shape: [1], doubles: [best])
+                w.add(name: "training.best_epoch", shape: [1], int64s: [Int64(epoch)])
+            }
+        }
+        return w.serialize()
+    }
+
+    /// Writes the file atomically.
+    /// - Throws: ``FlowIOError`` naming the path when the file cannot be written (the old file stays).
+    public func write(to path: String) throws {
+        try AtomicFile.write(serialize(), to: path)
+    }
+
+    /// Loads and validates a checkpoint.
+    ///
+    /// Checks the safetensors structure (header, offsets, dtypes), the format version, that the model
+    /// configuration is valid, that every expected tensor is present with the right dtype and shape, and
+    /// that no unexpected tensor is present.
+    /// - Parameter expected: when given, the model configuration must equal it.
+    /// - Throws: ``FlowIOError`` naming the file and what is wrong.
+    public static func load(path: String, expecting expected: FlowConfiguration? = nil) throws -> Checkpoint {
+        let file = try SafeTensorsFile(path: path)
+        func fail(_ message: String) -> FlowIOError { FlowIOError(path: path, message: message) }
+        guard file.metadata["format"] == formatName else {
+            throw fail("not a flow-mpirun checkpoint (metadata \"format\" is \(file.metadata["format"].map { "\"\($0)\"" } ?? "missing"), expected \"\(formatName)\")")
+        }
+        guard file.metadata["format_version"] == String(formatVersion) else {
+            throw fail("checkpoint format version \(file.metadata["format_version"] ?? "missing") is not supported (this build reads version \(formatVersion))")
+        }
+        guard let modelJSON = file.metadata["model"],
+              let config = try? JSONDecoder().decode(FlowConfiguration.self, from: Data(modelJSON.utf8))
+        else { throw fail("metadata \"model\" is missing or is not a model configuration") }
+        do { try config.validate() } catch { throw fail("metadata \"model\": \(error)") }
+        if let expected, expected != config {
+            throw fail("the checkpoint's model (\(describe(config))) differs from the expected one (\(describe(expected)))")
+        }
+        var training: TrainingConfiguration?
+        if let t = file.metadata["training"] {
+            guard let decoded = try? JSONDecoder().decode(TrainingConfiguration.self, from: Data(t.utf8)) else {
+                throw fail("metadata \"training\" is not a training configuration")
+            }
+            training = decoded
+        }
+        let network = try FlowNetwork<Float>(config)
+        let layout = network.layout
+        let D = config.dim
+        var used = Set<String>()
+        func tensor(_ name: String, _ shape: [Int]) throws -> [Float] {
+            let info = try file.info(name)
+            guard info.dtype == .F32 else { throw fail("tensor '\(name)' has dtype \(info.dtype.rawValue), expected F32") }
+            guard info.shape == shape else {
+                throw fail("tensor '\(name)' has shape \(info.shape), this model (\(describe(config))) expects \(shape)")
+            }
+            used.insert(name)
+            return try file.floats(name)
+        }
+        let mean = try tensor("normalizer.mean", [D])
+        let std = try tensor("normalizer.std", [D])
+        for (j, s) in std.enumerated() where !(s > 0 && s.isFinite) {
+            throw fail("normalizer.std[\(j)] = \(s): standard deviations must be positive and finite")
+        }
+        if mean.contains(where: { !$0.isFinite }) { throw fail("normalizer.mean has non-finite values") }
+        let masks = config.masks()
+        for k in 0..<config.couplings {
+            let m = try tensor("couplings.\(k).mask", [D])
+            if m != masks[k].map(Float.init) {
+                throw fail("tensor 'couplings.\(k).mask' = \(m.map { Int($0) }) does not match the configuration's mask \(masks[k])")
+            }
+        }
+        var params = [Float](repeating: 0, count: layout.storageCount)
+        for slot in layout.tensors {
+            let v = try tensor(slot.name, slot.shape)
+            if let bad = v.firstIndex(where: { !$0.isFinite }) {
+                throw fail("tensor '\(slot.name)' has a non-finite value at element \(bad)")
+            }
+            params.replaceSubrange(slot.offset..<(slot.offset + slot.count), with: v)
+        }
+        let model = RealNVP(network: network, parameters: params, normalizer: Normalizer(mean: mean, std: std))
+        var state: TrainingState?
+        if file.tensors["training.step"] != nil {
+            var m = [Float](repeating: 0, count: layout.storageCount), v = m
+            for slot in layout.tensors {
+                m.replaceSubrange(slot.offset..<(slot.offset + slot.count), with: try tensor("optimizer.exp_avg." + slot.name, slot.shape))
+                v.replaceSubrange(slot.offset..<(slot.offset + slot.count), with: try tensor("optimizer.exp_avg_sq." + slot.name, slot.shape))
+            }
+            func scalarInt(_ name: String, _ shape: [Int]) throws -> Int {
+                let info = try file.info(name)
+                guard info.dtype == .I64, info.shape == shape else {
+                    throw fail("tensor '\(name)' must be I64 with shape \(shape), found \(info.dtype.rawValue) \(info.shape)")
+                }
+                used.insert(name)
+                let value = try file.int64s(name)[0]
+                guard value >= 0 else { throw fail("tensor '\(name)' = \(value) is negative") }
+                return Int(value)
+            }
+            let step = try scalarInt("training.step", [])
+            let optimizerStep = try scalarInt("training.optimizer_step", [])
+            var best: Double?, bestEpoch: Int?
+            if file.tensors["training.best_validation_nll"] != nil {
+                let info = try file.info("training.best_validation_nll")
+                guard info.dtype == .F64, info.shape == [1] else {
+                    throw fail("tensor 'training.best_validation_nll' must be F64 with shape [1]")
+                }
+                used.insert("training.best_validation_nll")
+                best = try file.doubles("training.best_validation_nll")[0]
+                bestEpoch = try scalarInt("training.best_epoch", [1])
+            }
+            state = TrainingState(parameters: params, firstMoment: m, secondMoment: v, optimizerStep: optimizerStep, step: step,
+                                  normalizer: model.normalizer, bestValidationNLL: best, bestEpoch: bestEpoch)
+        }
+        let extra = Set(file.tensors.keys).subtracting(used)
+        if let name = extra.sorted().first {
+            throw fail("unexpected tensor '\(name)' (\(extra.count) tensor(s) not part of this model: \(describe(config)))")
+        }
+        var meta = file.metadata
+        for key in ["format", "format_version", "model", "training"] { meta[key] = nil }
+        return Checkpoint(model: model, state: state, training: training, metadata: meta)
+    }
+
+    /// "D=2, 6 couplings, 4×256 hidden, alternating masks".
+    public static func describe(_ c: FlowConfiguration) -> String {
+        var s = "D=\(c.dim), \(c.couplings) couplings, \(c.hiddenLayers)×\(c.hidden) hidden, \(c.customMasks == nil ? c.maskScheme.rawValue : "custom") masks"
+        if let shape = c.imageShape { s += ", image \(shape.map(String.init).joined(separator: "x"))" }
+        if c.learnableScale { s += ", learnable scale" }
+        return s
+    }
+}

@@ -1,0 +1,30 @@
+/// Everything a checkpoint restores to continue training exactly where it stopped.
+public struct TrainingState: Sendable, Equatable {
+    /// Flat parameters `[storageCount]`.
+    public var parameters: [Float]
+    /// Adam's first and second moments `[storageCount]` each.
+    public var firstMoment: [Float]
+    public var secondMoment: [Float]
+    /// Updates Adam has applied (t).
+    public var optimizerStep: Int
+    /// Batches processed (applied or skipped): the position in the data stream.
+    public var step: Int
+    /// The data normaliser of the model.
+    public var normalizer: Normalizer<Float>
+    /// Best validation NLL so far (nats, data units) and the epoch (1-based) it was reached at.
+    public var bestValidationNLL: Double?
+    public var bestEpoch: Int?
+
+    /// A state.
+    public init(parameters: [Float], firstMoment: [Float], secondMoment: [Float], optimizerStep: Int, step: Int,
+                normalizer: Normalizer<Float>, bestValidationNLL: Double? = nil, bestEpoch: Int? = nil) {
+        self.parameters = parameters
+        self.firstMoment = firstMoment
+        self.secondMoment = secondMoment
+        self.optimizerStep = optimizerStep
+        self.step = step
+        self.normalizer = normalizer
+        self.bestValidationNLL = bestValidationNLL
+        self.bestEpoch = bestEpoch
+    }
+}

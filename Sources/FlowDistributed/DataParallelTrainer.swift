@@ -1,0 +1,480 @@
+import Dispatch
+import FlowCore
+
+/// Data-parallel RealNVP training on R ranks × T worker threads.
+///
+/// One step (see ``trainStep()``):
+/// 1. the global batch (rows of the epoch's seeded permutation, the same on every rank) is divided by a
+///    ``ShardPlan``; every worker gathers its rows, runs forward and backward into its own gradient buffer;
+/// 2. the workers' gradients are summed in a fixed order (intra-node reduction);
+/// 3. one allreduce sums the rank gradients (and the loss statistics) across ranks;
+/// 4. the sum is divided by the true global batch size once, the L2 penalty's gradient is added, the norm
+///    is clipped, and every rank applies the identical Adam update.
+///
+/// With `reproducible` the gradients are summed exactly in fixed point (``FixedPointGradient``) over
+/// layout-independent micro-batches, so that every layout gives the same bits.
+///
+/// All buffers are allocated in `init`; a steady-state step allocates nothing on the heap except the
+/// epoch's permutation once per epoch.
+public final class DataParallelTrainer: @unchecked Sendable {
+    /// The run's configuration.
+    public let configuration: TrainingConfiguration
+    /// The model structure.
+    public let network: FlowNetwork<Float>
+    /// The ranks of the job.
+    public let communicator: any Communicator
+    /// This rank's workers.
+    public let pool: WorkerPool
+    /// The model's data normaliser (fitted on the training split).
+    public let normalizer: Normalizer<Float>
+    /// Flat parameters `[storageCount]`, identical on every rank.
+    public let parameters: AlignedBuffer<Float>
+    /// Adam's state.
+    public let optimizer: AdamState<Float>
+    /// Batches processed so far (the data position).
+    public private(set) var step: Int
+    /// Best validation NLL so far (nats, data units) and its epoch (1-based).
+    public private(set) var bestValidationNLL: Double?
+    public private(set) var bestEpoch: Int?
+    /// Cumulative time per phase on this rank.
+    public var timings = StepTimings()
+    /// Test hook: called with the step index before the optimiser; returning true poisons that step's
+    /// gradient with NaN (to test the non-finite policy).
+    public var injectNonFinite: (@Sendable (Int) -> Bool)?
+    /// Checksum of the parameters is compared across ranks every this many steps (0 = never).
+    public var parameterCheckInterval: Int = 0
+
+    /// The normalised training split `[N, D]`.
+    public let trainData: AlignedBuffer<Float>
+    /// Number of training rows N.
+    public let trainRows: Int
+    /// The normalised validation split `[validationRows, D]`, if any.
+    public let validationData: AlignedBuffer<Float>?
+    /// Number of validation rows.
+    public let validationRows: Int
+    var workers: [WorkerState]
+    let reduced: AlignedBuffer<Float>
+    let accumulator: AlignedBuffer<Int64>?
+    /// Sharded inference with this run's communicator and workers.
+    public let evaluator: ShardedEvaluator
+    var permutation: [Int] = []
+    var permutationEpoch = -1
+    var consecutiveNonFinite = 0
+    var tensorNormPartials: [Double]
+
+    /// Sets up training on `train` `[N, D]` (data units) with an optional `validation` split.
+    ///
+    /// - Parameters:
+    ///   - normalizer: the data normaliser (fitted on `train` by the caller, identically on every rank).
+    ///   - threads: workers T on this rank.
+    ///   - state: a checkpoint's state to resume from; nil starts from the seeded initialisation.
+    /// - Throws: ``FlowConfigurationError`` for invalid settings or data of the wrong width.
+    public init(
+        configuration: TrainingConfiguration, normalizer: Normalizer<Float>, train: Matrix<Float>,
+        validation: Matrix<Float>?, communicator: any Communicator, threads: Int, state: TrainingState? = nil
+    ) throws {
+        try configuration.validate()
+        let D = configuration.model.dim
+        guard train.columns == D else {
+            throw FlowConfigurationError(field: "data", message: "the data has \(train.columns) columns, the model expects D = \(D)")
+        }
+        guard train.rows >= 1 else { throw FlowConfigurationError(field: "data", message: "the training split is empty") }
+        guard threads >= 1 else { throw FlowConfigurationError(field: "threads", message: "\(threads): need at least 1 worker thread") }
+        self.configuration = configuration
+        self.network = try FlowNetwork(configuration.model)
+        self.communicator = communicator
+        self.pool = WorkerPool(count: threads)
+        self.normalizer = normalizer
+        let layout = network.layout
+        parameters = AlignedBuffer(RealNVP<Float>.initialParameters(layout: layout, seed: configuration.seed))
+        optimizer = AdamState(count: layout.storageCount, configuration: configuration.adam)
+        step = 0
+        trainRows = train.rows
+        trainData = AlignedBuffer(normalizer.normalize(train).values)
+        if let v = validation, v.rows > 0 {
+            guard v.columns == D else {
+                throw FlowConfigurationError(field: "data", message: "the validation data has \(v.columns) columns, expected \(D)")
+            }
+            validationData = AlignedBuffer(normalizer.normalize(v).values)
+            validationRows = v.rows
+        } else {
+            validationData = nil
+            validationRows = 0
+        }
+        // Workspaces sized for the largest pass any step of this run makes.
+        let B = min(configuration.batchSize, train.rows)
+        let R = communicator.worldSize
+        let plan = ShardPlan(rows: B, ranks: R, threads: threads,
+                             microBatch: configuration.reproducible ? configuration.microBatch : nil)
+        let slotCount: Int
+        if configuration.reproducible {
+            let perRank = (plan.microBatchCount + R - 1) / R
+            slotCount = max(1, (perRank + threads - 1) / threads)
+        } else {
+            slotCount = 0
+        }
+        workers = (0..<threads).map { _ in
+            WorkerState(configuration: configuration.model, capacity: plan.maxPassRows, storageCount: layout.storageCount,
+                        slotCount: slotCount, tensorCount: layout.tensors.count)
+        }
+        reduced = AlignedBuffer(count: layout.storageCount)
+        accumulator = configuration.reproducible ? AlignedBuffer(count: layout.storageCount) : nil
+        evaluator = ShardedEvaluator(network: network, communicator: communicator, pool: pool)
+        tensorNormPartials = Array(repeating: 0, count: layout.tensors.count)
+        if let s = state { try restore(s) }
+    }
+
+    /// Restores parameters, optimiser state and position from a checkpoint's state.
+    func restore(_ s: TrainingState) throws {
+        let n = network.layout.storageCount
+        guard s.parameters.count == n, s.firstMoment.count == n, s.secondMoment.count == n else {
+            throw FlowConfigurationError(field: "resume", message: "the checkpoint holds \(s.parameters.count) parameters, this model has \(n)")
+        }
+        parameters.assign(s.parameters)
+        optimizer.m.assign(s.firstMoment)
+        optimizer.v.assign(s.secondMoment)
+        optimizer.step = s.optimizerStep
+        step = s.step
+        bestValidationNLL = s.bestValidationNLL
+        bestEpoch = s.bestEpoch
+    }
+
+    /// The state to write into a checkpoint.
+    public func state() -> TrainingState {
+        TrainingState(parameters: parameters.array, firstMoment: optimizer.m.array, secondMoment: optimizer.v.array,
+                      optimizerStep: optimizer.step, step: step, normalizer: normalizer,
+                      bestValidationNLL: bestValidationNLL, bestEpoch: bestEpoch)
+    }
+
+    /// The current model.
+    public var model: RealNVP<Float> {
+        RealNVP(network: network, parameters: parameters.array, normalizer: normalizer)
+    }
+
+    /// Optimiser steps per epoch: ⌈N / B⌉ (the last batch may be partial and is used with its true size).
+    public var batchesPerEpoch: Int { (trainRows + configuration.batchSize - 1) / configuration.batchSize }
+    /// Completed epochs.
+    public var epoch: Int { step / batchesPerEpoch }
+    /// Total steps of the run.
+    public var totalSteps: Int { configuration.epochs * batchesPerEpoch }
+    /// Whether every epoch of the configuration has run.
+    public var finished: Bool { step >= totalSteps }
+
+    /// −Σ log std (nats): converts normalised-unit NLL to data units.
+    var dataUnitShift: Double { -normalizer.logDetJacobian }
+
+    /// The epoch's permutation of the training rows (purpose `.shuffle`, substream = epoch).
+    func batchRows(for step: Int) -> ArraySlice<Int> {
+        let e = step / batchesPerEpoch, b = step % batchesPerEpoch
+        if permutationEpoch != e {
+            permutation = RandomStream(seed: configuration.seed, purpose: .shuffle, substream: UInt32(truncatingIfNeeded: e))
+                .permutation(trainRows)
+            permutationEpoch = e
+        }
+        let B = configuration.batchSize
+        return permutation[(b * B)..<min(trainRows, (b + 1) * B)]
+    }
+
+    @inline(__always) func now() -> Double { communicator.wallTime() }
+
+    /// Gathers the training rows `positions` of `batch` into `input` `[rows, D]`.
+    @inline(__always)
+    func gather(_ batch: ArraySlice<Int>, _ positions: Range<Int>, into input: UnsafeMutablePointer<Float>) {
+        let D = network.dim
+        let start = batch.startIndex
+        for (i, pos) in positions.enumerated() {
+            (input + i * D).update(from: trainData.base + batch[start + pos] * D, count: D)
+        }
+    }
+
+    /// Runs one optimiser step on the next batch.
+    /// - Returns: the step's report (identical on every rank except for timings).
+    /// - Throws: ``CommunicatorError``; ``TrainingStopped`` when the non-finite policy ends training.
+    public func trainStep() throws -> StepReport {
+        let t0 = now()
+        let (g, n, nllSum, nonFinite) = try computeMeanGradient()
+        let t6 = now()
+        if let hook = injectNonFinite, hook(step) { g.base[0] = .nan }
+        let report = try finishStep(gradient: g, rows: n, nll: nllSum / Double(n) + dataUnitShift,
+                                    nonFinite: nonFinite, started: t0)
+        timings.optimizer += now() - t6
+        timings.steps += 1
+        return report
+    }
+
+    /// The mean gradient of the summed NLL over the next batch, reduced over workers and ranks, without
+    /// updating anything: `[storageCount]` (flat layout), for tests and diagnostics.
+    public func nextBatchGradient() throws -> [Float] {
+        try computeMeanGradient().gradient.array
+    }
+
+    /// Steps 1–3 of a training step: forward and backward on every worker, intra-node reduction,
+    /// allreduce, division by the batch size. Returns the buffer holding the mean gradient, the batch's
+    /// row count, the summed NLL (normalised units) and whether a non-finite value was flagged.
+    func computeMeanGradient() throws -> (gradient: AlignedBuffer<Float>, rows: Int, nllSum: Double, nonFinite: Bool) {
+        let t0 = now()
+        let batch = batchRows(for: step)
+        let n = batch.count
+        let layout = network.layout
+        let P = layout.storageCount
+        let p = UnsafePointer(parameters.base)
+        let R = communicator.worldSize, rank = communicator.rank
+        var nonFinite = false
+        let g: AlignedBuffer<Float>
+        let nllSum: Double
+
+        if configuration.reproducible {
+            let plan = ShardPlan(rows: n, ranks: R, threads: pool.count, microBatch: configuration.microBatch)
+            pool.run { w in
+                let wk = workers[w]
+                wk.nllSum = 0; wk.rows = 0; wk.nonFinite = false; wk.slotsUsed = 0
+                for t in wk.exponents.indices { wk.exponents[t] = FixedPointGradient.zeroExponent }
+                for j in plan.microBatches(rank: rank, thread: w) {
+                    let rows = plan.microBatchRows(j)
+                    gather(batch, rows, into: wk.input.base)
+                    network.forward(wk.input.base, rows: rows.count, parameters: p, workspace: wk.workspace)
+                    wk.nllSum += network.negativeLogLikelihood(rows: rows.count, workspace: wk.workspace)
+                    let slot = wk.slots[wk.slotsUsed]
+                    network.backwardNLL(rows: rows.count, parameters: p, gradient: slot.base, accumulate: false,
+                                        workspace: wk.workspace)
+                    for (t, tensor) in layout.tensors.enumerated() {
+                        let (e, bad) = FixedPointGradient.maxExponent(slot.base + tensor.offset, count: tensor.count)
+                        wk.exponents[t] = max(wk.exponents[t], e)
+                        if bad { wk.nonFinite = true }
+                    }
+                    wk.slotsUsed += 1
+                    wk.rows += rows.count
+                }
+            }
+            let t1 = now()
+            timings.compute += t1 - t0
+            // Per-tensor exponents and the non-finite flag, agreed across ranks.
+            var exps = [Int64](repeating: FixedPointGradient.zeroExponent, count: layout.tensors.count + 1)
+            exps[layout.tensors.count] = 0
+            for wk in workers {
+                for t in 0..<layout.tensors.count { exps[t] = max(exps[t], wk.exponents[t]) }
+                if wk.nonFinite { exps[layout.tensors.count] = 1 }
+            }
+            let t2 = now()
+            try exps.withUnsafeMutableBufferPointer { try communicator.allreduceMax($0) }
+            var allreduceTime = now() - t2
+            nonFinite = exps[layout.tensors.count] != 0
+            let S = FixedPointGradient.scaleExponent(microBatches: plan.microBatchCount)
+            let acc = accumulator!
+            let t3 = now()
+            if !nonFinite {
+                let workers = self.workers
+                pool.forEachRange(P) { range in
+                    (acc.base + range.lowerBound).update(repeating: 0, count: range.count)
+                    for (t, tensor) in layout.tensors.enumerated() {
+                        let lo = max(range.lowerBound, tensor.offset), hi = min(range.upperBound, tensor.offset + tensor.count)
+                        if lo >= hi || exps[t] == FixedPointGradient.zeroExponent { continue }
+                        let shift = S - Int(exps[t])
+                        for wk in workers {
+                            for q in 0..<wk.slotsUsed {
+                                FixedPointGradient.accumulate(wk.slots[q].base + lo, count: hi - lo, shift: shift, into: acc.base + lo)
+                            }
+                        }
+                    }
+                }
+            }
+            let t4 = now()
+            let buffer = UnsafeMutableBufferPointer(start: acc.base, count: P)
+            if !nonFinite { try communicator.allreduceSum(buffer) }
+            let t5 = now()
+            allreduceTime += t5 - t4
+            if !nonFinite {
+                let out = reduced
+                pool.forEachRange(P) { range in
+                    for (t, tensor) in layout.tensors.enumerated() {
+                        let lo = max(range.lowerBound, tensor.offset), hi = min(range.upperBound, tensor.offset + tensor.count)
+                        if lo >= hi { continue }
+                        if exps[t] == FixedPointGradient.zeroExponent {
+                            (out.base + lo).update(repeating: 0, count: hi - lo)
+                        } else {
+                            FixedPointGradient.decode(acc.base + lo, count: hi - lo, shift: S - Int(exps[t]),
+                                                      divisor: Double(n), into: out.base + lo)
+                        }
+                    }
+                }
+            }
+            timings.intraNodeReduction += (t4 - t3) + (now() - t5)
+            timings.allreduce += allreduceTime
+            g = reduced
+            var stats = [workers.reduce(0.0) { $0 + $1.nllSum }]
+            try stats.withUnsafeMutableBufferPointer { try communicator.allreduceSum($0) }
+            nllSum = stats[0]
+        } else {
+            let plan = ShardPlan(rows: n, ranks: R, threads: pool.count, microBatch: nil)
+            pool.run { w in
+                let wk = workers[w]
+                let shard = plan.shard(rank: rank, thread: w)
+                wk.rows = shard.count
+                wk.nllSum = 0
+                guard !shard.isEmpty else { return }
+                gather(batch, shard, into: wk.input.base)
+                network.forward(wk.input.base, rows: shard.count, parameters: p, workspace: wk.workspace)
+                wk.nllSum = network.negativeLogLikelihood(rows: shard.count, workspace: wk.workspace)
+                network.backwardNLL(rows: shard.count, parameters: p, gradient: wk.gradient.base, accumulate: false,
+                                    workspace: wk.workspace)
+            }
+            let t1 = now()
+            timings.compute += t1 - t0
+            // Intra-node reduction: g = Σ_w g_w in worker order (element-wise, so the order is fixed).
+            let active = workers.filter { $0.rows > 0 }
+            if pool.count == 1 && active.count == 1 {
+                g = workers[0].gradient
+            } else {
+                g = reduced
+                pool.forEachRange(P) { range in
+                    let dst = g.base + range.lowerBound
+                    guard let first = active.first else { dst.update(repeating: 0, count: range.count); return }
+                    dst.update(from: first.gradient.base + range.lowerBound, count: range.count)
+                    for wk in active.dropFirst() {
+                        let src = wk.gradient.base + range.lowerBound
+                        for e in 0..<range.count { dst[e] += src[e] }
+                    }
+                }
+            }
+            let t2 = now()
+            timings.intraNodeReduction += t2 - t1
+            // One allreduce of the flat gradient, one of the loss statistics.
+            if R > 1 {
+                try communicator.allreduceSum(UnsafeMutableBufferPointer(start: g.base, count: P))
+            }
+            var stats = [workers.reduce(0.0) { $0 + $1.nllSum }]
+            try stats.withUnsafeMutableBufferPointer { try communicator.allreduceSum($0) }
+            nllSum = stats[0]
+            timings.allreduce += now() - t2
+            // Divide by the true global batch size, once.
+            let inv = 1 / Float(n)
+            pool.forEachRange(P) { range in
+                let b = g.base + range.lowerBound
+                for e in 0..<range.count { b[e] *= inv }
+            }
+        }
+        return (g, n, nllSum, nonFinite)
+    }
+
+    /// Penalty, norm, clipping, the non-finite policy, and the Adam update on the reduced mean gradient.
+    func finishStep(gradient g: AlignedBuffer<Float>, rows n: Int, nll: Double, nonFinite flagged: Bool, started t0: Double) throws -> StepReport {
+        let layout = network.layout
+        let P = layout.storageCount
+        let penalty = L2Penalty.add(l2: configuration.l2, parameters: parameters.base, layout: layout, to: g.base)
+        // Global norm: per-tensor partial sums (fixed ranges, whatever T), summed in tensor order.
+        let tensors = layout.tensors
+        let gp = g.base
+        tensorNormPartials.withUnsafeMutableBufferPointer { nb in
+            let out = nb.baseAddress!
+            pool.run { w in
+                for t in ShardPlan.part(tensors.count, parts: pool.count, index: w) {
+                    let s = tensors[t]
+                    var acc = 0.0
+                    for e in 0..<s.count { let x = Double(gp[s.offset + e]); acc += x * x }
+                    out[t] = acc
+                }
+            }
+        }
+        let norm = tensorNormPartials.reduce(0, +).squareRoot()
+        let e = step / batchesPerEpoch, b = step % batchesPerEpoch
+        let lr = configuration.schedule.rate(step: optimizer.step, base: configuration.learningRate)
+        var report = StepReport(step: step, epoch: e, batch: b, batchesPerEpoch: batchesPerEpoch, rows: n, nll: nll,
+                                penalty: penalty, gradientNorm: norm, learningRate: lr, applied: false, seconds: 0)
+        if flagged || !norm.isFinite || !nll.isFinite {
+            consecutiveNonFinite += 1
+            step += 1
+            report.seconds = now() - t0
+            if configuration.onNonFinite == .stop || consecutiveNonFinite >= 3 {
+                throw TrainingStopped(message: "step \(step - 1) (epoch \(e + 1), batch \(b + 1)): the loss or gradient is not finite "
+                    + "(NLL \(nll), gradient norm \(norm)); \(consecutiveNonFinite) consecutive non-finite step(s); "
+                    + "policy --on-nonfinite \(configuration.onNonFinite.rawValue). Parameters were not updated; "
+                    + "the last checkpoint is intact. Try a lower --lr or --clip-norm.")
+            }
+            return report
+        }
+        consecutiveNonFinite = 0
+        if let maxNorm = configuration.clipNorm, norm > maxNorm {
+            let f = Float(maxNorm / norm)
+            pool.forEachRange(P) { range in
+                for e in range { gp[e] *= f }
+            }
+        }
+        optimizer.beginStep()
+        let params = parameters.base, opt = optimizer
+        pool.forEachRange(P) { range in
+            opt.updateRange(parameters: params, gradient: gp, lr: lr, range: range)
+        }
+        step += 1
+        if parameterCheckInterval > 0, step % parameterCheckInterval == 0 {
+            try verifyParametersAgree()
+        }
+        report.applied = true
+        report.seconds = now() - t0
+        return report
+    }
+
+    /// A 64-bit checksum (FNV-1a over the bit patterns) of the parameters.
+    public func parameterChecksum() -> Int64 {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for e in 0..<parameters.count {
+            h ^= UInt64(parameters.base[e].bitPattern)
+            h = h &* 0x0000_0100_0000_01b3
+        }
+        return Int64(bitPattern: h)
+    }
+
+    /// Compares the parameter checksum across ranks.
+    /// - Throws: ``TrainingStopped`` naming the step when the replicas have drifted apart.
+    public func verifyParametersAgree() throws {
+        let sum = parameterChecksum()
+        if try !communicator.agree(sum) {
+            throw TrainingStopped(message: "the parameter replicas differ across ranks after step \(step) "
+                + "(checksum on rank \(communicator.rank): \(String(UInt64(bitPattern: sum), radix: 16))); "
+                + "the ranks are not running the same computation")
+        }
+    }
+
+    /// Mean validation NLL (nats, data units) of the current parameters; nil without a validation split.
+    /// The per-row values are gathered and summed in row order, so the result is layout-independent.
+    public func validationNLL() throws -> Double? {
+        guard let v = validationData, validationRows > 0 else { return nil }
+        let ld = try evaluator.logDensity(v.base, rows: validationRows, parameters: parameters.base)
+        return -ld.reduce(0, +) / Double(validationRows) + dataUnitShift
+    }
+
+    /// Records a validation NLL for `epoch` (1-based); returns whether it is the best so far.
+    public func recordValidation(_ nll: Double, epoch: Int) -> Bool {
+        if let best = bestValidationNLL, !(nll < best) { return false }
+        guard nll.isFinite else { return false }
+        bestValidationNLL = nll
+        bestEpoch = epoch
+        return true
+    }
+
+    /// The L2 penalty of the current parameters (nats).
+    public var penalty: Double {
+        L2Penalty.value(l2: configuration.l2, parameters: parameters.base, layout: network.layout)
+    }
+
+    /// Runs the remaining steps of the current epoch, then the validation pass.
+    /// - Parameter onStep: called after every step with its report (on every rank).
+    public func runEpoch(onStep: (StepReport) -> Void = { _ in }) throws -> EpochReport {
+        let e = epoch
+        var nllRows = 0.0, rows = 0, skipped = 0
+        let start = now()
+        while step < (e + 1) * batchesPerEpoch {
+            let r = try trainStep()
+            if r.applied || r.nll.isFinite {
+                nllRows += r.nll * Double(r.rows)
+                rows += r.rows
+            }
+            if !r.applied { skipped += 1 }
+            onStep(r)
+        }
+        let seconds = now() - start
+        let validation = try validationNLL()
+        return EpochReport(epoch: e + 1, trainNLL: rows > 0 ? nllRows / Double(rows) : .nan, validationNLL: validation,
+                           penalty: penalty, seconds: seconds,
+                           samplesPerSecond: seconds > 0 ? Double(rows) / seconds : 0, skippedSteps: skipped)
+    }
+}

@@ -1,0 +1,35 @@
+import Foundation
+
+/// The communicator of a job with one rank: every collective is the identity. Used when the tool runs
+/// without `mpirun` and in tests.
+public final class SingleProcessCommunicator: Communicator, @unchecked Sendable {
+    /// A world of size 1.
+    public init() {}
+    public var rank: Int { 0 }
+    public var worldSize: Int { 1 }
+    public var transport: String { "single process" }
+    public func allreduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) throws {}
+    public func allreduceSum(_ buffer: UnsafeMutableBufferPointer<Double>) throws {}
+    public func allreduceSum(_ buffer: UnsafeMutableBufferPointer<Int64>) throws {}
+    public func allreduceMax(_ buffer: UnsafeMutableBufferPointer<Int64>) throws {}
+    public func allreduceMin(_ buffer: UnsafeMutableBufferPointer<Int64>) throws {}
+    public func startAllreduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) throws -> CollectiveRequest {
+        CollectiveRequest(handle: nil, completed: true)
+    }
+    public func test(_ request: CollectiveRequest) throws -> Bool { true }
+    public func wait(_ request: CollectiveRequest) throws {}
+    public func broadcast(_ bytes: UnsafeMutableRawBufferPointer, root: Int) throws {}
+    public func allgather(_ bytes: [UInt8]) throws -> [[UInt8]] { [bytes] }
+    public func allgather(_ values: [Double]) throws -> [Double] { values }
+    public func allgather(_ values: [Float]) throws -> [Float] { values }
+    public func barrier() throws {}
+    public func abort(message: String, code: Int32) -> Never {
+        FileHandle.standardError.write(Data((message + "\n").utf8))
+        exit(code)
+    }
+    public func wallTime() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
+    }
+}

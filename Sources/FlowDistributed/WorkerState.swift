@@ -1,0 +1,36 @@
+import FlowCore
+
+/// One worker thread's private buffers, allocated once per run and reused by every step:
+/// - `workspace`: activations and backward scratch for up to `capacity` rows
+/// - `input` `[capacity, D]`: the worker's rows of the batch, gathered from the training data
+/// - `gradient` `[storageCount]`: dL/dθ of the summed NLL over the worker's rows (default mode)
+/// - `slots[q]` `[storageCount]`: the gradient of the worker's q-th micro-batch (exact mode)
+/// - `exponents` `[tensors]`: per-tensor max binary exponent over the worker's micro-batches (exact mode)
+final class WorkerState: @unchecked Sendable {
+    let workspace: FlowWorkspace<Float>
+    let input: AlignedBuffer<Float>
+    let gradient: AlignedBuffer<Float>
+    var slots: [AlignedBuffer<Float>]
+    var exponents: [Int64]
+    /// Σ NLL (normalised units, nats) over the rows processed in the current step.
+    var nllSum = 0.0
+    /// Rows processed in the current step.
+    var rows = 0
+    /// Micro-batches processed in the current step (exact mode).
+    var slotsUsed = 0
+    /// Whether a non-finite value appeared in this worker's loss or gradient.
+    var nonFinite = false
+
+    init(configuration: FlowConfiguration, capacity: Int, storageCount: Int, slotCount: Int, tensorCount: Int) {
+        workspace = FlowWorkspace(configuration: configuration, capacity: capacity)
+        input = AlignedBuffer(count: capacity * configuration.dim)
+        gradient = AlignedBuffer(count: slotCount > 0 ? 0 : storageCount)
+        slots = (0..<slotCount).map { _ in AlignedBuffer(count: storageCount) }
+        exponents = Array(repeating: FixedPointGradient.zeroExponent, count: tensorCount)
+    }
+
+    /// Bytes of the worker's buffers.
+    var byteCount: Int {
+        workspace.byteCount + 4 * (input.count + gradient.count + slots.reduce(0) { $0 + $1.count })
+    }
+}

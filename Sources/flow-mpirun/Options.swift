@@ -1,0 +1,70 @@
+import ArgumentParser
+import FlowCore
+import FlowDistributed
+
+extension MaskScheme: ExpressibleByArgument {}
+extension NonFinitePolicy: ExpressibleByArgument {}
+
+/// Where the data comes from: `--dataset NAME` (synthetic, generated from `--data-seed`) or `--data FILE`.
+struct DataOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("A named data set: \(DataSpec.datasetNames.joined(separator: ", ")).", valueName: "name"))
+    var dataset: String?
+
+    @Option(help: ArgumentHelp("A CSV (optional header) or .npy file of shape [rows, features].", valueName: "file"))
+    var data: String?
+
+    @Option(help: "Points to generate for a synthetic data set (default 3000).")
+    var samples: Int?
+
+    @Option(help: "Noise of a synthetic data set (default: the set's own, 0.05 for moons).")
+    var noise: Double?
+
+    @Option(name: .customLong("data-seed"), help: "Seed of a synthetic data set (default: --seed).")
+    var dataSeed: UInt64?
+
+    /// Whether any data flag was given.
+    var given: Bool { dataset != nil || data != nil || samples != nil || noise != nil || dataSeed != nil }
+
+    /// The spec these flags describe; `defaultSeed` is used when `--data-seed` is absent.
+    func spec(defaultSeed: UInt64, fallback: DataSpec? = nil) throws -> DataSpec {
+        if dataset != nil && data != nil {
+            throw ValidationError("give either --dataset or --data, not both")
+        }
+        var s = fallback ?? DataSpec(dataset: "moons", samples: 3000, seed: defaultSeed)
+        if let data { s.file = data; s.dataset = nil }
+        if let dataset { s.dataset = dataset; s.file = nil }
+        if let samples { s.samples = samples }
+        if let noise { s.noise = noise }
+        s.seed = dataSeed ?? (fallback?.seed ?? defaultSeed)
+        return s
+    }
+}
+
+/// The model-file argument shared by sample, evaluate, encode, decode and inspect.
+struct ModelOption: ParsableArguments {
+    @Option(help: ArgumentHelp("A checkpoint (model.safetensors) or a run directory holding one.", valueName: "file"))
+    var model: String
+
+    /// The checkpoint path: the file itself, or DIR/model.safetensors.
+    var path: String {
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: model, isDirectory: &isDirectory), isDirectory.boolValue {
+            return (model as NSString).appendingPathComponent("model.safetensors")
+        }
+        return model
+    }
+}
+
+/// `--threads`.
+struct ThreadOption: ParsableArguments {
+    @Option(help: "Worker threads per rank (default: the cores this process may use).")
+    var threads: Int?
+
+    func resolved() throws -> Int {
+        let t = threads ?? WorkerPool.availableCores
+        if t < 1 { throw ValidationError("invalid --threads \(t): need at least 1") }
+        return t
+    }
+}
+
+import Foundation

@@ -1,0 +1,99 @@
+import FlowCore
+import Foundation
+
+/// The files of a training run in `--out DIR`:
+/// `model.safetensors` (checkpoint: model, optimiser state, position), `config.json` (what to resume),
+/// `metrics.csv` (one row per epoch), and the SVG plots.
+struct RunDirectory {
+    let path: String
+    var model: String { file("model.safetensors") }
+    var config: String { file("config.json") }
+    var metrics: String { file("metrics.csv") }
+    func file(_ name: String) -> String { (path as NSString).appendingPathComponent(name) }
+
+    /// `config.json`: the training configuration and the data spec, enough to resume.
+    struct RunConfig: Codable, Equatable {
+        var formatVersion = 1
+        var training: TrainingConfiguration
+        var data: DataSpec
+        enum CodingKeys: String, CodingKey { case formatVersion = "format_version", training, data }
+    }
+
+    /// Creates the directory (and parents) and checks that a file can be written there and that the file
+    /// system has room for `bytesNeeded`.
+    /// - Throws: ``FlowIOError`` naming the directory.
+    func prepare(bytesNeeded: Int) throws {
+        do {
+            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        } catch {
+            throw FlowIOError(path: path, message: "cannot create the output directory: \(error.localizedDescription)")
+        }
+        let probe = file(".write-test-\(getpid())")
+        guard FileManager.default.createFile(atPath: probe, contents: Data("ok".utf8)) else {
+            throw FlowIOError(path: path, message: "the output directory is not writable")
+        }
+        try? FileManager.default.removeItem(atPath: probe)
+        var fs = statvfs()
+        if statvfs(path, &fs) == 0 {
+            let free = Int(fs.f_bavail) * Int(fs.f_frsize)
+            if free < bytesNeeded {
+                throw FlowIOError(path: path, message: "only \(free) bytes free; a checkpoint needs about \(bytesNeeded)")
+            }
+        }
+    }
+
+    func writeConfig(_ c: RunConfig) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        try AtomicFile.write(Array(try encoder.encode(c)) + [10], to: config)
+    }
+
+    func readConfig() throws -> RunConfig {
+        guard let data = FileManager.default.contents(atPath: config) else {
+            throw FlowIOError(path: config, message: "cannot read the run's config.json (is \(path) a training run directory?)")
+        }
+        do {
+            return try JSONDecoder().decode(RunConfig.self, from: data)
+        } catch {
+            throw FlowIOError(path: config, message: "not a valid run configuration: \(error)")
+        }
+    }
+}
+
+/// `metrics.csv`: epoch, train_nll, validation_nll (nats, data units), penalty (nats), seconds, samples_per_s.
+struct MetricsLog {
+    static let header = "epoch,train_nll,validation_nll,penalty,seconds,samples_per_s"
+    var rows: [String] = []
+
+    mutating func append(epoch: Int, train: Double, validation: Double?, penalty: Double, seconds: Double, samplesPerSecond: Double) {
+        func f(_ x: Double) -> String { String(format: "%.6f", x) }
+        rows.append("\(epoch),\(f(train)),\(validation.map(f) ?? ""),\(f(penalty)),\(String(format: "%.4f", seconds)),\(String(format: "%.1f", samplesPerSecond))")
+    }
+
+    func write(to path: String) throws {
+        try AtomicFile.write(Array(([Self.header] + rows).joined(separator: "\n").utf8) + [10], to: path)
+    }
+
+    /// The rows of an existing file for epochs ≤ `upTo` (resuming).
+    static func read(path: String, upTo epoch: Int) -> MetricsLog {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return MetricsLog() }
+        var log = MetricsLog()
+        for line in text.split(separator: "\n").dropFirst() {
+            if let e = Int(line.split(separator: ",").first ?? ""), e <= epoch { log.rows.append(String(line)) }
+        }
+        return log
+    }
+
+    /// (epoch, train, validation) triples for plotting.
+    var curves: (epochs: [Double], train: [Double], validation: [Double]) {
+        var e: [Double] = [], t: [Double] = [], v: [Double] = []
+        for row in rows {
+            let f = row.split(separator: ",", omittingEmptySubsequences: false)
+            guard f.count >= 3, let ep = Double(f[0]) else { continue }
+            e.append(ep)
+            t.append(Double(f[1]) ?? .nan)
+            v.append(Double(f[2]) ?? .nan)
+        }
+        return (e, t, v)
+    }
+}

@@ -1,0 +1,306 @@
+import ArgumentParser
+import FlowCore
+import FlowDistributed
+import Foundation
+
+/// `flow-mpirun train`: data-parallel training; the defaults reproduce the seed model.
+struct TrainCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "train",
+        abstract: "Train a RealNVP flow (defaults: the seed model on two moons).",
+        discussion: """
+            Defaults reproduce the seed (Foster, Generative Deep Learning, 2nd ed., after keras.io's "Density \
+            estimation using Real NVP"): moons 3000 points / noise 0.05, 6 alternating couplings, s and t with \
+            4 hidden layers of 256 ReLU units, Adam lr 1e-4, batch 256, 300 epochs, 20% validation, no L2 \
+            (the seed declares L2(0.01) but never adds it to its loss; --l2 0.01 gives the declared intent).
+            Writes DIR/model.safetensors, DIR/metrics.csv, DIR/config.json and SVG plots.
+            """)
+
+    @OptionGroup var data: DataOptions
+    @Option(help: "Passes over the training split (default 300).") var epochs: Int?
+    @Option(name: .customLong("batch-size"), help: "Global batch size across all ranks and threads (default 256).") var batchSize: Int?
+    @Option(help: "Adam learning rate (default 1e-4).") var lr: Double?
+    @Option(help: "Number of affine coupling layers (default 6).") var couplings: Int?
+    @Option(help: "Hidden units per layer of s and t (default 256).") var hidden: Int?
+    @Option(name: .customLong("hidden-layers"), help: "Hidden Dense+ReLU layers of s and t (default 4).") var hiddenLayers: Int?
+    @Option(help: "L2 penalty λ·Σ‖W‖² on weight matrices (default 0).") var l2: Double?
+    @Option(help: "Mask scheme: alternating | checkerboard (default alternating).") var mask: MaskScheme?
+    @Flag(name: .customLong("learnable-scale"), inversion: .prefixedNo, help: "Learnable per-feature scale on tanh (RealNVP paper).")
+    var learnableScale: Bool?
+    @Option(help: "Seed of every random quantity (default 0).") var seed: UInt64?
+    @OptionGroup var threadOption: ThreadOption
+    @Option(help: ArgumentHelp("Output directory (default runs/<data set>).", valueName: "dir")) var out: String?
+    @Option(help: ArgumentHelp("Continue the run in this directory from its last checkpoint.", valueName: "dir")) var resume: String?
+    @Flag(help: "Overwrite an existing run in --out.") var force = false
+    @Option(name: .customLong("checkpoint-every"), help: "Write a checkpoint every N epochs (and at the end).") var checkpointEvery: Int = 10
+    @Option(name: .customLong("validation-fraction"), help: "Fraction held out for validation (default 0.2).") var validationFraction: Double?
+    @Flag(inversion: .prefixedNo, help: "Exact mode: the same model bytes for every ranks × threads layout.") var reproducible: Bool?
+    @Option(name: .customLong("micro-batch"), help: "Rows per micro-batch in exact mode (default 64).") var microBatch: Int?
+    @Option(name: .customLong("clip-norm"), help: "Clip the global gradient norm to this value.") var clipNorm: Double?
+    @Option(help: "Learning-rate schedule: constant | cosine (default constant).") var schedule: String?
+    @Option(name: .customLong("warmup-steps"), help: "Linear warm-up steps of the cosine schedule (default 0).") var warmupSteps: Int?
+    @Option(name: .customLong("on-nonfinite"), help: "skip (default; stops after 3 in a row) | stop.") var onNonFinite: NonFinitePolicy?
+    @Option(name: .customLong("check-parameters-every"), help: "Compare a parameter checksum across ranks every N steps (0 = never).")
+    var checkParametersEvery: Int = 100
+    @Option(name: .customLong("plot-points"), help: "Points drawn in the scatter plots.") var plotPoints: Int = 2000
+    @Flag(name: .customLong("no-plots"), help: "Do not write the SVG plots.") var noPlots = false
+    @Flag(help: "Print only the summary.") var quiet = false
+
+    struct Setup {
+        var run: RunDirectory
+        var config: RunDirectory.RunConfig
+        var trainer: DataParallelTrainer
+        var rawTrain: Matrix<Double>
+        var resumed: Bool
+    }
+
+    mutating func run() throws {
+        let ctx = try RunContext()
+        let command = self
+        let setup = ctx.setUp { try command.prepare(ctx) }
+        do {
+            try command.train(ctx, setup)
+        } catch let stop as TrainingStopped {
+            ctx.agree(stop)  // every rank reached the same decision
+        } catch {
+            ctx.fail(error)
+        }
+        ctx.finish()
+    }
+
+    /// The training configuration the flags describe on top of `base`.
+    func configuration(base: TrainingConfiguration, dim: Int) throws -> TrainingConfiguration {
+        var t = base
+        t.model.dim = dim
+        if let epochs { t.epochs = epochs }
+        if let batchSize { t.batchSize = batchSize }
+        if let lr { t.learningRate = lr }
+        if let couplings { t.model.couplings = couplings }
+        if let hidden { t.model.hidden = hidden }
+        if let hiddenLayers { t.model.hiddenLayers = hiddenLayers }
+        if let l2 { t.l2 = l2 }
+        if let mask { t.model.maskScheme = mask }
+        if let learnableScale { t.model.learnableScale = learnableScale }
+        if let seed { t.seed = seed }
+        if let validationFraction { t.validationFraction = validationFraction }
+        if let reproducible { t.reproducible = reproducible }
+        if let microBatch { t.microBatch = microBatch }
+        if let clipNorm { t.clipNorm = clipNorm }
+        if let onNonFinite { t.onNonFinite = onNonFinite }
+        if schedule != nil || warmupSteps != nil {
+            switch schedule ?? "cosine" {
+            case "constant": t.schedule = .constant
+            case "cosine": t.schedule = .cosine(warmupSteps: warmupSteps ?? 0, totalSteps: 0, minimum: 0)
+            default: throw ValidationError("invalid --schedule '\(schedule!)': use constant or cosine")
+            }
+        }
+        return t
+    }
+
+    func prepare(_ ctx: RunContext) throws -> Setup {
+        if checkpointEvery < 1 { throw ValidationError("invalid --checkpoint-every \(checkpointEvery): need at least 1") }
+        if plotPoints < 1 { throw ValidationError("invalid --plot-points \(plotPoints): need at least 1") }
+        if checkParametersEvery < 0 { throw ValidationError("invalid --check-parameters-every \(checkParametersEvery)") }
+        let threads = try threadOption.resolved()
+        var config: RunDirectory.RunConfig
+        var state: TrainingState?
+        let run: RunDirectory
+        if let resume {
+            if let out, out != resume { throw ValidationError("--out \(out) differs from --resume \(resume): a resumed run continues in its own directory") }
+            run = RunDirectory(path: resume)
+            let stored = try run.readConfig()
+            let checkpoint = try Checkpoint.load(path: run.model, expecting: stored.training.model)
+            guard let s = checkpoint.state else {
+                throw FlowIOError(path: run.model, message: "holds a model without training state; it cannot be resumed")
+            }
+            state = s
+            // Flags may extend the run (--epochs); any other flag must agree with the stored run.
+            var requested = try configuration(base: stored.training, dim: stored.training.model.dim)
+            requested.epochs = stored.training.epochs
+            let dataRequested = data.given ? try data.spec(defaultSeed: requested.seed, fallback: stored.data) : stored.data
+            let differences = Self.differences(stored.training, requested) + (dataRequested == stored.data ? [] : ["data (\(stored.data.summary) vs \(dataRequested.summary))"])
+            if !differences.isEmpty {
+                throw ValidationError("--resume \(resume) is a run with another configuration: \(differences.joined(separator: "; ")). Resume with the same flags (only --epochs, --threads and --checkpoint-every may change), or start a new run.")
+            }
+            config = stored
+            if let epochs { config.training.epochs = epochs }
+            if let cp = checkpoint.training, cp.model != config.training.model {
+                throw FlowIOError(path: run.model, message: "the checkpoint's model does not match config.json")
+            }
+        } else {
+            let seedValue = seed ?? 0
+            let dataSpec = try data.spec(defaultSeed: seedValue)
+            config = RunDirectory.RunConfig(training: TrainingConfiguration(), data: dataSpec)
+            run = RunDirectory(path: out ?? "runs/\(dataSpec.dataset ?? ((dataSpec.file ?? "data") as NSString).deletingPathExtension.split(separator: "/").last.map(String.init) ?? "data")")
+            config.training = try configuration(base: config.training, dim: 2)
+        }
+        // Data: every rank loads (or generates) it; the fingerprint is compared below.
+        let raw = try config.data.load()
+        let source = config.data.file ?? "--dataset \(config.data.dataset ?? "")"
+        if raw.columns < 2 {
+            throw ValidationError("\(source) has \(raw.columns) column: a coupling layer needs D ≥ 2 features")
+        }
+        if state != nil, raw.columns != config.training.model.dim {
+            throw FlowIOError(path: source, message: "has \(raw.columns) columns, the resumed model has D = \(config.training.model.dim)")
+        }
+        config.training.model.dim = raw.columns
+        if case .cosine(let warmup, _, let minimum) = config.training.schedule {
+            let steps = config.training.epochs * ((Int((Double(raw.rows) * (1 - config.training.validationFraction)).rounded(.up)) + config.training.batchSize - 1) / config.training.batchSize)
+            config.training.schedule = .cosine(warmupSteps: warmup, totalSteps: max(1, steps), minimum: minimum)
+        }
+        try config.training.validate()
+        let split = DataSplit(rows: raw.rows, validationFraction: config.training.validationFraction, seed: config.training.seed)
+        if split.train.count < 2 { throw ValidationError("only \(split.train.count) training rows after the validation split of \(raw.rows) rows") }
+        let trainRaw = raw.gatherRows(split.train)
+        let normalizer: Normalizer<Float> = try state?.normalizer ?? Normalizer<Float>.fit(trainRaw)
+        // Guards: every rank must run the same configuration on the same data.
+        try Self.checkAgreement(ctx, config: config, fingerprint: raw.fingerprint)
+        if ctx.isRoot {
+            if state == nil, !force, FileManager.default.fileExists(atPath: run.model) {
+                throw FlowIOError(path: run.path, message: "already holds a trained model; use --resume \(run.path) to continue it, --force to overwrite it, or another --out")
+            }
+            let bytes = ParameterLayout(config.training.model).storageCount * 12 + (1 << 20)
+            try run.prepare(bytesNeeded: bytes)
+        }
+        let trainer = try DataParallelTrainer(
+            configuration: config.training, normalizer: normalizer, train: trainRaw.converted(),
+            validation: split.validation.isEmpty ? nil : raw.gatherRows(split.validation).converted(),
+            communicator: ctx.communicator, threads: threads, state: state)
+        trainer.parameterCheckInterval = checkParametersEvery
+        return Setup(run: run, config: config, trainer: trainer, rawTrain: trainRaw, resumed: state != nil)
+    }
+
+    /// Field-by-field differences between two training configurations ("lr 0.0001 vs 0.001").
+    static func differences(_ a: TrainingConfiguration, _ b: TrainingConfiguration) -> [String] {
+        var d: [String] = []
+        func cmp<T: Equatable>(_ name: String, _ x: T, _ y: T) { if x != y { d.append("\(name) \(x) vs \(y)") } }
+        cmp("--couplings", a.model.couplings, b.model.couplings)
+        cmp("--hidden", a.model.hidden, b.model.hidden)
+        cmp("--hidden-layers", a.model.hiddenLayers, b.model.hiddenLayers)
+        cmp("--mask", a.model.maskScheme.rawValue, b.model.maskScheme.rawValue)
+        cmp("--learnable-scale", a.model.learnableScale, b.model.learnableScale)
+        cmp("--batch-size", a.batchSize, b.batchSize)
+        cmp("--lr", a.learningRate, b.learningRate)
+        cmp("--l2", a.l2, b.l2)
+        cmp("--seed", a.seed, b.seed)
+        cmp("--validation-fraction", a.validationFraction, b.validationFraction)
+        cmp("--reproducible", a.reproducible, b.reproducible)
+        cmp("--micro-batch", a.microBatch, b.microBatch)
+        cmp("--clip-norm", a.clipNorm.map { "\($0)" } ?? "none", b.clipNorm.map { "\($0)" } ?? "none")
+        cmp("--on-nonfinite", a.onNonFinite.rawValue, b.onNonFinite.rawValue)
+        cmp("--schedule", "\(a.schedule)", "\(b.schedule)")
+        cmp("--epochs", a.epochs, b.epochs)
+        if d.isEmpty && a != b { d.append("other settings") }
+        return d
+    }
+
+    /// All ranks must hold the same configuration and data; otherwise name the difference.
+    static func checkAgreement(_ ctx: RunContext, config: RunDirectory.RunConfig, fingerprint: UInt64) throws {
+        guard ctx.worldSize > 1 else { return }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        let mine = try encoder.encode(config)
+        let all = try ctx.communicator.allgather(Array(mine) + withUnsafeBytes(of: fingerprint.littleEndian, Array.init))
+        let root = all[0]
+        let rootConfig = try JSONDecoder().decode(RunDirectory.RunConfig.self, from: Data(root.dropLast(8)))
+        let rootPrint = root.suffix(8).enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
+        if rootConfig != config {
+            var diff = differences(rootConfig.training, config.training)
+            if rootConfig.data != config.data { diff.append("data \(rootConfig.data.summary) vs \(config.data.summary)") }
+            throw ValidationError("this rank's configuration differs from rank 0's: \(diff.joined(separator: "; ")) (rank 0 vs rank \(ctx.rank))")
+        }
+        if rootPrint != fingerprint {
+            throw ValidationError("this rank's data differ from rank 0's (fingerprint \(String(fingerprint, radix: 16)) vs \(String(rootPrint, radix: 16)) for \(config.data.summary)); every host must read the same file")
+        }
+    }
+
+    func train(_ ctx: RunContext, _ s: Setup) throws {
+        let trainer = s.trainer
+        let t = trainer.configuration
+        ctx.logger.debug("BLAS: \(BLASRuntime.coreName) (\(BLASRuntime.configuration))")
+        try trainer.verifyParametersAgree()
+        let layoutText = "\(ctx.worldSize) rank\(ctx.worldSize > 1 ? "s" : "") × \(trainer.pool.count) thread\(trainer.pool.count > 1 ? "s" : "")"
+        if !quiet {
+            ctx.say("""
+                flow-mpirun train: \(s.config.data.summary), D = \(t.model.dim), \(trainer.trainRows) train / \(trainer.validationRows) validation rows
+                  model: \(Checkpoint.describe(t.model)), \(trainer.network.layout.parameterCount) parameters
+                  \(t.epochs) epochs × \(trainer.batchesPerEpoch) steps, batch \(t.batchSize), Adam lr \(t.learningRate), l2 \(t.l2), seed \(t.seed)\(t.reproducible ? ", exact mode (micro-batch \(t.microBatch))" : "")
+                  layout: \(layoutText) (\(ctx.communicator.transport)), BLAS \(BLASRuntime.coreName)
+                  output: \(s.run.path)\(s.resumed ? " (resuming at epoch \(trainer.epoch + 1), step \(trainer.step))" : "")
+                """)
+        }
+        var metrics = s.resumed ? MetricsLog.read(path: s.run.metrics, upTo: trainer.epoch) : MetricsLog()
+        if ctx.isRoot { try s.run.writeConfig(s.config) }
+        let progress = ProgressReporter(enabled: ctx.isRoot && !quiet, totalEpochs: t.epochs)
+        var totalRows = 0.0, totalSeconds = 0.0
+        while !trainer.finished {
+            let report = try trainer.runEpoch { progress.step($0) }
+            totalRows += report.samplesPerSecond * report.seconds
+            totalSeconds += report.seconds
+            if let v = report.validationNLL { _ = trainer.recordValidation(v, epoch: report.epoch) }
+            metrics.append(epoch: report.epoch, train: report.trainNLL, validation: report.validationNLL, penalty: report.penalty,
+                           seconds: report.seconds, samplesPerSecond: report.samplesPerSecond)
+            progress.epoch(report)
+            if ctx.isRoot {
+                try metrics.write(to: s.run.metrics)
+                if report.epoch % checkpointEvery == 0 || trainer.finished {
+                    try checkpoint(trainer, s).write(to: s.run.model)
+                }
+            }
+        }
+        progress.finish()
+        let tm = trainer.timings
+        if tm.steps > 0 {
+            ctx.logger.debug("time per step (ms): compute \(String(format: "%.2f", 1e3 * tm.compute / Double(tm.steps))), reduce \(String(format: "%.2f", 1e3 * tm.intraNodeReduction / Double(tm.steps))), allreduce \(String(format: "%.2f", 1e3 * tm.allreduce / Double(tm.steps))), optimizer \(String(format: "%.2f", 1e3 * tm.optimizer / Double(tm.steps)))")
+        }
+        if trainer.step == 0 || s.resumed && totalSeconds == 0 {
+            if ctx.isRoot { try checkpoint(trainer, s).write(to: s.run.model) }
+        }
+        // Summary: validation NLL and round-trip error, computed on every rank, printed by rank 0.
+        let summary = try RunSummary.compute(trainer: trainer)
+        if !noPlots {
+            try RunPlots.write(ctx: ctx, trainer: trainer, rawTrain: s.rawTrain, metrics: metrics, run: s.run,
+                               points: plotPoints, seed: t.seed)
+        }
+        let throughput = totalSeconds > 0 ? totalRows / totalSeconds : 0
+        ctx.say("""
+            done: \(trainer.epoch) epochs, \(trainer.step) steps\(totalSeconds > 0 ? String(format: ", %.0f samples/s (%@)", throughput, layoutText) : "")
+              validation NLL \(summary.validationNLL.map { String(format: "%.4f", $0) } ?? "n/a") nats (data units)\(trainer.bestEpoch.map { ", best \(String(format: "%.4f", trainer.bestValidationNLL!)) at epoch \($0)" } ?? "")
+              round-trip max |decode(encode(x)) − x| = \(String(format: "%.3g", summary.roundTripError)) (relative \(String(format: "%.3g", summary.relativeRoundTripError)))
+              wrote \(s.run.model), \(s.run.metrics), \(s.run.config)\(noPlots ? "" : ", plots (*.svg)")
+            """)
+    }
+
+    func checkpoint(_ trainer: DataParallelTrainer, _ s: Setup) throws -> Checkpoint {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let data = String(decoding: try encoder.encode(s.config.data), as: UTF8.self)
+        return Checkpoint(model: trainer.model, state: trainer.state(), training: trainer.configuration, metadata: ["data": data])
+    }
+}
+
+/// Validation NLL and round-trip error of a trained model.
+struct RunSummary {
+    var validationNLL: Double?
+    var roundTripError: Double
+    var relativeRoundTripError: Double
+
+    static func compute(trainer: DataParallelTrainer) throws -> RunSummary {
+        let v = try trainer.validationNLL()
+        let data = trainer.validationRows > 0 ? trainer.validationData! : trainer.trainData
+        let rows = min(trainer.validationRows > 0 ? trainer.validationRows : trainer.trainRows, 4096)
+        let (z, _) = try trainer.evaluator.encode(data.base, rows: rows, parameters: trainer.parameters.base)
+        let back = try z.withUnsafeBufferPointer { try trainer.evaluator.decode($0.baseAddress!, rows: rows, parameters: trainer.parameters.base) }
+        let D = trainer.network.dim
+        var worst = 0.0, worstRelative = 0.0
+        for i in 0..<(rows * D) {
+            // Compare in data units: x = u·std + mean.
+            let std = Double(trainer.normalizer.std[i % D])
+            let e = abs(Double(back[i]) - Double(data.base[i])) * std
+            let x = abs(Double(data.base[i]) * std + Double(trainer.normalizer.mean[i % D]))
+            worst = max(worst, e)
+            worstRelative = max(worstRelative, e / max(1, x))
+        }
+        return RunSummary(validationNLL: v, roundTripError: worst, relativeRoundTripError: worstRelative)
+    }
+}

@@ -1,0 +1,95 @@
+import FlowCore
+import Testing
+@testable import FlowDistributed
+
+@Suite("Data-parallel trainer (in process)")
+struct TrainerTests {
+    @Test("the reduced gradient does not depend on the worker count (uneven shards)", arguments: [2, 3, 7])
+    func threadInvariance(threads: Int) throws {
+        let p = try smallProblem(batch: 61)
+        let g1 = try makeTrainer(p, threads: 1).nextBatchGradient()
+        let gT = try makeTrainer(p, threads: threads).nextBatchGradient()
+        let scale = g1.map { abs($0) }.max()!
+        for i in g1.indices {
+            #expect(abs(g1[i] - gT[i]) <= 2e-6 * scale + 1e-5 * abs(g1[i]), "element \(i): \(g1[i]) vs \(gT[i]) (T = \(threads))")
+        }
+    }
+
+    @Test("one worker's gradient equals the reference lossAndGradient of FlowCore")
+    func matchesReference() throws {
+        let p = try smallProblem(batch: 300, l2: 0)  // one batch = the whole training split
+        let trainer = try makeTrainer(p, threads: 1)
+        let g = try trainer.nextBatchGradient()
+        let model = RealNVP(network: trainer.network, parameters: trainer.parameters.array, normalizer: p.1)
+        let ref = model.lossAndGradient(p.2).gradient
+        let scale = ref.map { abs($0) }.max()!
+        for i in ref.indices { #expect(abs(g[i] - ref[i]) <= 1e-6 * scale + 1e-5 * abs(ref[i])) }
+    }
+
+    @Test("exact mode: parameters after training are bit-identical for 1, 2, 3 and 7 workers")
+    func exactModeBitwise() throws {
+        let p = try smallProblem(batch: 50, reproducible: true, microBatch: 8, epochs: 2, l2: 0.001, clip: 5)
+        var reference: [UInt32]?
+        for threads in [1, 2, 3, 7] {
+            let t = try makeTrainer(p, threads: threads)
+            while !t.finished { _ = try t.runEpoch() }
+            let bits = t.parameters.array.map(\.bitPattern)
+            if let reference { #expect(bits == reference, "T = \(threads) differs from T = 1") } else { reference = bits }
+            #expect(t.step == 2 * t.batchesPerEpoch)
+        }
+    }
+
+    @Test("default mode: the same layout twice gives the same bits; training lowers the NLL")
+    func determinismAndProgress() throws {
+        let p = try smallProblem(batch: 32, epochs: 6)
+        let a = try makeTrainer(p, threads: 2), b = try makeTrainer(p, threads: 2)
+        let before = try #require(try a.validationNLL())
+        while !a.finished { _ = try a.runEpoch() }
+        while !b.finished { _ = try b.runEpoch() }
+        #expect(a.parameters.array.map(\.bitPattern) == b.parameters.array.map(\.bitPattern))
+        let after = try #require(try a.validationNLL())
+        #expect(after < before - 0.1, "validation NLL \(before) → \(after)")
+    }
+
+    @Test("resuming from a state mid-run gives the same bits as running straight through")
+    func resumeEquality() throws {
+        let p = try smallProblem(batch: 40, epochs: 3)
+        let straight = try makeTrainer(p, threads: 2)
+        while !straight.finished { _ = try straight.runEpoch() }
+        let first = try makeTrainer(p, threads: 2)
+        _ = try first.runEpoch()
+        _ = try first.trainStep()  // stop mid-epoch
+        let resumed = try DataParallelTrainer(configuration: p.0, normalizer: p.1, train: p.2, validation: p.3,
+                                              communicator: SingleProcessCommunicator(), threads: 2, state: first.state())
+        while !resumed.finished { _ = try resumed.runEpoch() }
+        #expect(resumed.parameters.array.map(\.bitPattern) == straight.parameters.array.map(\.bitPattern))
+        #expect(resumed.optimizer.m.array == straight.optimizer.m.array)
+    }
+
+    @Test("a non-finite gradient is skipped without touching the parameters; three in a row stop training")
+    func nonFinitePolicy() throws {
+        let p = try smallProblem(batch: 40, epochs: 3)
+        let t = try makeTrainer(p, threads: 2)
+        _ = try t.trainStep()
+        let before = t.parameters.array
+        let adamStep = t.optimizer.step
+        t.injectNonFinite = { $0 >= 1 }
+        let r = try t.trainStep()
+        #expect(!r.applied)
+        #expect(t.parameters.array == before)
+        #expect(t.optimizer.step == adamStep)
+        _ = try t.trainStep()
+        #expect(throws: TrainingStopped.self) { try t.trainStep() }
+    }
+
+    @Test("the last partial batch is used with its true size")
+    func partialBatch() throws {
+        let p = try smallProblem(rows: 203, batch: 64)
+        let t = try makeTrainer(p, threads: 3)
+        #expect(t.trainRows == 162)
+        #expect(t.batchesPerEpoch == 3)
+        var rows: [Int] = []
+        _ = try t.runEpoch { rows.append($0.rows) }
+        #expect(rows == [64, 64, 34])
+    }
+}
