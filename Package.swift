@@ -62,7 +62,7 @@ let package = Package(
             path: "Tests/FlowDistributedTests"),
         .testTarget(name: "FlowPlotsTests", dependencies: ["FlowPlots"], path: "Tests/FlowPlotsTests"),
         .testTarget(
-            name: "FlowToolTests", dependencies: ["FlowCore"], path: "Tests/FlowToolTests"),
+            name: "FlowToolTests", dependencies: ["FlowCore", "flow-mpirun"], path: "Tests/FlowToolTests"),
     ],
     swiftLanguageModes: [.v6]
 )

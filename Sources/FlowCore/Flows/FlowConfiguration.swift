@@ -76,12 +76,15 @@ public struct FlowConfiguration: Codable, Hashable, Sendable {
         func fail(_ field: String, _ message: String) throws -> Never {
             throw FlowConfigurationError(field: field, message: message)
         }
-        if dim < 2 {
-            try fail("dim", "D = \(dim): a coupling layer needs at least 2 features (one to condition on, one to transform)")
+        func fail(_ field: String, _ value: String, _ message: String) throws -> Never {
+            throw FlowConfigurationError(field: field, value: value, message: message)
         }
-        if couplings < 1 { try fail("couplings", "\(couplings): need at least 1 coupling layer") }
-        if hidden < 1 { try fail("hidden", "\(hidden): need at least 1 hidden unit") }
-        if hiddenLayers < 1 { try fail("hidden-layers", "\(hiddenLayers): need at least 1 hidden layer") }
+        if dim < 2 {
+            try fail("dim", "\(dim)", "a coupling layer needs at least 2 features (one to condition on, one to transform)")
+        }
+        if couplings < 1 { try fail("couplings", "\(couplings)", "need at least 1 coupling layer") }
+        if hidden < 1 { try fail("hidden", "\(hidden)", "need at least 1 hidden unit") }
+        if hiddenLayers < 1 { try fail("hidden-layers", "\(hiddenLayers)", "need at least 1 hidden layer") }
         if let shape = imageShape {
             if shape.count != 2 || shape[0] < 1 || shape[1] < 1 || shape[0] * shape[1] != dim {
                 try fail("image-shape", "\(shape.map(String.init).joined(separator: "x")) does not match D = \(dim) (need H×W = D)")
@@ -124,12 +127,16 @@ public struct FlowConfiguration: Codable, Hashable, Sendable {
 public struct FlowConfigurationError: Error, CustomStringConvertible, Equatable, Sendable {
     /// The field (the command-line flag's name without dashes).
     public var field: String
+    /// The offending value as given, if any.
+    public var value: String?
     /// What is wrong.
     public var message: String
-    /// An error for `field`.
-    public init(field: String, message: String) {
+    /// An error for `field` (and its `value`).
+    public init(field: String, value: String? = nil, message: String) {
         self.field = field
+        self.value = value
         self.message = message
     }
-    public var description: String { "invalid --\(field): \(message)" }
+    /// "invalid --batch-size 0: need at least 1 row per batch".
+    public var description: String { "invalid --\(field)\(value.map { " \($0)" } ?? ""): \(message)" }
 }

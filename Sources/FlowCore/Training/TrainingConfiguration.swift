@@ -66,18 +66,21 @@ public struct TrainingConfiguration: Codable, Hashable, Sendable {
         func fail(_ field: String, _ message: String) throws -> Never {
             throw FlowConfigurationError(field: field, message: message)
         }
-        if epochs < 1 { try fail("epochs", "\(epochs): need at least 1 epoch") }
-        if batchSize < 1 { try fail("batch-size", "\(batchSize): need at least 1 row per batch") }
-        if !(learningRate > 0) || !learningRate.isFinite { try fail("lr", "\(learningRate): the learning rate must be a positive number") }
-        if !(l2 >= 0) || !l2.isFinite { try fail("l2", "\(l2): the penalty must be ≥ 0") }
-        if let c = clipNorm, !(c > 0) || !c.isFinite { try fail("clip-norm", "\(c): must be a positive number") }
-        if !(validationFraction >= 0 && validationFraction < 1) {
-            try fail("validation-fraction", "\(validationFraction): must be in [0, 1)")
+        func fail(_ field: String, _ value: String, _ message: String) throws -> Never {
+            throw FlowConfigurationError(field: field, value: value, message: message)
         }
-        if microBatch < 1 { try fail("micro-batch", "\(microBatch): need at least 1 row") }
-        if !(adam.beta1 >= 0 && adam.beta1 < 1) { try fail("beta1", "\(adam.beta1): must be in [0, 1)") }
-        if !(adam.beta2 >= 0 && adam.beta2 < 1) { try fail("beta2", "\(adam.beta2): must be in [0, 1)") }
-        if !(adam.epsilon > 0) { try fail("eps", "\(adam.epsilon): must be > 0") }
+        if epochs < 1 { try fail("epochs", "\(epochs)", "need at least 1 epoch") }
+        if batchSize < 1 { try fail("batch-size", "\(batchSize)", "need at least 1 row per batch") }
+        if !(learningRate > 0) || !learningRate.isFinite { try fail("lr", "\(learningRate)", "the learning rate must be a positive number") }
+        if !(l2 >= 0) || !l2.isFinite { try fail("l2", "\(l2)", "the penalty must be ≥ 0") }
+        if let c = clipNorm, !(c > 0) || !c.isFinite { try fail("clip-norm", "\(c)", "must be a positive number") }
+        if !(validationFraction >= 0 && validationFraction < 1) {
+            try fail("validation-fraction", "\(validationFraction)", "must be in [0, 1)")
+        }
+        if microBatch < 1 { try fail("micro-batch", "\(microBatch)", "need at least 1 row") }
+        if !(adam.beta1 >= 0 && adam.beta1 < 1) { try fail("beta1", "\(adam.beta1)", "must be in [0, 1)") }
+        if !(adam.beta2 >= 0 && adam.beta2 < 1) { try fail("beta2", "\(adam.beta2)", "must be in [0, 1)") }
+        if !(adam.epsilon > 0) { try fail("eps", "\(adam.epsilon)", "must be > 0") }
         if case let .cosine(warmup, total, minimum) = schedule {
             if warmup < 0 || total < 1 || !(minimum >= 0 && minimum <= 1) {
                 try fail("schedule", "cosine(warmup \(warmup), total \(total), minimum \(minimum)) out of range")

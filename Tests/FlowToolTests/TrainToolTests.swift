@@ -1,0 +1,126 @@
+import FlowCore
+import Foundation
+import Testing
+
+@Suite("flow-mpirun train, sample, evaluate, inspect", .serialized)
+struct TrainToolTests {
+    @Test("two trainings with the same seed write byte-identical checkpoints")
+    func determinism() throws {
+        let dir = try Tool.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let a = try Tool.flow(Tool.smallTraining(out: "\(dir)/a"))
+        #expect(a.status == 0, "\(a.output)")
+        let b = try Tool.flow(Tool.smallTraining(out: "\(dir)/b"))
+        #expect(b.status == 0, "\(b.output)")
+        let ma = try #require(Tool.bytes("\(dir)/a/model.safetensors")), mb = try #require(Tool.bytes("\(dir)/b/model.safetensors"))
+        #expect(ma == mb)
+        let c = try Tool.flow(Tool.smallTraining(out: "\(dir)/c", extra: ["--seed", "1"]))
+        #expect(c.status == 0)
+        #expect(Tool.bytes("\(dir)/c/model.safetensors") != ma, "another seed must give another model")
+        // metrics.csv: header plus one row per epoch; config.json exists.
+        let metrics = try String(contentsOfFile: "\(dir)/a/metrics.csv", encoding: .utf8).split(separator: "\n")
+        #expect(metrics.first == "epoch,train_nll,validation_nll,penalty,seconds,samples_per_s")
+        #expect(metrics.count == 4)
+        #expect(Tool.exists("\(dir)/a/config.json"))
+    }
+
+    @Test("resuming after k epochs gives the same bytes as an uninterrupted run")
+    func resume() throws {
+        let dir = try Tool.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        #expect(try Tool.flow(Tool.smallTraining(out: "\(dir)/full", epochs: 4)).status == 0)
+        #expect(try Tool.flow(Tool.smallTraining(out: "\(dir)/part", epochs: 2)).status == 0)
+        let r = try Tool.flow(["train", "--resume", "\(dir)/part", "--epochs", "4", "--no-plots", "--quiet"])
+        #expect(r.status == 0, "\(r.output)")
+        #expect(Tool.bytes("\(dir)/part/model.safetensors") == Tool.bytes("\(dir)/full/model.safetensors"))
+        let rows = try String(contentsOfFile: "\(dir)/part/metrics.csv", encoding: .utf8).split(separator: "\n")
+        #expect(rows.count == 5)
+        // A flag that changes the model is refused on resume, naming it.
+        let bad = try Tool.flow(["train", "--resume", "\(dir)/part", "--hidden", "32", "--no-plots"])
+        #expect(bad.status != 0)
+        #expect(bad.stderr.contains("--hidden 16 vs 32"), "\(bad.stderr)")
+    }
+
+    @Test("the same thread count twice, and 1 vs 2 threads in exact mode, give the same bytes")
+    func exactModeThreads() throws {
+        let dir = try Tool.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        for t in [1, 2, 3] {
+            let r = try Tool.flow(Tool.smallTraining(out: "\(dir)/t\(t)", extra: ["--reproducible", "--micro-batch", "16", "--threads", String(t)]))
+            #expect(r.status == 0, "\(r.output)")
+        }
+        let one = try #require(Tool.bytes("\(dir)/t1/model.safetensors"))
+        #expect(Tool.bytes("\(dir)/t2/model.safetensors") == one)
+        #expect(Tool.bytes("\(dir)/t3/model.safetensors") == one)
+    }
+
+    @Test("sample, evaluate --json, encode/decode and inspect --json on a trained model")
+    func modelCommands() throws {
+        let dir = try Tool.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        #expect(try Tool.flow(Tool.smallTraining(out: "\(dir)/run")).status == 0)
+        let model = "\(dir)/run/model.safetensors"
+        // Samples: identical files whatever the thread count.
+        let s1 = try Tool.flow(["sample", "--model", model, "-n", "700", "--seed", "4", "--out", "\(dir)/s1.npy", "--threads", "1"])
+        let s2 = try Tool.flow(["sample", "--model", "\(dir)/run", "-n", "700", "--seed", "4", "--out", "\(dir)/s2.npy", "--threads", "3"])
+        #expect(s1.status == 0 && s2.status == 0, "\(s1.output) \(s2.output)")
+        #expect(Tool.bytes("\(dir)/s1.npy") == Tool.bytes("\(dir)/s2.npy"))
+        let table = try NPYReader.read(path: "\(dir)/s1.npy")
+        #expect(table.rows == 700 && table.columns == 2)
+        // Evaluate on fresh moons, as JSON.
+        let e = try Tool.flow(["evaluate", "--model", model, "--dataset", "moons", "--samples", "500", "--data-seed", "99", "--json"])
+        #expect(e.status == 0, "\(e.output)")
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(e.stdout.utf8)) as? [String: Any])
+        #expect(json["rows"] as? Int == 500)
+        let nll = try #require(json["nll"] as? Double)
+        let bpd = try #require(json["bits_per_dim"] as? Double)
+        #expect(abs(bpd - nll / (2 * log(2.0))) < 1e-9)
+        #expect(try #require(json["round_trip_max_abs_error"] as? Double) < 1e-4)
+        // The same NLL computed in process from the checkpoint.
+        let checkpoint = try Checkpoint.load(path: model)
+        let fresh = ToyDataset.moons.generate(count: 500, seed: 99).converted(to: Float.self)
+        #expect(abs(checkpoint.model.meanNLL(fresh) - nll) < 1e-4)
+        // encode → decode returns the data.
+        try CSVWriter.write(fresh.values, rows: 500, columns: 2, header: ["a", "b"], to: "\(dir)/x.csv")
+        #expect(try Tool.flow(["encode", "--model", model, "--data", "\(dir)/x.csv", "--out", "\(dir)/z.csv"]).status == 0)
+        #expect(try Tool.flow(["decode", "--model", model, "--data", "\(dir)/z.csv", "--out", "\(dir)/x2.npy"]).status == 0)
+        let x2 = try NPYReader.read(path: "\(dir)/x2.npy")
+        for (a, b) in zip(x2.values, fresh.values) { #expect(abs(a - Double(b)) < 1e-4) }
+        // inspect --json
+        let i = try Tool.flow(["inspect", "--model", model, "--json"])
+        #expect(i.status == 0)
+        let info = try #require(try JSONSerialization.jsonObject(with: Data(i.stdout.utf8)) as? [String: Any])
+        #expect(info["parameters"] as? Int == checkpoint.model.network.layout.parameterCount)
+        #expect(info["step"] as? Int == 12)  // 3 epochs × ⌈240/64⌉ steps
+    }
+
+    @Test("the checkpoint loads unchanged with Python's safetensors.numpy.load_file")
+    func pythonLoads() throws {
+        let probe = try? Tool.run("/usr/bin/env", ["python3", "-c", "import safetensors.numpy"])
+        guard let probe, probe.status == 0 else {
+            print("skipped: python3 with the safetensors package is not installed")
+            return
+        }
+        let dir = try Tool.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        #expect(try Tool.flow(Tool.smallTraining(out: "\(dir)/run", epochs: 1)).status == 0)
+        let script = """
+            import sys, json
+            from safetensors.numpy import load_file
+            from safetensors import safe_open
+            t = load_file(sys.argv[1])
+            with safe_open(sys.argv[1], framework="numpy") as f: meta = f.metadata()
+            print(json.dumps({"n": len(t), "w": t["couplings.0.s.0.weight"].shape, "mean": t["normalizer.mean"].tolist(),
+                              "step": int(t["training.step"]), "format": meta["format"], "dtype": str(t["couplings.3.t.2.bias"].dtype)}))
+            """
+        let r = try Tool.run("/usr/bin/env", ["python3", "-c", script, "\(dir)/run/model.safetensors"])
+        #expect(r.status == 0, "\(r.output)")
+        let j = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        #expect(j["w"] as? [Int] == [16, 2])
+        #expect(j["format"] as? String == "realnvp-flow")
+        #expect(j["dtype"] as? String == "float32")
+        #expect(j["step"] as? Int == 4)
+        let checkpoint = try Checkpoint.load(path: "\(dir)/run/model.safetensors")
+        #expect((j["mean"] as? [Double])?.map { Float($0) } == checkpoint.model.normalizer.mean)
+    }
+}
