@@ -42,13 +42,15 @@ struct DataOptions: ParsableArguments {
 
 /// The model-file argument shared by sample, evaluate, encode, decode and inspect.
 struct ModelOption: ParsableArguments {
-    @Option(help: ArgumentHelp("A checkpoint (model.safetensors) or a run directory holding one.", valueName: "file"))
+    @Option(help: ArgumentHelp("A checkpoint, or a run directory: its best.safetensors (best validation NLL) when present, else its model.safetensors (last epoch).", valueName: "file"))
     var model: String
 
-    /// The checkpoint path: the file itself, or DIR/model.safetensors.
+    /// The checkpoint path: the file itself, or DIR/best.safetensors, or DIR/model.safetensors.
     var path: String {
         var isDirectory: ObjCBool = false
         if FileManager.default.fileExists(atPath: model, isDirectory: &isDirectory), isDirectory.boolValue {
+            let best = (model as NSString).appendingPathComponent("best.safetensors")
+            if FileManager.default.fileExists(atPath: best) { return best }
             return (model as NSString).appendingPathComponent("model.safetensors")
         }
         return model

@@ -15,9 +15,11 @@ final class ProgressReporter {
     private var stepsDone = 0
     private var totalSteps = 0
 
-    init(enabled: Bool, totalEpochs: Int) {
+    /// `terminal` false forces plain lines (e.g. under mpirun, whose ranks see a pseudo-terminal even when
+    /// the job's output goes to a file).
+    init(enabled: Bool, totalEpochs: Int, terminal: Bool = flow_stdout_is_terminal() != 0) {
         self.enabled = enabled
-        self.terminal = flow_stdout_is_terminal() != 0
+        self.terminal = terminal
         self.totalEpochs = totalEpochs
     }
 
@@ -29,7 +31,6 @@ final class ProgressReporter {
 
     func step(_ r: StepReport) {
         guard enabled else { return }
-        if r.batch == 0 { epochStart = Self.now(); rowsThisEpoch = 0 }
         rowsThisEpoch += r.rows
         stepsDone += 1
         totalSteps = totalEpochs * r.batchesPerEpoch
@@ -47,6 +48,8 @@ final class ProgressReporter {
     }
 
     func epoch(_ r: EpochReport) {
+        epochStart = Self.now()
+        rowsThisEpoch = 0
         guard enabled else { return }
         let v = r.validationNLL.map { String(format: "  val NLL %.4f", $0) } ?? ""
         let skipped = r.skippedSteps > 0 ? "  (\(r.skippedSteps) non-finite steps skipped)" : ""

@@ -2,11 +2,13 @@ import FlowCore
 import Foundation
 
 /// The files of a training run in `--out DIR`:
-/// `model.safetensors` (checkpoint: model, optimiser state, position), `config.json` (what to resume),
+/// `model.safetensors` (checkpoint: model, optimiser state, position), `best.safetensors` (the model with
+/// the best validation NLL, with `--keep-best`), `config.json` (what to resume),
 /// `metrics.csv` (one row per epoch), and the SVG plots.
 struct RunDirectory {
     let path: String
     var model: String { file("model.safetensors") }
+    var best: String { file("best.safetensors") }
     var config: String { file("config.json") }
     var metrics: String { file("metrics.csv") }
     func file(_ name: String) -> String { (path as NSString).appendingPathComponent(name) }

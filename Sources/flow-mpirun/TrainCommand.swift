@@ -1,4 +1,5 @@
 import ArgumentParser
+import CFlowSupport
 import FlowCore
 import FlowDistributed
 import Foundation
@@ -43,6 +44,9 @@ struct TrainCommand: ParsableCommand {
     @Option(name: .customLong("check-parameters-every"), help: "Compare a parameter checksum across ranks every N steps (0 = never).")
     var checkParametersEvery: Int = 100
     @Option(name: .customLong("plot-points"), help: "Points drawn in the scatter plots.") var plotPoints: Int = 2000
+    @Flag(name: .customLong("keep-best"), inversion: .prefixedNo,
+          help: "Also keep the model with the best validation NLL in DIR/best.safetensors (default on with a validation split).")
+    var keepBest = true
     @Flag(name: .customLong("no-plots"), help: "Do not write the SVG plots.") var noPlots = false
     @Flag(help: "Print only the summary.") var quiet = false
 
@@ -231,13 +235,21 @@ struct TrainCommand: ParsableCommand {
         }
         var metrics = s.resumed ? MetricsLog.read(path: s.run.metrics, upTo: trainer.epoch) : MetricsLog()
         if ctx.isRoot { try s.run.writeConfig(s.config) }
-        let progress = ProgressReporter(enabled: ctx.isRoot && !quiet, totalEpochs: t.epochs)
+        let progress = ProgressReporter(enabled: ctx.isRoot && !quiet, totalEpochs: t.epochs,
+                                        terminal: flow_stdout_is_terminal() != 0 && !MPICommunicator.launchedByMPI)
+        FaultInjection.install(on: trainer, rank: ctx.rank)
         var totalRows = 0.0, totalSeconds = 0.0
+        // The best model so far (by validation NLL), kept in memory and written with each checkpoint.
+        var best: (parameters: [Float], epoch: Int)?
+        var bestWritten = true
         while !trainer.finished {
             let report = try trainer.runEpoch { progress.step($0) }
             totalRows += report.samplesPerSecond * report.seconds
             totalSeconds += report.seconds
-            if let v = report.validationNLL { _ = trainer.recordValidation(v, epoch: report.epoch) }
+            if let v = report.validationNLL, trainer.recordValidation(v, epoch: report.epoch), keepBest, ctx.isRoot {
+                best = (trainer.parameters.array, report.epoch)
+                bestWritten = false
+            }
             metrics.append(epoch: report.epoch, train: report.trainNLL, validation: report.validationNLL, penalty: report.penalty,
                            seconds: report.seconds, samplesPerSecond: report.samplesPerSecond)
             progress.epoch(report)
@@ -245,6 +257,10 @@ struct TrainCommand: ParsableCommand {
                 try metrics.write(to: s.run.metrics)
                 if report.epoch % checkpointEvery == 0 || trainer.finished {
                     try checkpoint(trainer, s).write(to: s.run.model)
+                    if let b = best, !bestWritten {
+                        try bestCheckpoint(trainer, s, parameters: b.parameters, epoch: b.epoch).write(to: s.run.best)
+                        bestWritten = true
+                    }
                 }
             }
         }
@@ -267,8 +283,18 @@ struct TrainCommand: ParsableCommand {
             done: \(trainer.epoch) epochs, \(trainer.step) steps\(totalSeconds > 0 ? String(format: ", %.0f samples/s (%@)", throughput, layoutText) : "")
               validation NLL \(summary.validationNLL.map { String(format: "%.4f", $0) } ?? "n/a") nats (data units)\(trainer.bestEpoch.map { ", best \(String(format: "%.4f", trainer.bestValidationNLL!)) at epoch \($0)" } ?? "")
               round-trip max |decode(encode(x)) − x| = \(String(format: "%.3g", summary.roundTripError)) (relative \(String(format: "%.3g", summary.relativeRoundTripError)))
-              wrote \(s.run.model), \(s.run.metrics), \(s.run.config)\(noPlots ? "" : ", plots (*.svg)")
+              wrote \(s.run.model)\(keepBest && trainer.bestEpoch != nil ? ", \(s.run.best)" : ""), \(s.run.metrics), \(s.run.config)\(noPlots ? "" : ", plots (*.svg)")
             """)
+    }
+
+    /// The best model (no optimiser state), with `best_epoch` and `best_validation_nll` in its metadata.
+    func bestCheckpoint(_ trainer: DataParallelTrainer, _ s: Setup, parameters: [Float], epoch: Int) throws -> Checkpoint {
+        var c = try checkpoint(trainer, s)
+        c.model.parameters = parameters
+        c.state = nil
+        c.metadata["best_epoch"] = String(epoch)
+        c.metadata["best_validation_nll"] = trainer.bestValidationNLL.map { String($0) } ?? ""
+        return c
     }
 
     func checkpoint(_ trainer: DataParallelTrainer, _ s: Setup) throws -> Checkpoint {

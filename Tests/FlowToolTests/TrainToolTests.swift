@@ -62,7 +62,7 @@ struct TrainToolTests {
         let model = "\(dir)/run/model.safetensors"
         // Samples: identical files whatever the thread count.
         let s1 = try Tool.flow(["sample", "--model", model, "-n", "700", "--seed", "4", "--out", "\(dir)/s1.npy", "--threads", "1"])
-        let s2 = try Tool.flow(["sample", "--model", "\(dir)/run", "-n", "700", "--seed", "4", "--out", "\(dir)/s2.npy", "--threads", "3"])
+        let s2 = try Tool.flow(["sample", "--model", model, "-n", "700", "--seed", "4", "--out", "\(dir)/s2.npy", "--threads", "3"])
         #expect(s1.status == 0 && s2.status == 0, "\(s1.output) \(s2.output)")
         #expect(Tool.bytes("\(dir)/s1.npy") == Tool.bytes("\(dir)/s2.npy"))
         let table = try NPYReader.read(path: "\(dir)/s1.npy")
@@ -92,6 +92,14 @@ struct TrainToolTests {
         let info = try #require(try JSONSerialization.jsonObject(with: Data(i.stdout.utf8)) as? [String: Any])
         #expect(info["parameters"] as? Int == checkpoint.model.network.layout.parameterCount)
         #expect(info["step"] as? Int == 12)  // 3 epochs × ⌈240/64⌉ steps
+        // A run directory resolves to its best model (best validation NLL), which holds no optimiser state.
+        let d = try Tool.flow(["inspect", "--model", "\(dir)/run", "--json"])
+        let dinfo = try #require(try JSONSerialization.jsonObject(with: Data(d.stdout.utf8)) as? [String: Any])
+        #expect((dinfo["file"] as? String)?.hasSuffix("best.safetensors") == true)
+        let meta = try #require(dinfo["metadata"] as? [String: String])
+        let bestEpoch = try #require(Int(meta["best_epoch"] ?? ""))
+        #expect((1...3).contains(bestEpoch))
+        #expect(dinfo["step"] == nil)
     }
 
     @Test("the checkpoint loads unchanged with Python's safetensors.numpy.load_file")

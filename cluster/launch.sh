@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Runs flow-mpirun under mpirun with sensible defaults:
+#   cluster/launch.sh -n RANKS [--hostfile FILE] [--threads T] SUBCOMMAND [flags…]
+# Defaults it sets (override with the environment):
+#   FLOW_BIN      the flow-mpirun binary (default: .build/release/flow-mpirun next to this script's repo)
+#   FLOW_BIND     mpirun binding: "none" (default: each rank's worker threads may use every core it is
+#                 given) or e.g. "core" / "socket"
+#   FLOW_IFACE    restrict MPI's TCP traffic to this interface or subnet (e.g. eth0 or 10.0.0.0/24)
+#   FLOW_MPIRUN_ARGS  extra mpirun arguments
+# Exported to every rank: OPENBLAS_NUM_THREADS=1 (BLAS stays single-threaded; flow-mpirun parallelises
+# with its own workers) and OPENBLAS_CORETYPE when set here. Adds --allow-run-as-root when run as root and
+# --oversubscribe when more ranks than cores are requested on one host.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+repo="$(cd "$here/.." && pwd)"
+ranks=2
+hostfile=""
+args=()
+while (($#)); do
+  case "$1" in
+    -n|-np) ranks="$2"; shift 2 ;;
+    --hostfile) hostfile="$2"; shift 2 ;;
+    *) args+=("$1"); shift ;;
+  esac
+done
+bin="${FLOW_BIN:-$repo/.build/release/flow-mpirun}"
+if [ ! -x "$bin" ]; then
+  echo "error: $bin not found: build it with 'swift build -c release' or set FLOW_BIN" >&2
+  exit 1
+fi
+mpi=(mpirun -np "$ranks" --bind-to "${FLOW_BIND:-none}" -x OPENBLAS_NUM_THREADS=1)
+[ -n "${OPENBLAS_CORETYPE:-}" ] && mpi+=(-x OPENBLAS_CORETYPE)
+[ "$(id -u)" -eq 0 ] && mpi+=(--allow-run-as-root)
+if [ -n "$hostfile" ]; then
+  mpi+=(--hostfile "$hostfile")
+elif [ "$ranks" -gt "$(nproc)" ]; then
+  mpi+=(--oversubscribe --mca mpi_yield_when_idle 1)
+fi
+if [ -n "${FLOW_IFACE:-}" ]; then
+  mpi+=(--mca btl_tcp_if_include "$FLOW_IFACE" --mca oob_tcp_if_include "$FLOW_IFACE")
+fi
+# shellcheck disable=SC2206
+extra=(${FLOW_MPIRUN_ARGS:-})
+exec "${mpi[@]}" "${extra[@]}" "$bin" "${args[@]}"
