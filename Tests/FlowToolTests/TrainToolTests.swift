@@ -132,3 +132,28 @@ struct TrainToolTests {
         #expect((j["mean"] as? [Double])?.map { Float($0) } == checkpoint.model.normalizer.mean)
     }
 }
+
+@Suite("Python interoperability")
+struct PythonExampleTests {
+    @Test("examples/load_checkpoint.py computes the same NLL as flow-mpirun evaluate")
+    func loadCheckpointExample() throws {
+        let probe = try? Tool.run("/usr/bin/env", ["python3", "-c", "import safetensors.numpy, numpy"])
+        guard let probe, probe.status == 0 else {
+            print("skipped: python3 with safetensors and numpy is not installed")
+            return
+        }
+        let dir = try Tool.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        #expect(try Tool.flow(Tool.smallTraining(out: "\(dir)/run", epochs: 2)).status == 0)
+        #expect(try Tool.flow(["sample", "--model", "\(dir)/run/model.safetensors", "-n", "200", "--out", "\(dir)/x.csv"]).status == 0)
+        let e = try Tool.flow(["evaluate", "--model", "\(dir)/run/model.safetensors", "--data", "\(dir)/x.csv", "--json"])
+        let nll = try #require((try JSONSerialization.jsonObject(with: Data(e.stdout.utf8)) as? [String: Any])?["nll"] as? Double)
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("examples/load_checkpoint.py").path
+        let r = try Tool.run("/usr/bin/env", ["python3", script, "\(dir)/run/model.safetensors", "\(dir)/x.csv"])
+        #expect(r.status == 0, "\(r.output)")
+        let line = try #require(r.stdout.split(separator: "\n").first { $0.hasPrefix("mean log p(x)") })
+        let pythonNLL = try #require(Double(line.components(separatedBy: "NLL ")[1].split(separator: ";")[0]))
+        #expect(abs(pythonNLL - nll) < 1e-5, "python \(pythonNLL) vs flow-mpirun \(nll)")
+    }
+}
