@@ -120,7 +120,7 @@ public final class DataParallelTrainer: @unchecked Sendable {
         reduced = AlignedBuffer(count: layout.storageCount)
         accumulator = configuration.reproducible ? AlignedBuffer(count: layout.storageCount) : nil
         evaluator = ShardedEvaluator(network: network, communicator: communicator, pool: pool)
-        tensorNormPartials = Array(repeating: 0, count: layout.tensors.count)
+        tensorNormPartials = Array(repeating: 0, count: 2 * layout.tensors.count)
         if let s = state { try restore(s) }
     }
 
@@ -192,10 +192,10 @@ public final class DataParallelTrainer: @unchecked Sendable {
     /// - Throws: ``CommunicatorError``; ``TrainingStopped`` when the non-finite policy ends training.
     public func trainStep() throws -> StepReport {
         let t0 = now()
-        let (g, n, nllSum, nonFinite) = try computeMeanGradient()
+        let (g, n, nllSum, nonFinite, scale) = try computeMeanGradient()
         let t6 = now()
         if let hook = injectNonFinite, hook(step) { g.base[0] = .nan }
-        let report = try finishStep(gradient: g, rows: n, nll: nllSum / Double(n) + dataUnitShift,
+        let report = try finishStep(gradient: g, scale: scale, rows: n, nll: nllSum / Double(n) + dataUnitShift,
                                     nonFinite: nonFinite, started: t0)
         timings.optimizer += now() - t6
         timings.steps += 1
@@ -205,13 +205,16 @@ public final class DataParallelTrainer: @unchecked Sendable {
     /// The mean gradient of the summed NLL over the next batch, reduced over workers and ranks, without
     /// updating anything: `[storageCount]` (flat layout), for tests and diagnostics.
     public func nextBatchGradient() throws -> [Float] {
-        try computeMeanGradient().gradient.array
+        let r = try computeMeanGradient()
+        let s = Float(r.scale)
+        return r.gradient.array.map { $0 * s }
     }
 
     /// Steps 1–3 of a training step: forward and backward on every worker, intra-node reduction,
-    /// allreduce, division by the batch size. Returns the buffer holding the mean gradient, the batch's
-    /// row count, the summed NLL (normalised units) and whether a non-finite value was flagged.
-    func computeMeanGradient() throws -> (gradient: AlignedBuffer<Float>, rows: Int, nllSum: Double, nonFinite: Bool) {
+    /// allreduce. Returns the buffer holding the gradient, the factor (1/n, or 1 when already divided)
+    /// that turns it into the mean over the batch, the batch's row count, the summed NLL (normalised units)
+    /// and whether a non-finite value was flagged.
+    func computeMeanGradient() throws -> (gradient: AlignedBuffer<Float>, rows: Int, nllSum: Double, nonFinite: Bool, scale: Double) {
         let t0 = now()
         let batch = batchRows(for: step)
         let n = batch.count
@@ -331,8 +334,7 @@ public final class DataParallelTrainer: @unchecked Sendable {
                     guard let first = active.first else { dst.update(repeating: 0, count: range.count); return }
                     dst.update(from: first.gradient.base + range.lowerBound, count: range.count)
                     for wk in active.dropFirst() {
-                        let src = wk.gradient.base + range.lowerBound
-                        for e in 0..<range.count { dst[e] += src[e] }
+                        VectorKernels.add(wk.gradient.base + range.lowerBound, into: dst, count: range.count)
                     }
                 }
             }
@@ -346,36 +348,41 @@ public final class DataParallelTrainer: @unchecked Sendable {
             try stats.withUnsafeMutableBufferPointer { try communicator.allreduceSum($0) }
             nllSum = stats[0]
             timings.allreduce += now() - t2
-            // Divide by the true global batch size, once.
-            let inv = 1 / Float(n)
-            pool.forEachRange(P) { range in
-                let b = g.base + range.lowerBound
-                for e in 0..<range.count { b[e] *= inv }
-            }
         }
-        return (g, n, nllSum, nonFinite)
+        // The division by the true global batch size happens once, folded into the optimiser pass; the exact
+        // mode's decoding has already divided.
+        return (g, n, nllSum, nonFinite, configuration.reproducible ? 1 : 1 / Double(n))
     }
 
-    /// Penalty, norm, clipping, the non-finite policy, and the Adam update on the reduced mean gradient.
-    func finishStep(gradient g: AlignedBuffer<Float>, rows n: Int, nll: Double, nonFinite flagged: Bool, started t0: Double) throws -> StepReport {
+    /// Penalty, norm, clipping, the non-finite policy, and the Adam update, on the reduced gradient `g`
+    /// whose mean over the batch is g·`scale`. The effective gradient g·scale + 2λW (λ on weight matrices
+    /// only), clipped, is never materialised: its norm is computed per tensor (fixed ranges, whatever T,
+    /// summed in tensor order) and the scale, the clipping factor and the penalty fold into Adam's pass.
+    func finishStep(gradient g: AlignedBuffer<Float>, scale: Double, rows n: Int, nll: Double, nonFinite flagged: Bool,
+                    started t0: Double) throws -> StepReport {
         let layout = network.layout
         let P = layout.storageCount
-        let penalty = L2Penalty.add(l2: configuration.l2, parameters: parameters.base, layout: layout, to: g.base)
-        // Global norm: per-tensor partial sums (fixed ranges, whatever T), summed in tensor order.
         let tensors = layout.tensors
-        let gp = g.base
+        let l2 = configuration.l2
+        let gp = g.base, wp = parameters.base
         tensorNormPartials.withUnsafeMutableBufferPointer { nb in
             let out = nb.baseAddress!
             pool.run { w in
                 for t in ShardPlan.part(tensors.count, parts: pool.count, index: w) {
                     let s = tensors[t]
-                    var acc = 0.0
-                    for e in 0..<s.count { let x = Double(gp[s.offset + e]); acc += x * x }
-                    out[t] = acc
+                    let twoL2 = s.isWeightMatrix ? 2 * l2 : 0
+                    out[2 * t] = VectorKernels.sumOfSquares(gp + s.offset, scale: scale, plus: twoL2, times: wp + s.offset, count: s.count)
+                    out[2 * t + 1] = s.isWeightMatrix && l2 != 0 ? VectorKernels.sumOfSquares(wp + s.offset, count: s.count) : 0
                 }
             }
         }
-        let norm = tensorNormPartials.reduce(0, +).squareRoot()
+        var normSquared = 0.0, weightSquares = 0.0
+        for t in 0..<tensors.count {
+            normSquared += tensorNormPartials[2 * t]
+            weightSquares += tensorNormPartials[2 * t + 1]
+        }
+        let norm = normSquared.squareRoot()
+        let penalty = l2 * weightSquares
         let e = step / batchesPerEpoch, b = step % batchesPerEpoch
         let lr = configuration.schedule.rate(step: optimizer.step, base: configuration.learningRate)
         var report = StepReport(step: step, epoch: e, batch: b, batchesPerEpoch: batchesPerEpoch, rows: n, nll: nll,
@@ -393,16 +400,17 @@ public final class DataParallelTrainer: @unchecked Sendable {
             return report
         }
         consecutiveNonFinite = 0
-        if let maxNorm = configuration.clipNorm, norm > maxNorm {
-            let f = Float(maxNorm / norm)
-            pool.forEachRange(P) { range in
-                for e in range { gp[e] *= f }
-            }
-        }
+        var clip = 1.0
+        if let maxNorm = configuration.clipNorm, norm > maxNorm { clip = maxNorm / norm }
         optimizer.beginStep()
-        let params = parameters.base, opt = optimizer
+        let opt = optimizer
         pool.forEachRange(P) { range in
-            opt.updateRange(parameters: params, gradient: gp, lr: lr, range: range)
+            for s in tensors {
+                let lo = max(range.lowerBound, s.offset), hi = min(range.upperBound, s.offset + s.count)
+                if lo >= hi { continue }
+                opt.updateRange(parameters: wp, gradient: gp, lr: lr, range: lo..<hi, gradientScale: scale * clip,
+                                l2: s.isWeightMatrix ? l2 * clip : 0)
+            }
         }
         step += 1
         if parameterCheckInterval > 0, step % parameterCheckInterval == 0 {

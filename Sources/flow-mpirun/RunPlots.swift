@@ -47,8 +47,11 @@ enum RunPlots {
                                   title: title),
                   to: run.file("flow_panels.svg"))
         let curves = metrics.curves
-        try write(Plots.lineChart(series: [LineSeries(name: "train", xs: curves.epochs, ys: curves.train),
-                                           LineSeries(name: "validation", xs: curves.epochs, ys: curves.validation, dashed: true)],
+        var series = [LineSeries(name: "train", xs: curves.epochs, ys: curves.train)]
+        if curves.validation.contains(where: \.isFinite) {
+            series.append(LineSeries(name: "validation", xs: curves.epochs, ys: curves.validation, dashed: true))
+        }
+        try write(Plots.lineChart(series: series,
                                   title: "Negative log-likelihood", yLimits: lossLimits(curves.train + curves.validation)),
                   to: run.file("loss.svg"))
         if D == 2 {

@@ -22,4 +22,11 @@ int flow_cpu_has_avx2(void);
 int flow_stdout_is_terminal(void);
 /// Flushes the C standard output stream (what Swift's print writes to).
 void flow_flush_stdout(void);
+/// One Adam update (Kingma & Ba, Algorithm 1, PyTorch's form) of n Float32 parameters, vectorised:
+///   g' = g·grad_scale + 2·l2·p;  m ← β₁m + (1−β₁)g';  v ← β₂v + (1−β₂)g'²;
+///   p ← p − step_size·m / (√v·inv_sqrt_bc2 + eps)
+/// with step_size = lr/(1−β₁ᵗ) and inv_sqrt_bc2 = 1/√(1−β₂ᵗ). Buffers must not overlap.
+void flow_adam_update_f32(float *restrict p, const float *restrict g, float *restrict m, float *restrict v, long n,
+                          float beta1, float beta2, float step_size, float inv_sqrt_bc2, float eps,
+                          float grad_scale, float l2);
 #endif

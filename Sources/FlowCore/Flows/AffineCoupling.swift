@@ -33,8 +33,8 @@ struct AffineCoupling<Scalar: FlowScalar> {
         let h = ws.maskedInput(k)
         for i in 0..<n { for j in 0..<D { h[i * D + j] = x[i * D + j] * mask[j] } }
         let sv = ws.sValue(k), tv = ws.tValue(k)
-        MLP.forward(s, parameters: p, input: h, rows: n, activations: { ws.activation(k, 0, $0) }, output: sv)
-        MLP.forward(t, parameters: p, input: h, rows: n, activations: { ws.activation(k, 1, $0) }, output: tv)
+        MLP.forward(s, parameters: p, input: h, rows: n, activations: { ws.activation(k, 0, $0) }, output: sv, thin: ws.thin.base)
+        MLP.forward(t, parameters: p, input: h, rows: n, activations: { ws.activation(k, 1, $0) }, output: tv, thin: ws.thin.base)
         for e in 0..<(n * D) { sv[e] = Scalar.tanh(sv[e]) }
         let sc = scale.map { p + $0 }
         for i in 0..<n {
@@ -92,10 +92,10 @@ struct AffineCoupling<Scalar: FlowScalar> {
         let dhT: UnsafeMutablePointer<Scalar>? = dx == nil ? nil : ws.smallBuffer(3)
         MLP.backward(s, parameters: p, gradient: g, accumulate: accumulate, input: h, rows: n,
                      activations: { ws.activation(k, 0, $0) }, dOutput: dS, dInput: dhS,
-                     scratch0: ws.dA(0), scratch1: ws.dA(1))
+                     scratch0: ws.dA(0), scratch1: ws.dA(1), thin: ws.thin.base)
         MLP.backward(t, parameters: p, gradient: g, accumulate: accumulate, input: h, rows: n,
                      activations: { ws.activation(k, 1, $0) }, dOutput: dT, dInput: dhT,
-                     scratch0: ws.dA(0), scratch1: ws.dA(1))
+                     scratch0: ws.dA(0), scratch1: ws.dA(1), thin: ws.thin.base)
         if let dx, let dhS, let dhT {
             // h = b ⊙ x feeds both networks: dx += b ⊙ (dh_s + dh_t)
             for i in 0..<n {
@@ -114,8 +114,8 @@ struct AffineCoupling<Scalar: FlowScalar> {
         let h = ws.maskedInput(k)
         for i in 0..<n { for j in 0..<D { h[i * D + j] = y[i * D + j] * mask[j] } }
         let sv = ws.sValue(k), tv = ws.tValue(k)
-        MLP.forward(s, parameters: p, input: h, rows: n, activations: { ws.activation(k, 0, $0) }, output: sv)
-        MLP.forward(t, parameters: p, input: h, rows: n, activations: { ws.activation(k, 1, $0) }, output: tv)
+        MLP.forward(s, parameters: p, input: h, rows: n, activations: { ws.activation(k, 0, $0) }, output: sv, thin: ws.thin.base)
+        MLP.forward(t, parameters: p, input: h, rows: n, activations: { ws.activation(k, 1, $0) }, output: tv, thin: ws.thin.base)
         let sc = scale.map { p + $0 }
         for i in 0..<n {
             let r = i * D

@@ -7,7 +7,8 @@
 /// - `activation k, net, l` `[n, H]`: post-ReLU hidden layer l of s (net 0) or t (net 1) of coupling k
 /// - `sValue k` `[n, D]`: tanh(S(b⊙x)) before masking and scaling; `tValue k` `[n, D]`: T(b⊙x)
 /// - `logDet` `[n]`: Σ over couplings of the per-row log-det-Jacobian (nats)
-/// - backward scratch: `dA0`, `dA1` `[n, H]`; `dS`, `dT`, `dhS`, `dhT`, `dCurrent`, `dNext` `[n, D]`
+/// - backward scratch: `dA0`, `dA1` `[n, H]`; `dS`, `dT`, `dhS`, `dhT`, `dCurrent`, `dNext` `[n, D]`;
+///   `thin` `[4·max(H, D)]` for the thin-layer kernels
 public final class FlowWorkspace<Scalar: FlowScalar>: @unchecked Sendable {
     /// Maximum rows per pass.
     public let capacity: Int
@@ -21,6 +22,8 @@ public final class FlowWorkspace<Scalar: FlowScalar>: @unchecked Sendable {
     public let logDet: AlignedBuffer<Scalar>
     let dA: AlignedBuffer<Scalar>
     let small: AlignedBuffer<Scalar>
+    /// Thin-layer scratch `[4 · max(H, D)]`.
+    let thin: AlignedBuffer<Scalar>
 
     /// Allocates a workspace for `configuration` and up to `capacity` rows per pass.
     public init(configuration c: FlowConfiguration, capacity: Int) {
@@ -35,12 +38,13 @@ public final class FlowWorkspace<Scalar: FlowScalar>: @unchecked Sendable {
         logDet = AlignedBuffer(count: capacity)
         dA = AlignedBuffer(count: 2 * capacity * H)
         small = AlignedBuffer(count: 6 * capacity * D)
+        thin = AlignedBuffer(count: Dense.thin * max(H, D))
     }
 
     /// Bytes held by this workspace.
     public var byteCount: Int {
         (inputs.count + masked.count + acts.count + sValues.count + tValues.count + logDet.count + dA.count
-            + small.count) * MemoryLayout<Scalar>.stride
+            + small.count + thin.count) * MemoryLayout<Scalar>.stride
     }
 
     /// Coupling input x_k `[capacity, D]`; k = K is the latent z.

@@ -48,29 +48,24 @@ public final class AdamState<Scalar: FlowScalar>: @unchecked Sendable {
         updateRange(parameters: p, gradient: g, lr: lr, range: 0..<m.count)
     }
 
-    /// Starts step t + 1: call once, then ``updateRange(parameters:gradient:lr:range:)`` on disjoint ranges
-    /// (possibly from several threads).
+    /// Starts step t + 1: call once, then ``updateRange(parameters:gradient:lr:range:gradientScale:l2:)`` on
+    /// disjoint ranges (possibly from several threads).
     public func beginStep() { step += 1 }
 
-    /// The update of step ``step`` on `range` (after ``beginStep()``).
+    /// The update of step ``step`` on `range` (after ``beginStep()``), with the gradient taken as
+    /// g·`gradientScale` + 2·`l2`·p: the division by the batch size, clipping and the L2 penalty's gradient
+    /// fold into the one pass over the parameters.
     public func updateRange(parameters p: UnsafeMutablePointer<Scalar>, gradient g: UnsafePointer<Scalar>, lr: Double,
-                            range: Range<Int>) {
+                            range: Range<Int>, gradientScale: Double = 1, l2: Double = 0) {
         let c = configuration
         let t = Double(step)
         let bc1 = 1 - Double.pow(c.beta1, t)
         let bc2 = 1 - Double.pow(c.beta2, t)
-        let stepSize = Scalar(lr / bc1)
-        let invSqrtBc2 = Scalar(1 / bc2.squareRoot())
-        let b1 = Scalar(c.beta1), b2 = Scalar(c.beta2), eps = Scalar(c.epsilon)
-        let ob1 = 1 - b1, ob2 = 1 - b2
-        let m = self.m.base, v = self.v.base
-        for e in range {
-            let ge = g[e]
-            let me = b1 * m[e] + ob1 * ge
-            let ve = b2 * v[e] + ob2 * ge * ge
-            m[e] = me
-            v[e] = ve
-            p[e] -= stepSize * me / (ve.squareRoot() * invSqrtBc2 + eps)
-        }
+        let at = range.lowerBound
+        Scalar.adamUpdate(
+            parameters: p + at, gradient: g + at, firstMoment: m.base + at, secondMoment: v.base + at, count: range.count,
+            beta1: Scalar(c.beta1), beta2: Scalar(c.beta2), stepSize: Scalar(lr / bc1),
+            inverseSqrtBiasCorrection2: Scalar(1 / bc2.squareRoot()), epsilon: Scalar(c.epsilon),
+            gradientScale: Scalar(gradientScale), l2: Scalar(l2))
     }
 }
