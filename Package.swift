@@ -24,8 +24,10 @@ let targetCPU: String? = nil
 let crossModule: [SwiftSetting] = [
     .unsafeFlags(["-cross-module-optimization"] + (targetCPU.map { ["-target-cpu", $0] } ?? []), .when(configuration: .release))
 ]
+/// C kernels: vectorised sqrt needs -fno-math-errno (else each sqrt may call libm to set errno).
 let cKernels: [CSetting] = [
-    .unsafeFlags(["-O3"] + (targetCPU.map { ["-march=\($0)"] } ?? []), .when(configuration: .release))
+    .unsafeFlags(["-fno-math-errno"]),
+    .unsafeFlags(["-O3"] + (targetCPU.map { ["-march=\($0)"] } ?? []), .when(configuration: .release)),
 ]
 
 let package = Package(

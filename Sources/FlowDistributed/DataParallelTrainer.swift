@@ -60,6 +60,8 @@ public final class DataParallelTrainer: @unchecked Sendable {
     var permutation: [Int] = []
     var permutationEpoch = -1
     var consecutiveNonFinite = 0
+    /// Workers with rows in the current step (capacity reserved once).
+    var activeWorkers: [WorkerState] = []
     var tensorNormPartials: [Double]
 
     /// Sets up training on `train` `[N, D]` (data units) with an optional `validation` split.
@@ -121,6 +123,7 @@ public final class DataParallelTrainer: @unchecked Sendable {
         accumulator = configuration.reproducible ? AlignedBuffer(count: layout.storageCount) : nil
         evaluator = ShardedEvaluator(network: network, communicator: communicator, pool: pool)
         tensorNormPartials = Array(repeating: 0, count: 2 * layout.tensors.count)
+        activeWorkers.reserveCapacity(threads)
         if let s = state { try restore(s) }
     }
 
@@ -192,10 +195,10 @@ public final class DataParallelTrainer: @unchecked Sendable {
     /// - Throws: ``CommunicatorError``; ``TrainingStopped`` when the non-finite policy ends training.
     public func trainStep() throws -> StepReport {
         let t0 = now()
-        let (g, n, nllSum, nonFinite, scale) = try computeMeanGradient()
+        let (g, second, n, nllSum, nonFinite, scale) = try computeMeanGradient()
         let t6 = now()
         if let hook = injectNonFinite, hook(step) { g.base[0] = .nan }
-        let report = try finishStep(gradient: g, scale: scale, rows: n, nll: nllSum / Double(n) + dataUnitShift,
+        let report = try finishStep(gradient: g, second: second, scale: scale, rows: n, nll: nllSum / Double(n) + dataUnitShift,
                                     nonFinite: nonFinite, started: t0)
         timings.optimizer += now() - t6
         timings.steps += 1
@@ -207,14 +210,17 @@ public final class DataParallelTrainer: @unchecked Sendable {
     public func nextBatchGradient() throws -> [Float] {
         let r = try computeMeanGradient()
         let s = Float(r.scale)
-        return r.gradient.array.map { $0 * s }
+        var g = r.gradient.array
+        if let g2 = r.second { for e in g.indices { g[e] += g2.base[e] } }
+        return g.map { $0 * s }
     }
 
     /// Steps 1–3 of a training step: forward and backward on every worker, intra-node reduction,
     /// allreduce. Returns the buffer holding the gradient, the factor (1/n, or 1 when already divided)
     /// that turns it into the mean over the batch, the batch's row count, the summed NLL (normalised units)
     /// and whether a non-finite value was flagged.
-    func computeMeanGradient() throws -> (gradient: AlignedBuffer<Float>, rows: Int, nllSum: Double, nonFinite: Bool, scale: Double) {
+    func computeMeanGradient() throws -> (gradient: AlignedBuffer<Float>, second: AlignedBuffer<Float>?, rows: Int, nllSum: Double,
+                                          nonFinite: Bool, scale: Double) {
         let t0 = now()
         let batch = batchRows(for: step)
         let n = batch.count
@@ -224,6 +230,7 @@ public final class DataParallelTrainer: @unchecked Sendable {
         let R = communicator.worldSize, rank = communicator.rank
         var nonFinite = false
         let g: AlignedBuffer<Float>
+        var second: AlignedBuffer<Float>? = nil
         let nllSum: Double
 
         if configuration.reproducible {
@@ -323,10 +330,17 @@ public final class DataParallelTrainer: @unchecked Sendable {
             }
             let t1 = now()
             timings.compute += t1 - t0
-            // Intra-node reduction: g = Σ_w g_w in worker order (element-wise, so the order is fixed).
-            let active = workers.filter { $0.rows > 0 }
-            if pool.count == 1 && active.count == 1 {
-                g = workers[0].gradient
+            // Intra-node reduction: g = Σ_w g_w in worker order (element-wise, so the order is fixed). One
+            // worker's buffer is used as it is; with one rank and two workers the sum is left to the optimiser
+            // pass, which reads both buffers (the same rounding, one pass less over memory).
+            activeWorkers.removeAll(keepingCapacity: true)
+            for wk in workers where wk.rows > 0 { activeWorkers.append(wk) }
+            let active = activeWorkers
+            if active.count == 1 {
+                g = active[0].gradient
+            } else if active.count == 2 && R == 1 {
+                g = active[0].gradient
+                second = active[1].gradient
             } else {
                 g = reduced
                 pool.forEachRange(P) { range in
@@ -351,27 +365,28 @@ public final class DataParallelTrainer: @unchecked Sendable {
         }
         // The division by the true global batch size happens once, folded into the optimiser pass; the exact
         // mode's decoding has already divided.
-        return (g, n, nllSum, nonFinite, configuration.reproducible ? 1 : 1 / Double(n))
+        return (g, second, n, nllSum, nonFinite, configuration.reproducible ? 1 : 1 / Double(n))
     }
 
     /// Penalty, norm, clipping, the non-finite policy, and the Adam update, on the reduced gradient `g`
     /// whose mean over the batch is g·`scale`. The effective gradient g·scale + 2λW (λ on weight matrices
     /// only), clipped, is never materialised: its norm is computed per tensor (fixed ranges, whatever T,
     /// summed in tensor order) and the scale, the clipping factor and the penalty fold into Adam's pass.
-    func finishStep(gradient g: AlignedBuffer<Float>, scale: Double, rows n: Int, nll: Double, nonFinite flagged: Bool,
-                    started t0: Double) throws -> StepReport {
+    func finishStep(gradient g: AlignedBuffer<Float>, second: AlignedBuffer<Float>?, scale: Double, rows n: Int, nll: Double,
+                    nonFinite flagged: Bool, started t0: Double) throws -> StepReport {
         let layout = network.layout
         let P = layout.storageCount
         let tensors = layout.tensors
         let l2 = configuration.l2
-        let gp = g.base, wp = parameters.base
+        let gp = g.base, wp = parameters.base, g2 = second?.base
         tensorNormPartials.withUnsafeMutableBufferPointer { nb in
             let out = nb.baseAddress!
             pool.run { w in
                 for t in ShardPlan.part(tensors.count, parts: pool.count, index: w) {
                     let s = tensors[t]
                     let twoL2 = s.isWeightMatrix ? 2 * l2 : 0
-                    out[2 * t] = VectorKernels.sumOfSquares(gp + s.offset, scale: scale, plus: twoL2, times: wp + s.offset, count: s.count)
+                    out[2 * t] = VectorKernels.sumOfSquares(gp + s.offset, g2.map { $0 + s.offset }, scale: scale, plus: twoL2,
+                                                            times: wp + s.offset, count: s.count)
                     out[2 * t + 1] = s.isWeightMatrix && l2 != 0 ? VectorKernels.sumOfSquares(wp + s.offset, count: s.count) : 0
                 }
             }
@@ -408,7 +423,7 @@ public final class DataParallelTrainer: @unchecked Sendable {
             for s in tensors {
                 let lo = max(range.lowerBound, s.offset), hi = min(range.upperBound, s.offset + s.count)
                 if lo >= hi { continue }
-                opt.updateRange(parameters: wp, gradient: gp, lr: lr, range: lo..<hi, gradientScale: scale * clip,
+                opt.updateRange(parameters: wp, gradient: gp, secondGradient: g2, lr: lr, range: lo..<hi, gradientScale: scale * clip,
                                 l2: s.isWeightMatrix ? l2 * clip : 0)
             }
         }

@@ -1,37 +1,88 @@
 import CFlowSupport
-import Dispatch
 import FlowCore
+import Foundation
+import Synchronization
 
-/// T compute workers on Dispatch: ``run(_:)`` executes `body(w)` for w = 0 ..< T with
-/// `DispatchQueue.concurrentPerform` and returns when all are done.
+/// T compute workers: ``run(_:)`` executes `body(w)` for w = 0 ..< T concurrently and returns when all are
+/// done. Worker 0 is the calling (coordinating) thread; workers 1 ..< T are persistent threads created once.
 ///
-/// Every task runs with flush-to-zero / denormals-are-zero on the thread that runs it (per-thread state,
-/// and Dispatch may hand a task to any of its threads); the thread's previous setting is restored after.
-public struct WorkerPool: Sendable {
-    /// Number of workers T (≥ 1).
+/// Why not `DispatchQueue.concurrentPerform` for every region: measured on our 2-core machines, a
+/// Dispatch thread that has gone idle takes about a millisecond to pick up the next region, so the short
+/// regions of a step (gradient norm, Adam: 1–3 ms) ran nearly serially. Persistent workers spin briefly
+/// between regions (then sleep on a condition variable), so back-to-back regions start in microseconds;
+/// and because the caller is worker 0, it can call MPI between phases of its own work (MPI "funneled").
+///
+/// Every region runs with flush-to-zero / denormals-are-zero: the pool's own threads set it once at start;
+/// the caller's thread gets it for the duration of its share and its previous setting back afterwards.
+public final class WorkerPool: @unchecked Sendable {
+    /// Number of workers T (≥ 1), the caller included.
     public let count: Int
+    /// How long an idle worker spins before it sleeps (iterations of a yield loop).
+    let spinLimit: Int
 
-    /// A pool of `count` workers.
+    private let generation = Atomic<Int>(0)
+    private let pending = Atomic<Int>(0)
+    private let sleepers = Atomic<Int>(0)
+    private let stopping = Atomic<Bool>(false)
+    private let exited = Atomic<Int>(0)
+    private let condition = NSCondition()
+    /// The region being run (written by the caller before `generation` is bumped, read by the workers after).
+    nonisolated(unsafe) private var job: UnsafeRawPointer?
+    private var threads: [Thread] = []
+
+    /// A pool of `count` workers: the caller plus `count − 1` threads started now.
     public init(count: Int) {
         precondition(count >= 1, "WorkerPool needs at least one worker")
         self.count = count
+        // Spinning only pays when every worker has a core of its own.
+        spinLimit = count <= WorkerPool.availableCores ? 20_000 : 0
+        for w in 1..<max(count, 1) {
+            let t = Thread { [unowned self] in self.workerLoop(w) }
+            t.name = "flow-worker-\(w)"
+            t.stackSize = 1 << 20
+            threads.append(t)
+            t.start()
+        }
+    }
+
+    deinit {
+        stopping.store(true, ordering: .sequentiallyConsistent)
+        generation.wrappingAdd(1, ordering: .sequentiallyConsistent)
+        condition.lock()
+        condition.broadcast()
+        condition.unlock()
+        // Wait until every worker has left its loop (they touch the pool's state until then).
+        while exited.load(ordering: .sequentiallyConsistent) < count - 1 { sched_yield() }
     }
 
     /// The number of CPUs this process may run on: the size of its affinity mask (which `mpirun --bind-to`
     /// restricts), not the machine's core count.
     public static var availableCores: Int { Int(flow_affinity_cpu_count()) }
 
-    /// Runs `body(w)` for every worker w concurrently; returns when all have finished.
+    /// Runs `body(w)` for every worker w concurrently (w = 0 on the calling thread); returns when all have
+    /// finished. Not reentrant: `body` must not call `run` on the same pool.
     public func run(_ body: (Int) -> Void) {
         if count == 1 {
             FloatEnvironment.withFlushToZero { body(0) }
             return
         }
-        // concurrentPerform returns only after every iteration has run, so `body` never escapes.
         withoutActuallyEscaping(body) { body in
-            let task = UncheckedSendable(body)
-            DispatchQueue.concurrentPerform(iterations: count) { w in
-                FloatEnvironment.withFlushToZero { task.value(w) }
+            withUnsafePointer(to: body) { bodyPointer in
+                job = UnsafeRawPointer(bodyPointer)
+                pending.store(count - 1, ordering: .sequentiallyConsistent)
+                generation.wrappingAdd(1, ordering: .sequentiallyConsistent)
+                if sleepers.load(ordering: .sequentiallyConsistent) > 0 {
+                    condition.lock()
+                    condition.broadcast()
+                    condition.unlock()
+                }
+                FloatEnvironment.withFlushToZero { body(0) }
+                var spins = 0
+                while pending.load(ordering: .acquiring) > 0 {
+                    spins += 1
+                    if spins > 64 { sched_yield() }
+                }
+                job = nil
             }
         }
     }
@@ -43,11 +94,40 @@ public struct WorkerPool: Sendable {
             if !r.isEmpty { body(r) }
         }
     }
-}
 
-/// Carries a value into a `@Sendable` closure whose concurrent use the caller has made safe (workers
-/// write disjoint memory).
-struct UncheckedSendable<T>: @unchecked Sendable {
-    let value: T
-    init(_ value: T) { self.value = value }
+    private func workerLoop(_ w: Int) {
+        FloatEnvironment.enableFlushToZero()
+        // The pool starts at generation 0; a region may already have been posted before this thread runs.
+        var seen = 0
+        while true {
+            // Wait for the next region: spin (yielding), then sleep.
+            var spins = 0
+            var current = generation.load(ordering: .sequentiallyConsistent)
+            while current == seen {
+                if spins < spinLimit {
+                    spins += 1
+                    if spins > 64 { sched_yield() }
+                } else {
+                    condition.lock()
+                    sleepers.wrappingAdd(1, ordering: .sequentiallyConsistent)
+                    while generation.load(ordering: .sequentiallyConsistent) == seen { condition.wait() }
+                    sleepers.wrappingSubtract(1, ordering: .sequentiallyConsistent)
+                    condition.unlock()
+                }
+                current = generation.load(ordering: .sequentiallyConsistent)
+            }
+            seen = current
+            if stopping.load(ordering: .sequentiallyConsistent) {
+                exited.wrappingAdd(1, ordering: .sequentiallyConsistent)
+                return
+            }
+            // The closure copy must be released before the region is reported done: the caller's
+            // withoutActuallyEscaping checks that nobody still holds it.
+            do {
+                let body = job!.assumingMemoryBound(to: ((Int) -> Void).self).pointee
+                body(w)
+            }
+            pending.wrappingSubtract(1, ordering: .sequentiallyConsistent)
+        }
+    }
 }

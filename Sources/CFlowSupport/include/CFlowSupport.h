@@ -29,4 +29,9 @@ void flow_flush_stdout(void);
 void flow_adam_update_f32(float *restrict p, const float *restrict g, float *restrict m, float *restrict v, long n,
                           float beta1, float beta2, float step_size, float inv_sqrt_bc2, float eps,
                           float grad_scale, float l2);
+/// flow_adam_update_f32 with the gradient given as the sum of two buffers, g = g0 + g1 (rounded exactly as
+/// a separate reduction pass would), so that a two-worker job never materialises the reduced gradient.
+void flow_adam_update2_f32(float *restrict p, const float *restrict g0, const float *restrict g1, float *restrict m,
+                           float *restrict v, long n, float beta1, float beta2, float step_size, float inv_sqrt_bc2,
+                           float eps, float grad_scale, float l2);
 #endif

@@ -26,9 +26,9 @@ where RawSignificand: FixedWidthInteger, Stride == Self {
     static var safetensorsDType: String { get }
 
     /// One Adam update of `count` parameters (see ``AdamState``), with the gradient taken as
-    /// g·`gradientScale` + 2·`l2`·p. Vectorised C for Float; a plain loop for Double.
+    /// (g + g2)·`gradientScale` + 2·`l2`·p (g2 optional). Vectorised C for Float; a plain loop for Double.
     static func adamUpdate(
-        parameters p: UnsafeMutablePointer<Self>, gradient g: UnsafePointer<Self>,
+        parameters p: UnsafeMutablePointer<Self>, gradient g: UnsafePointer<Self>, secondGradient g2: UnsafePointer<Self>?,
         firstMoment m: UnsafeMutablePointer<Self>, secondMoment v: UnsafeMutablePointer<Self>, count: Int,
         beta1: Self, beta2: Self, stepSize: Self, inverseSqrtBiasCorrection2: Self, epsilon: Self,
         gradientScale: Self, l2: Self)
@@ -38,14 +38,15 @@ extension FlowScalar {
     /// The reference loop of ``FlowScalar/adamUpdate(parameters:gradient:firstMoment:secondMoment:count:beta1:beta2:stepSize:inverseSqrtBiasCorrection2:epsilon:gradientScale:l2:)``.
     @inlinable
     public static func adamUpdateLoop(
-        parameters p: UnsafeMutablePointer<Self>, gradient g: UnsafePointer<Self>,
+        parameters p: UnsafeMutablePointer<Self>, gradient g: UnsafePointer<Self>, secondGradient g2: UnsafePointer<Self>?,
         firstMoment m: UnsafeMutablePointer<Self>, secondMoment v: UnsafeMutablePointer<Self>, count: Int,
         beta1: Self, beta2: Self, stepSize: Self, inverseSqrtBiasCorrection2: Self, epsilon: Self,
         gradientScale: Self, l2: Self
     ) {
         let ob1 = 1 - beta1, ob2 = 1 - beta2, twoL2 = 2 * l2
         for e in 0..<count {
-            let ge = g[e] * gradientScale + twoL2 * p[e]
+            let sum = g2.map { g[e] + $0[e] } ?? g[e]
+            let ge = sum * gradientScale + twoL2 * p[e]
             let me = beta1 * m[e] + ob1 * ge
             let ve = beta2 * v[e] + ob2 * ge * ge
             m[e] = me
@@ -71,12 +72,16 @@ extension Float: FlowScalar {
 
     @inlinable
     public static func adamUpdate(
-        parameters p: UnsafeMutablePointer<Float>, gradient g: UnsafePointer<Float>,
+        parameters p: UnsafeMutablePointer<Float>, gradient g: UnsafePointer<Float>, secondGradient g2: UnsafePointer<Float>?,
         firstMoment m: UnsafeMutablePointer<Float>, secondMoment v: UnsafeMutablePointer<Float>, count: Int,
         beta1: Float, beta2: Float, stepSize: Float, inverseSqrtBiasCorrection2: Float, epsilon: Float,
         gradientScale: Float, l2: Float
     ) {
-        flow_adam_update_f32(p, g, m, v, count, beta1, beta2, stepSize, inverseSqrtBiasCorrection2, epsilon, gradientScale, l2)
+        if let g2 {
+            flow_adam_update2_f32(p, g, g2, m, v, count, beta1, beta2, stepSize, inverseSqrtBiasCorrection2, epsilon, gradientScale, l2)
+        } else {
+            flow_adam_update_f32(p, g, m, v, count, beta1, beta2, stepSize, inverseSqrtBiasCorrection2, epsilon, gradientScale, l2)
+        }
     }
 }
 
@@ -96,12 +101,12 @@ extension Double: FlowScalar {
 
     @inlinable
     public static func adamUpdate(
-        parameters p: UnsafeMutablePointer<Double>, gradient g: UnsafePointer<Double>,
+        parameters p: UnsafeMutablePointer<Double>, gradient g: UnsafePointer<Double>, secondGradient g2: UnsafePointer<Double>?,
         firstMoment m: UnsafeMutablePointer<Double>, secondMoment v: UnsafeMutablePointer<Double>, count: Int,
         beta1: Double, beta2: Double, stepSize: Double, inverseSqrtBiasCorrection2: Double, epsilon: Double,
         gradientScale: Double, l2: Double
     ) {
-        adamUpdateLoop(parameters: p, gradient: g, firstMoment: m, secondMoment: v, count: count, beta1: beta1, beta2: beta2,
+        adamUpdateLoop(parameters: p, gradient: g, secondGradient: g2, firstMoment: m, secondMoment: v, count: count, beta1: beta1, beta2: beta2,
                        stepSize: stepSize, inverseSqrtBiasCorrection2: inverseSqrtBiasCorrection2, epsilon: epsilon,
                        gradientScale: gradientScale, l2: l2)
     }

@@ -129,22 +129,30 @@ public enum VectorKernels {
         return s
     }
 
-    /// Σ (x[e]·scale + c·w[e])² over `count` elements, accumulated in Double (8 lanes, fixed order).
-    @inline(__always)
-    public static func sumOfSquares<S: FlowScalar>(_ x: UnsafePointer<S>, scale: Double, plus c: Double, times w: UnsafePointer<S>,
-                                            count: Int) -> Double {
-        if c == 0 { return scale * scale * sumOfSquares(x, count: count) }
+    /// Σ ((x[e] + x2[e])·scale + c·w[e])² over `count` elements (x2 optional; the sum x + x2 is rounded
+    /// in the scalar type first, as a reduction pass would), accumulated in Double (8 lanes, fixed order).
+    public static func sumOfSquares<S: FlowScalar>(_ x: UnsafePointer<S>, _ x2: UnsafePointer<S>? = nil, scale: Double,
+                                                   plus c: Double, times w: UnsafePointer<S>, count: Int) -> Double {
+        if c == 0 && x2 == nil { return scale * scale * sumOfSquares(x, count: count) }
         let vectorEnd = count & ~7
         var acc = SIMD8<Double>(repeating: 0)
         let vs = SIMD8<Double>(repeating: scale), vc = SIMD8<Double>(repeating: c)
         var e = 0
         while e < vectorEnd {
-            let v = SIMD8<Double>(load(x + e)) * vs + vc * SIMD8<Double>(load(w + e))
+            var g = load(x + e)
+            if let x2 { g = g + load(x2 + e) }
+            let v = SIMD8<Double>(g) * vs + vc * SIMD8<Double>(load(w + e))
             acc = acc + v * v
             e &+= 8
         }
         var s = acc.sum()
-        while e < count { let v = Double(x[e]) * scale + c * Double(w[e]); s += v * v; e &+= 1 }
+        while e < count {
+            var g = x[e]
+            if let x2 { g += x2[e] }
+            let v = Double(g) * scale + c * Double(w[e])
+            s += v * v
+            e &+= 1
+        }
         return s
     }
 }

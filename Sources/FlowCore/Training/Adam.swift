@@ -53,9 +53,10 @@ public final class AdamState<Scalar: FlowScalar>: @unchecked Sendable {
     public func beginStep() { step += 1 }
 
     /// The update of step ``step`` on `range` (after ``beginStep()``), with the gradient taken as
-    /// g·`gradientScale` + 2·`l2`·p: the division by the batch size, clipping and the L2 penalty's gradient
+    /// (g + g2)·`gradientScale` + 2·`l2`·p (g2 optional: a second worker's buffer, summed on the fly): the division by the batch size, clipping and the L2 penalty's gradient
     /// fold into the one pass over the parameters.
-    public func updateRange(parameters p: UnsafeMutablePointer<Scalar>, gradient g: UnsafePointer<Scalar>, lr: Double,
+    public func updateRange(parameters p: UnsafeMutablePointer<Scalar>, gradient g: UnsafePointer<Scalar>,
+                            secondGradient g2: UnsafePointer<Scalar>? = nil, lr: Double,
                             range: Range<Int>, gradientScale: Double = 1, l2: Double = 0) {
         let c = configuration
         let t = Double(step)
@@ -63,7 +64,7 @@ public final class AdamState<Scalar: FlowScalar>: @unchecked Sendable {
         let bc2 = 1 - Double.pow(c.beta2, t)
         let at = range.lowerBound
         Scalar.adamUpdate(
-            parameters: p + at, gradient: g + at, firstMoment: m.base + at, secondMoment: v.base + at, count: range.count,
+            parameters: p + at, gradient: g + at, secondGradient: g2.map { $0 + at }, firstMoment: m.base + at, secondMoment: v.base + at, count: range.count,
             beta1: Scalar(c.beta1), beta2: Scalar(c.beta2), stepSize: Scalar(lr / bc1),
             inverseSqrtBiasCorrection2: Scalar(1 / bc2.squareRoot()), epsilon: Scalar(c.epsilon),
             gradientScale: Scalar(gradientScale), l2: Scalar(l2))
