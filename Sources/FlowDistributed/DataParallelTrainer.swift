@@ -59,6 +59,12 @@ public final class DataParallelTrainer: @unchecked Sendable {
     public let evaluator: ShardedEvaluator
     var permutation: [Int] = []
     var permutationEpoch = -1
+    /// The discrete training rows (with a preprocessing), re-dequantised every epoch into `trainData`.
+    let rawTrain: Matrix<Double>?
+    /// Per-row log-det of the preprocessing for the current epoch's training rows `[N]` (zeros without one).
+    let trainPreLogDet: AlignedBuffer<Double>
+    /// Per-row log-det of the preprocessing of the validation rows.
+    let validationPreLogDet: [Double]
     var consecutiveNonFinite = 0
     /// Workers with rows in the current step (capacity reserved once).
     var activeWorkers: [WorkerState] = []
@@ -66,14 +72,20 @@ public final class DataParallelTrainer: @unchecked Sendable {
 
     /// Sets up training on `train` `[N, D]` (data units) with an optional `validation` split.
     ///
+    /// With a preprocessing (``Preprocessing/dequantizeLogit(levels:alpha:)``) the rows are discrete values;
+    /// every epoch e draws fresh dequantisation noise (purpose `.dequantization`, substream e) for the training
+    /// split, the validation split uses one fixed draw, and every reported NLL includes the preprocessing's
+    /// per-row log-det.
+    ///
     /// - Parameters:
-    ///   - normalizer: the data normaliser (fitted on `train` by the caller, identically on every rank).
+    ///   - normalizer: the data normaliser (fitted by the caller on the preprocessed training split, epoch 0's
+    ///     noise, identically on every rank).
     ///   - threads: workers T on this rank.
     ///   - state: a checkpoint's state to resume from; nil starts from the seeded initialisation.
     /// - Throws: ``FlowConfigurationError`` for invalid settings or data of the wrong width.
     public init(
-        configuration: TrainingConfiguration, normalizer: Normalizer<Float>, train: Matrix<Float>,
-        validation: Matrix<Float>?, communicator: any Communicator, threads: Int, state: TrainingState? = nil
+        configuration: TrainingConfiguration, normalizer: Normalizer<Float>, train: Matrix<Double>,
+        validation: Matrix<Double>?, communicator: any Communicator, threads: Int, state: TrainingState? = nil
     ) throws {
         try configuration.validate()
         let D = configuration.model.dim
@@ -92,15 +104,28 @@ public final class DataParallelTrainer: @unchecked Sendable {
         optimizer = AdamState(count: layout.storageCount, configuration: configuration.adam)
         step = 0
         trainRows = train.rows
-        trainData = AlignedBuffer(normalizer.normalize(train).values)
+        let preprocessing = configuration.model.preprocessing
+        trainPreLogDet = AlignedBuffer(count: train.rows)
+        if preprocessing == .none {
+            rawTrain = nil
+            trainData = AlignedBuffer(normalizer.normalize(train.converted(to: Float.self)).values)
+        } else {
+            rawTrain = train
+            trainData = AlignedBuffer(count: train.rows * D)  // filled per epoch
+        }
         if let v = validation, v.rows > 0 {
             guard v.columns == D else {
                 throw FlowConfigurationError(field: "data", message: "the validation data has \(v.columns) columns, expected \(D)")
             }
-            validationData = AlignedBuffer(normalizer.normalize(v).values)
+            let noise = preprocessing == .none ? nil
+                : Preprocessing.noise(seed: configuration.seed, substream: Preprocessing.evaluationSubstream, rows: v.rows, dim: D)
+            let (pre, ld) = try preprocessing.forward(v, noise: noise)
+            validationData = AlignedBuffer(normalizer.normalize(pre.converted(to: Float.self)).values)
+            validationPreLogDet = ld
             validationRows = v.rows
         } else {
             validationData = nil
+            validationPreLogDet = []
             validationRows = 0
         }
         // Workspaces sized for the largest pass any step of this run makes.
@@ -173,12 +198,32 @@ public final class DataParallelTrainer: @unchecked Sendable {
             permutation = RandomStream(seed: configuration.seed, purpose: .shuffle, substream: UInt32(truncatingIfNeeded: e))
                 .permutation(trainRows)
             permutationEpoch = e
+            if let raw = rawTrain { dequantize(raw, epoch: e) }
         }
         let B = configuration.batchSize
         return permutation[(b * B)..<min(trainRows, (b + 1) * B)]
     }
 
     @inline(__always) func now() -> Double { communicator.wallTime() }
+
+    /// Epoch e's training rows: fresh dequantisation noise, preprocessing, normaliser (once per epoch).
+    func dequantize(_ raw: Matrix<Double>, epoch e: Int) {
+        let preprocessing = configuration.model.preprocessing
+        let noise = Preprocessing.noise(seed: configuration.seed, substream: UInt32(truncatingIfNeeded: e), rows: raw.rows, dim: raw.columns)
+        // The data were checked against the levels when the run was set up, so the transform cannot fail here.
+        guard let (pre, ld) = try? preprocessing.forward(raw, noise: noise) else { preconditionFailure("data outside the declared levels") }
+        trainData.assign(normalizer.normalize(pre.converted(to: Float.self)).values)
+        trainPreLogDet.assign(ld)
+    }
+
+    /// Σ of the preprocessing log-det over the batch rows at `positions` (0 without a preprocessing).
+    @inline(__always)
+    func preprocessingLogDet(_ batch: ArraySlice<Int>, _ positions: Range<Int>) -> Double {
+        guard rawTrain != nil else { return 0 }
+        var s = 0.0
+        for pos in positions { s += trainPreLogDet[batch[batch.startIndex + pos]] }
+        return s
+    }
 
     /// Gathers the training rows `positions` of `batch` into `input` `[rows, D]`.
     @inline(__always)
@@ -243,7 +288,7 @@ public final class DataParallelTrainer: @unchecked Sendable {
                     let rows = plan.microBatchRows(j)
                     gather(batch, rows, into: wk.input.base)
                     network.forward(wk.input.base, rows: rows.count, parameters: p, workspace: wk.workspace)
-                    wk.nllSum += network.negativeLogLikelihood(rows: rows.count, workspace: wk.workspace)
+                    wk.nllSum += network.negativeLogLikelihood(rows: rows.count, workspace: wk.workspace) - preprocessingLogDet(batch, rows)
                     let slot = wk.slots[wk.slotsUsed]
                     network.backwardNLL(rows: rows.count, parameters: p, gradient: slot.base, accumulate: false,
                                         workspace: wk.workspace)
@@ -324,7 +369,7 @@ public final class DataParallelTrainer: @unchecked Sendable {
                 guard !shard.isEmpty else { return }
                 gather(batch, shard, into: wk.input.base)
                 network.forward(wk.input.base, rows: shard.count, parameters: p, workspace: wk.workspace)
-                wk.nllSum = network.negativeLogLikelihood(rows: shard.count, workspace: wk.workspace)
+                wk.nllSum = network.negativeLogLikelihood(rows: shard.count, workspace: wk.workspace) - preprocessingLogDet(batch, shard)
                 network.backwardNLL(rows: shard.count, parameters: p, gradient: wk.gradient.base, accumulate: false,
                                     workspace: wk.workspace)
             }
@@ -462,7 +507,9 @@ public final class DataParallelTrainer: @unchecked Sendable {
     public func validationNLL() throws -> Double? {
         guard let v = validationData, validationRows > 0 else { return nil }
         let ld = try evaluator.logDensity(v.base, rows: validationRows, parameters: parameters.base)
-        return -ld.reduce(0, +) / Double(validationRows) + dataUnitShift
+        var sum = 0.0
+        for i in 0..<validationRows { sum += ld[i] + (validationPreLogDet.isEmpty ? 0 : validationPreLogDet[i]) }
+        return -sum / Double(validationRows) + dataUnitShift
     }
 
     /// Records a validation NLL for `epoch` (1-based); returns whether it is the best so far.

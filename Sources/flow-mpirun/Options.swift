@@ -59,11 +59,22 @@ struct ModelOption: ParsableArguments {
 
 /// `--threads`.
 struct ThreadOption: ParsableArguments {
-    @Option(help: "Worker threads per rank (default: the cores this process may use).")
+    @Option(help: "Worker threads per rank (default: the cores this process may use, shared among the ranks on this host).")
     var threads: Int?
 
+    /// The cores in this process's affinity mask; when that mask is the whole machine (`mpirun --bind-to none`)
+    /// and several ranks run on this host (Open MPI's `OMPI_COMM_WORLD_LOCAL_SIZE`), an equal share of them.
+    static var defaultThreads: Int {
+        let cores = WorkerPool.availableCores
+        let online = sysconf(Int32(_SC_NPROCESSORS_ONLN))
+        if let local = ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_LOCAL_SIZE"].flatMap(Int.init), local > 1, cores == online {
+            return max(1, cores / local)
+        }
+        return cores
+    }
+
     func resolved() throws -> Int {
-        let t = threads ?? WorkerPool.availableCores
+        let t = threads ?? Self.defaultThreads
         if t < 1 { throw ValidationError("invalid --threads \(t): need at least 1") }
         return t
     }

@@ -17,6 +17,9 @@ final class ProgressReporter {
 
     /// `terminal` false forces plain lines (e.g. under mpirun, whose ranks see a pseudo-terminal even when
     /// the job's output goes to a file).
+    /// Bits/dim are shown beside the NLL when `bitsPerDimDivisor` (D·ln 2) is given (discrete data).
+    var bitsPerDimDivisor: Double?
+
     init(enabled: Bool, totalEpochs: Int, terminal: Bool = flow_stdout_is_terminal() != 0) {
         self.enabled = enabled
         self.terminal = terminal
@@ -51,7 +54,8 @@ final class ProgressReporter {
         epochStart = Self.now()
         rowsThisEpoch = 0
         guard enabled else { return }
-        let v = r.validationNLL.map { String(format: "  val NLL %.4f", $0) } ?? ""
+        var v = r.validationNLL.map { String(format: "  val NLL %.4f", $0) } ?? ""
+        if let d = bitsPerDimDivisor, let nll = r.validationNLL { v += String(format: " (%.4f bits/dim)", nll / d) }
         let skipped = r.skippedSteps > 0 ? "  (\(r.skippedSteps) non-finite steps skipped)" : ""
         let line = String(format: "epoch %d/%d  train NLL %.4f%@  %.0f samples/s  %.2f s%@",
                           r.epoch, totalEpochs, r.trainNLL, v, r.samplesPerSecond, r.seconds, skipped)

@@ -100,10 +100,8 @@ final class RunContext {
     /// Finalises MPI (when used).
     func finish() { mpi?.finalize() }
 
-    static func message(of error: Error) -> String {
-        if let e = error as? CustomStringConvertible { return e.description }
-        return "\(error)"
-    }
+    /// The text of an error: our error types' descriptions name the file, flag or tensor.
+    static func message(of error: Error) -> String { String(describing: error) }
 }
 
 /// Log lines on standard error, prefixed with the rank when the job has several: `[rank 1/2] message`.

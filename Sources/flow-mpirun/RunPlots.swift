@@ -4,30 +4,52 @@ import FlowPlots
 import Foundation
 
 /// The SVG plots of a training run, computed on every rank (sharded) and written by rank 0:
-/// - `flow_panels.svg`: the seed's four panels: data X, latent f(X), sampled Z ~ N(0, I), generated g(Z)
-///   (the first two features when D > 2)
 /// - `loss.svg`: training and validation NLL per epoch
-/// - `density.svg` (D = 2): a heat map of the learned log-density log p(x) with the data overlaid
+/// - images (an image shape, e.g. digits): `samples_grid.svg`, generated images with one row per temperature
+///   τ ∈ {0, 0.25, 0.5, 0.7, 0.8, 1.0} (as Glow shows them) beside real images, one row per class
+/// - otherwise `flow_panels.svg`: the seed's four panels, data X, latent f(X), sampled Z ~ N(0, I), generated
+///   g(Z) (the first two features when D > 2); with D = 2 also `density.svg`, a heat map of the learned
+///   log-density with the data overlaid; with D > 2 also `pairs.svg`, pairwise scatter of the first feature
+///   pairs, data vs samples
 enum RunPlots {
-    static func write(ctx: RunContext, trainer: DataParallelTrainer, rawTrain: Matrix<Double>, metrics: MetricsLog,
-                      run: RunDirectory, points: Int, seed: UInt64) throws {
-        let D = trainer.network.dim
-        let p = trainer.parameters.base
+    static let temperatures: [Double] = [0, 0.25, 0.5, 0.7, 0.8, 1.0]
+
+    /// - Parameters:
+    ///   - parameters: the model to draw (the best one when kept).
+    ///   - labels: the training rows' labels, for a per-class view of real images.
+    static func write(ctx: RunContext, trainer: DataParallelTrainer, parameters: AlignedBuffer<Float>, epoch: Int,
+                      rawTrain: Matrix<Double>, labels: [Int]?, metrics: MetricsLog, run: RunDirectory, points: Int,
+                      seed: UInt64) throws {
+        let model = trainer.configuration.model
+        let D = model.dim
+        let p = parameters.base
+        let curves = metrics.curves
+        if ctx.isRoot {
+            var series = [LineSeries(name: "train", xs: curves.epochs, ys: curves.train)]
+            if curves.validation.contains(where: \.isFinite) {
+                series.append(LineSeries(name: "validation", xs: curves.epochs, ys: curves.validation, dashed: true))
+            }
+            let unit = model.preprocessing.isDiscrete ? "NLL (nats, dequantised data)" : "NLL (nats, data units)"
+            try write(Plots.lineChart(series: series, title: "Negative log-likelihood", yLabel: unit,
+                                      yLimits: lossLimits(curves.train + curves.validation)),
+                      to: run.file("loss.svg"))
+        }
+        if let shape = model.imageShape {
+            try imageGrids(ctx: ctx, trainer: trainer, parameters: p, epoch: epoch, shape: shape, rawTrain: rawTrain,
+                           labels: labels, run: run, seed: seed)
+            return
+        }
         let n = min(points, trainer.trainRows)
-        let u = trainer.trainData.base
-        let (z, _) = try trainer.evaluator.encode(u, rows: n, parameters: p)
-        let generatedU = try trainer.evaluator.sample(count: points, seed: seed &+ 1, temperature: 1, parameters: p)
+        let (z, _) = try trainer.evaluator.encode(trainer.trainData.base, rows: n, parameters: p)
+        let generated = dataSpace(trainer, try trainer.evaluator.sample(count: points, seed: seed &+ 1, temperature: 1, parameters: p))
         var sampledZ = [Float](repeating: 0, count: points * D)
         StandardNormal.sample(rows: points, dim: D, seed: seed &+ 1, temperature: 1, into: &sampledZ)
-        let generated = trainer.normalizer.denormalize(Matrix(rows: points, columns: D, values: generatedU))
-
         var density: [Double] = []
         let grid = 100
         var xRange = 0.0...1.0, yRange = 0.0...1.0
-        if D == 2 {
-            let xs = rawTrain.column(0), ys = rawTrain.column(1)
-            xRange = PlotLimits.padded(xs, margin: 0.1)
-            yRange = PlotLimits.padded(ys, margin: 0.1)
+        if D == 2 && model.preprocessing == .none {
+            xRange = PlotLimits.padded(rawTrain.column(0), margin: 0.1)
+            yRange = PlotLimits.padded(rawTrain.column(1), margin: 0.1)
             let cx = Plots.gridCenters(xRange, count: grid), cy = Plots.gridCenters(yRange, count: grid)
             var cells = [Float]()
             cells.reserveCapacity(grid * grid * 2)
@@ -40,25 +62,75 @@ enum RunPlots {
         }
         guard ctx.isRoot else { return }
         let data = Points2D(rowMajor: Array(rawTrain.values[0..<(n * D)]), dimension: D, xColumn: 0, yColumn: 1)
-        let title = "RealNVP, epoch \(trainer.epoch)"
         try write(Plots.fourPanel(data: data, latent: Points2D(rowMajor: z, dimension: D, xColumn: 0, yColumn: 1),
                                   sampled: Points2D(rowMajor: sampledZ, dimension: D, xColumn: 0, yColumn: 1),
                                   generated: Points2D(rowMajor: generated.values, dimension: D, xColumn: 0, yColumn: 1),
-                                  title: title),
+                                  title: "RealNVP, epoch \(epoch)"),
                   to: run.file("flow_panels.svg"))
-        let curves = metrics.curves
-        var series = [LineSeries(name: "train", xs: curves.epochs, ys: curves.train)]
-        if curves.validation.contains(where: \.isFinite) {
-            series.append(LineSeries(name: "validation", xs: curves.epochs, ys: curves.validation, dashed: true))
-        }
-        try write(Plots.lineChart(series: series,
-                                  title: "Negative log-likelihood", yLimits: lossLimits(curves.train + curves.validation)),
-                  to: run.file("loss.svg"))
-        if D == 2 {
+        if !density.isEmpty {
             try write(Plots.heatMap(values: density, nx: grid, ny: grid, xRange: xRange, yRange: yRange,
-                                    title: "Learned log-density, epoch \(trainer.epoch)", points: data, pointOpacity: 0.25),
+                                    title: "Learned log-density, epoch \(epoch)", points: data, pointOpacity: 0.25),
                       to: run.file("density.svg"))
         }
+        if D > 2 {
+            let pairs = Plots.allFeaturePairs(dimension: D, limit: 6)
+            try write(Plots.pairwiseScatter(data: Array(rawTrain.values[0..<(n * D)]), samples: generated.values, dimension: D,
+                                            pairs: pairs, title: "Data vs samples, first feature pairs (epoch \(epoch))"),
+                      to: run.file("pairs.svg"))
+        }
+    }
+
+    /// Generated images per temperature beside real images per class.
+    static func imageGrids(ctx: RunContext, trainer: DataParallelTrainer, parameters p: UnsafePointer<Float>, epoch: Int,
+                           shape: [Int], rawTrain: Matrix<Double>, labels: [Int]?, run: RunDirectory, seed: UInt64) throws {
+        let D = trainer.network.dim
+        let columns = 10
+        var generated: [[Double]] = []
+        for (k, tau) in temperatures.enumerated() {
+            let u = try trainer.evaluator.sample(count: columns, seed: seed &+ UInt64(100 + k), temperature: tau, parameters: p)
+            let x = dataSpace(trainer, u)
+            for i in 0..<columns { generated.append(Array(x.values[(i * D)..<((i + 1) * D)])) }
+        }
+        guard ctx.isRoot else { return }
+        let levels: Double
+        if case let .dequantizeLogit(l, _) = trainer.configuration.model.preprocessing { levels = Double(l) } else {
+            levels = rawTrain.values.max() ?? 1
+        }
+        // Real images: one row per class when labels are known, else the first rows.
+        var real: [[Double]] = []
+        var rowLabels: [String] = []
+        if let labels {
+            for c in Array(Set(labels)).sorted() {
+                let rows = labels.indices.filter { labels[$0] == c }.prefix(columns)
+                for r in rows { real.append(rawTrain.row(r).map { $0 + 0.5 }) }
+                for _ in rows.count..<columns { real.append(Array(repeating: 0, count: D)) }
+                rowLabels.append("class \(c)")
+            }
+        } else {
+            for r in 0..<min(rawTrain.rows, 6 * columns) { real.append(rawTrain.row(r).map { $0 + 0.5 }) }
+        }
+        let realRows = (real.count + columns - 1) / columns
+        let grids = [
+            ImageGridSpec(title: "Generated (rows: temperature τ)", images: generated, imageHeight: shape[0], imageWidth: shape[1],
+                          rows: temperatures.count, columns: columns,
+                          rowLabels: temperatures.map { "τ = \($0)" }, valueRange: 0...levels),
+            ImageGridSpec(title: "Real", images: real, imageHeight: shape[0], imageWidth: shape[1], rows: realRows,
+                          columns: columns, rowLabels: rowLabels.isEmpty ? nil : rowLabels, valueRange: 0...levels),
+        ]
+        try write(Plots.imageGrids(grids, title: "RealNVP samples, epoch \(epoch)"), to: run.file("samples_grid.svg"))
+    }
+
+    /// Normalised-unit rows `[n, D]` → data space: denormalise, then undo the preprocessing.
+    static func dataSpace(_ trainer: DataParallelTrainer, _ u: [Float]) -> Matrix<Double> {
+        let D = trainer.network.dim
+        let x = trainer.normalizer.denormalize(Matrix(rows: u.count / D, columns: D, values: u)).converted(to: Double.self)
+        let preprocessing = trainer.configuration.model.preprocessing
+        if preprocessing == .none { return x }
+        var out = x
+        x.values.withUnsafeBufferPointer { src in
+            out.values.withUnsafeMutableBufferPointer { preprocessing.inverse(src.baseAddress!, count: src.count, into: $0.baseAddress!) }
+        }
+        return out
     }
 
     /// A y range that shows the curve's shape after the first epochs rather than a huge first value.

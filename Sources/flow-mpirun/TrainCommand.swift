@@ -28,6 +28,12 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Mask scheme: alternating | checkerboard (default alternating).") var mask: MaskScheme?
     @Flag(name: .customLong("learnable-scale"), inversion: .prefixedNo, help: "Learnable per-feature scale on tanh (RealNVP paper).")
     var learnableScale: Bool?
+    @Flag(inversion: .prefixedNo, help: "Uniform dequantisation + logit for discrete data (default on for digits; needs --levels for other data).")
+    var dequantize: Bool?
+    @Option(help: "Number of discrete levels 0…levels−1 of every feature, for --dequantize (digits: 17).") var levels: Int?
+    @Option(name: .customLong("logit-alpha"), help: "α of the logit transform logit(α + (1−2α)·x) (default 0.05).") var logitAlpha: Double?
+    @Option(name: .customLong("image-shape"), help: ArgumentHelp("HxW: the checkerboard mask follows the pixels' parity (automatic for digits: 8x8).", valueName: "HxW"))
+    var imageShape: String?
     @Option(help: "Seed of every random quantity (default 0).") var seed: UInt64?
     @OptionGroup var threadOption: ThreadOption
     @Option(help: ArgumentHelp("Output directory (default runs/<data set>).", valueName: "dir")) var out: String?
@@ -55,6 +61,8 @@ struct TrainCommand: ParsableCommand {
         var config: RunDirectory.RunConfig
         var trainer: DataParallelTrainer
         var rawTrain: Matrix<Double>
+        /// Labels of the training rows (bundled data sets), for per-class views.
+        var trainLabels: [Int]?
         var resumed: Bool
     }
 
@@ -85,6 +93,22 @@ struct TrainCommand: ParsableCommand {
         if let l2 { t.l2 = l2 }
         if let mask { t.model.maskScheme = mask }
         if let learnableScale { t.model.learnableScale = learnableScale }
+        if let imageShape {
+            let parts = imageShape.lowercased().split(separator: "x").map { Int($0) }
+            guard parts.count == 2, let h = parts[0], let w = parts[1], h > 0, w > 0 else {
+                throw ValidationError("invalid --image-shape '\(imageShape)': use HxW, e.g. 8x8")
+            }
+            t.model.imageShape = [h, w]
+        }
+        if dequantize == false {
+            t.model.preprocessing = .none
+        } else if dequantize == true || levels != nil || logitAlpha != nil {
+            var (l, a) = (17, 0.05)
+            if case let .dequantizeLogit(pl, pa) = t.model.preprocessing { (l, a) = (pl, pa) } else if levels == nil {
+                throw ValidationError("--dequantize needs --levels N (the number of discrete values 0…N−1 of every feature)")
+            }
+            t.model.preprocessing = .dequantizeLogit(levels: levels ?? l, alpha: logitAlpha ?? a)
+        }
         if let seed { t.seed = seed }
         if let validationFraction { t.validationFraction = validationFraction }
         if let reproducible { t.reproducible = reproducible }
@@ -136,10 +160,10 @@ struct TrainCommand: ParsableCommand {
             let dataSpec = try data.spec(defaultSeed: seedValue)
             config = RunDirectory.RunConfig(training: TrainingConfiguration(), data: dataSpec)
             run = RunDirectory(path: out ?? "runs/\(dataSpec.dataset ?? ((dataSpec.file ?? "data") as NSString).deletingPathExtension.split(separator: "/").last.map(String.init) ?? "data")")
-            config.training = try configuration(base: config.training, dim: 2)
+            config.training = try configuration(base: DatasetPreset.training(for: dataSpec), dim: 2)
         }
         // Data: every rank loads (or generates) it; the fingerprint is compared below.
-        let raw = try config.data.load()
+        let (raw, labels) = try config.data.loadWithLabels()
         let source = config.data.file ?? "--dataset \(config.data.dataset ?? "")"
         if raw.columns < 2 {
             throw ValidationError("\(source) has \(raw.columns) column: a coupling layer needs D ≥ 2 features")
@@ -156,7 +180,14 @@ struct TrainCommand: ParsableCommand {
         let split = DataSplit(rows: raw.rows, validationFraction: config.training.validationFraction, seed: config.training.seed)
         if split.train.count < 2 { throw ValidationError("only \(split.train.count) training rows after the validation split of \(raw.rows) rows") }
         let trainRaw = raw.gatherRows(split.train)
-        let normalizer: Normalizer<Float> = try state?.normalizer ?? Normalizer<Float>.fit(trainRaw)
+        // The normaliser is fitted on the preprocessed training split (epoch 0's dequantisation noise); the
+        // preprocessing also checks that discrete data lie in 0…levels−1.
+        let preprocessing = config.training.model.preprocessing
+        let noise = preprocessing == .none ? nil
+            : Preprocessing.noise(seed: config.training.seed, substream: 0, rows: trainRaw.rows, dim: trainRaw.columns)
+        let (preprocessed, _) = try preprocessing.forward(trainRaw, noise: noise)
+        if preprocessing != .none { _ = try preprocessing.forward(raw) }  // every row, validation included
+        let normalizer: Normalizer<Float> = try state?.normalizer ?? Normalizer<Float>.fit(preprocessed)
         // Guards: every rank must run the same configuration on the same data.
         try Self.checkAgreement(ctx, config: config, fingerprint: raw.fingerprint)
         if ctx.isRoot {
@@ -167,11 +198,12 @@ struct TrainCommand: ParsableCommand {
             try run.prepare(bytesNeeded: bytes)
         }
         let trainer = try DataParallelTrainer(
-            configuration: config.training, normalizer: normalizer, train: trainRaw.converted(),
-            validation: split.validation.isEmpty ? nil : raw.gatherRows(split.validation).converted(),
+            configuration: config.training, normalizer: normalizer, train: trainRaw,
+            validation: split.validation.isEmpty ? nil : raw.gatherRows(split.validation),
             communicator: ctx.communicator, threads: threads, state: state)
         trainer.parameterCheckInterval = checkParametersEvery
-        return Setup(run: run, config: config, trainer: trainer, rawTrain: trainRaw, resumed: state != nil)
+        return Setup(run: run, config: config, trainer: trainer, rawTrain: trainRaw, trainLabels: labels.map { l in split.train.map { l[$0] } },
+                     resumed: state != nil)
     }
 
     /// Field-by-field differences between two training configurations ("lr 0.0001 vs 0.001").
@@ -183,6 +215,8 @@ struct TrainCommand: ParsableCommand {
         cmp("--hidden-layers", a.model.hiddenLayers, b.model.hiddenLayers)
         cmp("--mask", a.model.maskScheme.rawValue, b.model.maskScheme.rawValue)
         cmp("--learnable-scale", a.model.learnableScale, b.model.learnableScale)
+        cmp("--image-shape", a.model.imageShape.map { "\($0)" } ?? "none", b.model.imageShape.map { "\($0)" } ?? "none")
+        cmp("--dequantize/--levels/--logit-alpha", a.model.preprocessing.summary, b.model.preprocessing.summary)
         cmp("--batch-size", a.batchSize, b.batchSize)
         cmp("--lr", a.learningRate, b.learningRate)
         cmp("--l2", a.l2, b.l2)
@@ -238,6 +272,8 @@ struct TrainCommand: ParsableCommand {
         let progress = ProgressReporter(enabled: ctx.isRoot && !quiet, totalEpochs: t.epochs,
                                         terminal: flow_stdout_is_terminal() != 0 && !MPICommunicator.launchedByMPI)
         FaultInjection.install(on: trainer, rank: ctx.rank)
+        let bitsDivisor = Double(t.model.dim) * log(2.0)
+        if t.model.preprocessing.isDiscrete { progress.bitsPerDimDivisor = bitsDivisor }
         var totalRows = 0.0, totalSeconds = 0.0
         // The best model so far (by validation NLL), kept in memory and written with each checkpoint.
         var best: (parameters: [Float], epoch: Int)?
@@ -246,7 +282,7 @@ struct TrainCommand: ParsableCommand {
             let report = try trainer.runEpoch { progress.step($0) }
             totalRows += report.samplesPerSecond * report.seconds
             totalSeconds += report.seconds
-            if let v = report.validationNLL, trainer.recordValidation(v, epoch: report.epoch), keepBest, ctx.isRoot {
+            if let v = report.validationNLL, trainer.recordValidation(v, epoch: report.epoch), keepBest {
                 best = (trainer.parameters.array, report.epoch)
                 bestWritten = false
             }
@@ -275,13 +311,14 @@ struct TrainCommand: ParsableCommand {
         // Summary: validation NLL and round-trip error, computed on every rank, printed by rank 0.
         let summary = try RunSummary.compute(trainer: trainer)
         if !noPlots {
-            try RunPlots.write(ctx: ctx, trainer: trainer, rawTrain: s.rawTrain, metrics: metrics, run: s.run,
-                               points: plotPoints, seed: t.seed)
+            let drawn = best.map { (AlignedBuffer($0.parameters), $0.epoch) } ?? (trainer.parameters, trainer.epoch)
+            try RunPlots.write(ctx: ctx, trainer: trainer, parameters: drawn.0, epoch: drawn.1, rawTrain: s.rawTrain,
+                               labels: s.trainLabels, metrics: metrics, run: s.run, points: plotPoints, seed: t.seed)
         }
         let throughput = totalSeconds > 0 ? totalRows / totalSeconds : 0
         ctx.say("""
             done: \(trainer.epoch) epochs, \(trainer.step) steps\(totalSeconds > 0 ? String(format: ", %.0f samples/s (%@)", throughput, layoutText) : "")
-              validation NLL \(summary.validationNLL.map { String(format: "%.4f", $0) } ?? "n/a") nats (data units)\(trainer.bestEpoch.map { ", best \(String(format: "%.4f", trainer.bestValidationNLL!)) at epoch \($0)" } ?? "")
+              validation NLL \(summary.validationNLL.map { String(format: "%.4f", $0) } ?? "n/a") nats (data units\(t.model.preprocessing.isDiscrete ? ", dequantised" : ""))\(trainer.bestEpoch.map { ", best \(String(format: "%.4f", trainer.bestValidationNLL!)) at epoch \($0)" } ?? "")\(t.model.preprocessing.isDiscrete ? String(format: "\n  validation bits/dim %.4f (best %.4f); %d levels: uniform = %.4f bits/dim", (summary.validationNLL ?? .nan) / bitsDivisor, (trainer.bestValidationNLL ?? .nan) / bitsDivisor, levelsOf(t.model.preprocessing), log2(Double(levelsOf(t.model.preprocessing)))) : "")
               round-trip max |decode(encode(x)) − x| = \(String(format: "%.3g", summary.roundTripError)) (relative \(String(format: "%.3g", summary.relativeRoundTripError)))
               wrote \(s.run.model)\(keepBest && trainer.bestEpoch != nil ? ", \(s.run.best)" : ""), \(s.run.metrics), \(s.run.config)\(noPlots ? "" : ", plots (*.svg)")
             """)
@@ -295,6 +332,11 @@ struct TrainCommand: ParsableCommand {
         c.metadata["best_epoch"] = String(epoch)
         c.metadata["best_validation_nll"] = trainer.bestValidationNLL.map { String($0) } ?? ""
         return c
+    }
+
+    func levelsOf(_ p: Preprocessing) -> Int {
+        if case let .dequantizeLogit(levels, _) = p { return levels }
+        return 0
     }
 
     func checkpoint(_ trainer: DataParallelTrainer, _ s: Setup) throws -> Checkpoint {

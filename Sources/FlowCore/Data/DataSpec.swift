@@ -1,6 +1,7 @@
 import Foundation
 
-/// Where a run's data comes from: a named synthetic set (generated from the seed) or a user's file.
+/// Where a run's data comes from: a named synthetic set (generated from the seed), a bundled real data set
+/// (`digits`, `wine`, `breast-cancer`), or a user's file.
 /// Stored in the run directory's `config.json` and hashed across ranks.
 public struct DataSpec: Codable, Hashable, Sendable {
     /// A ``ToyDataset`` name, or nil when `file` is set.
@@ -24,11 +25,15 @@ public struct DataSpec: Codable, Hashable, Sendable {
     }
 
     /// Names accepted by `--dataset`.
-    public static var datasetNames: [String] { ToyDataset.allCases.map(\.rawValue) }
+    public static var datasetNames: [String] { ToyDataset.allCases.map(\.rawValue) + BundledDataset.allCases.map(\.rawValue) }
+
+    /// The bundled data set this spec names, if any.
+    public var bundled: BundledDataset? { dataset.flatMap(BundledDataset.init(rawValue:)) }
 
     /// A short human description ("moons (3000 points, noise 0.05, seed 0)" or the file path).
     public var summary: String {
         if let file { return file }
+        if let b = bundled { return "\(b.rawValue) (bundled)" }
         let set = dataset.flatMap(ToyDataset.init(rawValue:))
         return "\(dataset ?? "?") (\(samples) points, noise \(noise ?? set?.defaultNoise ?? 0), seed \(seed))"
     }
@@ -36,7 +41,19 @@ public struct DataSpec: Codable, Hashable, Sendable {
     /// Loads or generates the rows `[rows, D]` in data units.
     /// - Throws: ``FlowIOError`` for unreadable or malformed files (naming file, line and column),
     ///   ``FlowConfigurationError`` for an unknown data set or a bad size.
-    public func load() throws -> Matrix<Double> {
+    public func load() throws -> Matrix<Double> { try loadWithLabels().features }
+
+    /// The rows and, for bundled data sets, the label of every row (nil otherwise).
+    /// - Throws: as ``load()``.
+    public func loadWithLabels() throws -> (features: Matrix<Double>, labels: [Int]?) {
+        if file == nil, let b = bundled {
+            let c = b.load()
+            return (c.features, c.labels)
+        }
+        return (try loadUnlabeled(), nil)
+    }
+
+    func loadUnlabeled() throws -> Matrix<Double> {
         if let file {
             let table: TabularData
             switch (file as NSString).pathExtension.lowercased() {

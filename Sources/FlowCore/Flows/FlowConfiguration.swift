@@ -33,12 +33,14 @@ public struct FlowConfiguration: Codable, Hashable, Sendable {
     /// Adds the RealNVP paper's learnable per-feature scale on tanh: s = scale ⊙ tanh(S(b⊙x)), tensor
     /// `couplings.{i}.scale` `[D]`, initialised to 1.
     public var learnableScale: Bool
+    /// The fixed data transform before the normaliser (dequantisation + logit for discrete data).
+    public var preprocessing: Preprocessing
 
     /// A configuration; the defaults are the seed model (6 couplings, 4 × 256 ReLU, alternating masks).
     public init(
         dim: Int = 2, couplings: Int = 6, hidden: Int = 256, hiddenLayers: Int = 4,
         maskScheme: MaskScheme = .alternating, customMasks: [[Int]]? = nil,
-        imageShape: [Int]? = nil, learnableScale: Bool = false
+        imageShape: [Int]? = nil, learnableScale: Bool = false, preprocessing: Preprocessing = .none
     ) {
         self.dim = dim
         self.couplings = couplings
@@ -48,6 +50,7 @@ public struct FlowConfiguration: Codable, Hashable, Sendable {
         self.customMasks = customMasks
         self.imageShape = imageShape
         self.learnableScale = learnableScale
+        self.preprocessing = preprocessing
     }
 
     /// The seed model for `dim` features: 6 couplings, s and t with 4 hidden layers of 256 ReLU units.
@@ -55,7 +58,7 @@ public struct FlowConfiguration: Codable, Hashable, Sendable {
 
     enum CodingKeys: String, CodingKey {
         case dim, couplings, hidden, hiddenLayers = "hidden_layers", maskScheme = "mask",
-            customMasks = "masks", imageShape = "image_shape", learnableScale = "learnable_scale"
+            customMasks = "masks", imageShape = "image_shape", learnableScale = "learnable_scale", preprocessing
     }
 
     public init(from decoder: Decoder) throws {
@@ -68,6 +71,20 @@ public struct FlowConfiguration: Codable, Hashable, Sendable {
         customMasks = try c.decodeIfPresent([[Int]].self, forKey: .customMasks)
         imageShape = try c.decodeIfPresent([Int].self, forKey: .imageShape)
         learnableScale = try c.decodeIfPresent(Bool.self, forKey: .learnableScale) ?? false
+        preprocessing = try c.decodeIfPresent(Preprocessing.self, forKey: .preprocessing) ?? .none
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(dim, forKey: .dim)
+        try c.encode(couplings, forKey: .couplings)
+        try c.encode(hidden, forKey: .hidden)
+        try c.encode(hiddenLayers, forKey: .hiddenLayers)
+        try c.encode(maskScheme, forKey: .maskScheme)
+        try c.encodeIfPresent(customMasks, forKey: .customMasks)
+        try c.encodeIfPresent(imageShape, forKey: .imageShape)
+        try c.encode(learnableScale, forKey: .learnableScale)
+        if preprocessing != .none { try c.encode(preprocessing, forKey: .preprocessing) }
     }
 
     /// Checks every field.
@@ -82,6 +99,7 @@ public struct FlowConfiguration: Codable, Hashable, Sendable {
         if dim < 2 {
             try fail("dim", "\(dim)", "a coupling layer needs at least 2 features (one to condition on, one to transform)")
         }
+        try preprocessing.validate()
         if couplings < 1 { try fail("couplings", "\(couplings)", "need at least 1 coupling layer") }
         if hidden < 1 { try fail("hidden", "\(hidden)", "need at least 1 hidden unit") }
         if hiddenLayers < 1 { try fail("hidden-layers", "\(hiddenLayers)", "need at least 1 hidden layer") }

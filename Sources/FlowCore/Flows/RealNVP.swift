@@ -94,14 +94,26 @@ public struct RealNVP<Scalar: FlowScalar>: Sendable {
         }
     }
 
-    /// Encodes data x `[rows, D]` to latents z = f((x − mean)/std) `[rows, D]`, with the per-row
-    /// log|det ∂z/∂x| (nats, normaliser included).
+    /// The preprocessing of the configuration applied to continuous (already dequantised) data x̃, with
+    /// its per-row log-det; the identity for `.none`.
+    func preprocess(_ x: Matrix<Scalar>) -> (Matrix<Scalar>, [Double]) {
+        if configuration.preprocessing == .none { return (x, Array(repeating: 0, count: x.rows)) }
+        guard let (z, ld) = try? configuration.preprocessing.forward(x.converted(to: Double.self)) else {
+            return (Matrix(rows: x.rows, columns: x.columns, repeating: .nan), Array(repeating: -.infinity, count: x.rows))
+        }
+        return (z.converted(), ld)
+    }
+
+    /// Encodes data x `[rows, D]` to latents z = f((pre(x) − mean)/std) `[rows, D]`, with the per-row
+    /// log|det ∂z/∂x| (nats, preprocessing and normaliser included). With dequantisation, x is the
+    /// continuous (dequantised) data in [0, levels); values outside give NaN latents and log-det −∞.
     public func encode(_ x: Matrix<Scalar>) -> (z: Matrix<Scalar>, logDet: [Double]) {
         precondition(x.columns == dim, "encode: \(x.columns) columns for a model of D = \(dim)")
         let D = dim
         var z = Matrix<Scalar>(rows: x.rows, columns: D, repeating: 0)
-        var logDet = [Double](repeating: 0, count: x.rows)
-        let u = normalizer.normalize(x)
+        let (pre, preLogDet) = preprocess(x)
+        var logDet = preLogDet
+        let u = normalizer.normalize(pre)
         let normLogDet = normalizer.logDetJacobian
         u.values.withUnsafeBufferPointer { ub in
             z.values.withUnsafeMutableBufferPointer { zb in
@@ -109,14 +121,14 @@ public struct RealNVP<Scalar: FlowScalar>: Sendable {
                     let n = range.count
                     network.forward(ub.baseAddress! + range.lowerBound * D, rows: n, parameters: p, workspace: ws)
                     (zb.baseAddress! + range.lowerBound * D).update(from: ws.couplingInput(network.couplingCount), count: n * D)
-                    for i in 0..<n { logDet[range.lowerBound + i] = Double(ws.logDet[i]) + normLogDet }
+                    for i in 0..<n { logDet[range.lowerBound + i] += Double(ws.logDet[i]) + normLogDet }
                 }
             }
         }
         return (z, logDet)
     }
 
-    /// Decodes latents z `[rows, D]` to data x = std ⊙ f⁻¹(z) + mean `[rows, D]`.
+    /// Decodes latents z `[rows, D]` to data x = pre⁻¹(std ⊙ f⁻¹(z) + mean) `[rows, D]`.
     public func decode(_ z: Matrix<Scalar>) -> Matrix<Scalar> {
         precondition(z.columns == dim, "decode: \(z.columns) columns for a model of D = \(dim)")
         let D = dim
@@ -127,7 +139,14 @@ public struct RealNVP<Scalar: FlowScalar>: Sendable {
                 network.inverse(at, rows: range.count, parameters: p, workspace: ws, output: at)
             }
         }
-        return normalizer.denormalize(u)
+        let x = normalizer.denormalize(u)
+        if configuration.preprocessing == .none { return x }
+        var out = x.converted(to: Double.self)
+        let source = out.values
+        source.withUnsafeBufferPointer { src in
+            out.values.withUnsafeMutableBufferPointer { configuration.preprocessing.inverse(src.baseAddress!, count: src.count, into: $0.baseAddress!) }
+        }
+        return out.converted()
     }
 
     /// log p(x) per row (nats, data units): log N(z; 0, I) + log|det ∂z/∂x|.
@@ -154,8 +173,9 @@ public struct RealNVP<Scalar: FlowScalar>: Sendable {
         return decode(z)
     }
 
-    /// The training objective on a batch x `[rows, D]` and its gradient: loss = mean NLL (nats, data
-    /// units) + λ·Σ‖W‖² over weight matrices; `gradient` has the flat parameter layout.
+    /// The training objective on a batch x `[rows, D]` (continuous data; dequantised already when the model
+    /// has a preprocessing) and its gradient: loss = mean NLL (nats, data units) + λ·Σ‖W‖² over weight
+    /// matrices; `gradient` has the flat parameter layout.
     public func lossAndGradient(_ x: Matrix<Scalar>, l2: Double = 0)
         -> (loss: Double, nll: Double, penalty: Double, gradient: [Scalar])
     {
@@ -163,7 +183,8 @@ public struct RealNVP<Scalar: FlowScalar>: Sendable {
         precondition(n > 0 && x.columns == D)
         var grad = [Scalar](repeating: 0, count: parameters.count)
         var nllSum = 0.0
-        let u = normalizer.normalize(x)
+        let (pre, preLogDet) = preprocess(x)
+        let u = normalizer.normalize(pre)
         var first = true
         u.values.withUnsafeBufferPointer { ub in
             grad.withUnsafeMutableBufferPointer { gb in
@@ -179,7 +200,7 @@ public struct RealNVP<Scalar: FlowScalar>: Sendable {
         let inv = 1 / Scalar(n)
         for e in grad.indices { grad[e] *= inv }
         let penalty = L2Penalty.add(l2: l2, parameters: parameters, layout: network.layout, to: &grad)
-        let nll = nllSum / Double(n) - normalizer.logDetJacobian
+        let nll = (nllSum - preLogDet.reduce(0, +)) / Double(n) - normalizer.logDetJacobian
         return (nll + penalty, nll, penalty, grad)
     }
 }
