@@ -43,6 +43,11 @@ public final class DataParallelTrainer: @unchecked Sendable {
     public var injectNonFinite: (@Sendable (Int) -> Bool)?
     /// Checksum of the parameters is compared across ranks every this many steps (0 = never).
     public var parameterCheckInterval: Int = 0
+    /// Whether this rank wants to stop (e.g. a signal arrived). Read once per step and combined across
+    /// ranks with the step's loss statistics, so that every rank stops after the same step.
+    public var localStopRequest: @Sendable () -> Bool = { false }
+    /// Set when some rank asked to stop during the last step: every rank sees it after the same step.
+    public private(set) var stopAgreed = false
 
     /// The normalised training split `[N, D]`.
     public let trainData: AlignedBuffer<Float>
@@ -66,6 +71,8 @@ public final class DataParallelTrainer: @unchecked Sendable {
     /// Per-row log-det of the preprocessing of the validation rows.
     let validationPreLogDet: [Double]
     var consecutiveNonFinite = 0
+    /// Where the last non-finite value appeared ("the gradient of couplings.3.t.2.weight (coupling 3)").
+    public private(set) var lastNonFiniteLocation: String?
     /// Workers with rows in the current step (capacity reserved once).
     var activeWorkers: [WorkerState] = []
     var tensorNormPartials: [Double]
@@ -356,9 +363,10 @@ public final class DataParallelTrainer: @unchecked Sendable {
             timings.intraNodeReduction += (t4 - t3) + (now() - t5)
             timings.allreduce += allreduceTime
             g = reduced
-            var stats = [workers.reduce(0.0) { $0 + $1.nllSum }]
+            var stats = [workers.reduce(0.0) { $0 + $1.nllSum }, localStopRequest() ? 1 : 0]
             try stats.withUnsafeMutableBufferPointer { try communicator.allreduceSum($0) }
             nllSum = stats[0]
+            if stats[1] > 0 { stopAgreed = true }
         } else {
             let plan = ShardPlan(rows: n, ranks: R, threads: pool.count, microBatch: nil)
             pool.run { w in
@@ -403,9 +411,10 @@ public final class DataParallelTrainer: @unchecked Sendable {
             if R > 1 {
                 try communicator.allreduceSum(UnsafeMutableBufferPointer(start: g.base, count: P))
             }
-            var stats = [workers.reduce(0.0) { $0 + $1.nllSum }]
+            var stats = [workers.reduce(0.0) { $0 + $1.nllSum }, localStopRequest() ? 1 : 0]
             try stats.withUnsafeMutableBufferPointer { try communicator.allreduceSum($0) }
             nllSum = stats[0]
+            if stats[1] > 0 { stopAgreed = true }
             timings.allreduce += now() - t2
         }
         // The division by the true global batch size happens once, folded into the optimiser pass; the exact
@@ -448,11 +457,18 @@ public final class DataParallelTrainer: @unchecked Sendable {
         var report = StepReport(step: step, epoch: e, batch: b, batchesPerEpoch: batchesPerEpoch, rows: n, nll: nll,
                                 penalty: penalty, gradientNorm: norm, learningRate: lr, applied: false, seconds: 0)
         if flagged || !norm.isFinite || !nll.isFinite {
+            // Name where it appeared: the loss (forward pass), or the first tensor in backward order (from the
+            // last coupling down) whose gradient is not finite.
+            var location = nll.isFinite ? "the gradient" : "the loss (forward pass)"
+            if nll.isFinite, let t = (0..<tensors.count).reversed().first(where: { !tensorNormPartials[2 * $0].isFinite }) {
+                location = "the gradient of \(tensors[t].name) (coupling \(tensors[t].name.split(separator: ".")[1]))"
+            }
+            lastNonFiniteLocation = location
             consecutiveNonFinite += 1
             step += 1
             report.seconds = now() - t0
             if configuration.onNonFinite == .stop || consecutiveNonFinite >= 3 {
-                throw TrainingStopped(message: "step \(step - 1) (epoch \(e + 1), batch \(b + 1)): the loss or gradient is not finite "
+                throw TrainingStopped(message: "step \(step - 1) (epoch \(e + 1), batch \(b + 1)): \(location) is not finite "
                     + "(NLL \(nll), gradient norm \(norm)); \(consecutiveNonFinite) consecutive non-finite step(s); "
                     + "policy --on-nonfinite \(configuration.onNonFinite.rawValue). Parameters were not updated; "
                     + "the last checkpoint is intact. Try a lower --lr or --clip-norm.")
@@ -540,9 +556,10 @@ public final class DataParallelTrainer: @unchecked Sendable {
             }
             if !r.applied { skipped += 1 }
             onStep(r)
+            if stopAgreed { break }
         }
         let seconds = now() - start
-        let validation = try validationNLL()
+        let validation = stopAgreed ? nil : try validationNLL()
         return EpochReport(epoch: e + 1, trainNLL: rows > 0 ? nllRows / Double(rows) : .nan, validationNLL: validation,
                            penalty: penalty, seconds: seconds,
                            samplesPerSecond: seconds > 0 ? Double(rows) / seconds : 0, skippedSteps: skipped)

@@ -35,6 +35,10 @@ struct RunDirectory {
             throw FlowIOError(path: path, message: "the output directory is not writable")
         }
         try? FileManager.default.removeItem(atPath: probe)
+        // Temporary files left by a process killed while writing (the complete files are intact).
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? [] where name.hasPrefix(".") && name.contains(".tmp-") {
+            try? FileManager.default.removeItem(atPath: file(name))
+        }
         var fs = statvfs()
         if statvfs(path, &fs) == 0 {
             let free = Int(fs.f_bavail) * Int(fs.f_frsize)

@@ -278,8 +278,29 @@ struct TrainCommand: ParsableCommand {
         // The best model so far (by validation NLL), kept in memory and written with each checkpoint.
         var best: (parameters: [Float], epoch: Int)?
         var bestWritten = true
+        // SIGINT / SIGTERM (mpirun forwards them to every rank): the ranks agree to stop after the same step,
+        // rank 0 writes a checkpoint, and the job exits with 128 + signal; a second signal exits at once.
+        flow_install_stop_handlers()
+        trainer.localStopRequest = { flow_stop_signal() != 0 }
+        let logger = ctx.logger
         while !trainer.finished {
-            let report = try trainer.runEpoch { progress.step($0) }
+            let report = try trainer.runEpoch { r in
+                progress.step(r)
+                if !r.applied, let location = trainer.lastNonFiniteLocation {
+                    logger.warning("step \(r.step) (epoch \(r.epoch + 1), batch \(r.batch + 1)) skipped: \(location) is not finite (NLL \(r.nll)); parameters unchanged")
+                }
+            }
+            if trainer.stopAgreed {
+                progress.finish()
+                if ctx.isRoot { try checkpoint(trainer, s).write(to: s.run.model) }
+                let signal = flow_stop_signal() != 0 ? flow_stop_signal() : SIGINT
+                ctx.say("""
+                    stopped by \(signal == SIGTERM ? "SIGTERM" : "SIGINT") after step \(trainer.step) (epoch \(trainer.epoch + 1): \(trainer.step % trainer.batchesPerEpoch) of \(trainer.batchesPerEpoch) batches done); checkpoint written to \(s.run.model)
+                    resume with: flow-mpirun train --resume \(s.run.path)
+                    """)
+                ctx.finish()
+                Foundation.exit(128 + signal)
+            }
             totalRows += report.samplesPerSecond * report.seconds
             totalSeconds += report.seconds
             if let v = report.validationNLL, trainer.recordValidation(v, epoch: report.epoch), keepBest {

@@ -22,6 +22,14 @@ int flow_cpu_has_avx2(void);
 int flow_stdout_is_terminal(void);
 /// Flushes the C standard output stream (what Swift's print writes to).
 void flow_flush_stdout(void);
+/// Installs SIGINT and SIGTERM handlers: the first signal only records itself (see flow_stop_signal); a
+/// second one ends the process at once with status 128 + signal (the conventional shell status).
+void flow_install_stop_handlers(void);
+/// The first stop signal received (SIGINT or SIGTERM), or 0.
+int flow_stop_signal(void);
+/// Records a stop request as if `signal` had arrived (tests).
+void flow_request_stop(int signal);
+
 /// One Adam update (Kingma & Ba, Algorithm 1, PyTorch's form) of n Float32 parameters, vectorised:
 ///   g' = g·grad_scale + 2·l2·p;  m ← β₁m + (1−β₁)g';  v ← β₂v + (1−β₂)g'²;
 ///   p ← p − step_size·m / (√v·inv_sqrt_bc2 + eps)
