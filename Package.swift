@@ -42,6 +42,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.0"),
         .package(url: "https://github.com/apple/swift-numerics", from: "1.0.0"),
+        .package(url: "https://github.com/ordo-one/malloc-interposer", from: "1.6.0"),
     ],
     targets: [
         .systemLibrary(
@@ -70,6 +71,11 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Sources/flow-mpirun",
+            swiftSettings: crossModule),
+        .executableTarget(
+            name: "flow-alloc-count",
+            dependencies: ["FlowCore", "FlowDistributed", .product(name: "MallocInterposerSwift", package: "malloc-interposer")],
+            path: "Benchmarks/AllocationCount",
             swiftSettings: crossModule),
         .testTarget(
             name: "FlowCoreTests", dependencies: ["FlowCore"], path: "Tests/FlowCoreTests",

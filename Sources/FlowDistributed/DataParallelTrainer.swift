@@ -32,7 +32,7 @@ public final class DataParallelTrainer: @unchecked Sendable {
     /// Adam's state.
     public let optimizer: AdamState<Float>
     /// Batches processed so far (the data position).
-    public private(set) var step: Int
+    public internal(set) var step: Int
     /// Best validation NLL so far (nats, data units) and its epoch (1-based).
     public private(set) var bestValidationNLL: Double?
     public private(set) var bestEpoch: Int?
@@ -47,7 +47,7 @@ public final class DataParallelTrainer: @unchecked Sendable {
     /// ranks with the step's loss statistics, so that every rank stops after the same step.
     public var localStopRequest: @Sendable () -> Bool = { false }
     /// Set when some rank asked to stop during the last step: every rank sees it after the same step.
-    public private(set) var stopAgreed = false
+    public internal(set) var stopAgreed = false
 
     /// The normalised training split `[N, D]`.
     public let trainData: AlignedBuffer<Float>
@@ -72,10 +72,32 @@ public final class DataParallelTrainer: @unchecked Sendable {
     let validationPreLogDet: [Double]
     var consecutiveNonFinite = 0
     /// Where the last non-finite value appeared ("the gradient of couplings.3.t.2.weight (coupling 3)").
-    public private(set) var lastNonFiniteLocation: String?
+    public internal(set) var lastNonFiniteLocation: String?
     /// Workers with rows in the current step (capacity reserved once).
     var activeWorkers: [WorkerState] = []
     var tensorNormPartials: [Double]
+    /// Per-tensor max exponents and the non-finite flag (exact mode), reused every step.
+    var exponentBuffer: [Int64]
+    /// The loss statistics of a step (summed NLL, stop request), reused every step.
+    var statsBuffer: [Double] = [0, 0]
+    /// The current step's inputs to the worker jobs (written by the coordinating thread before each region).
+    var stepContext = StepContext()
+    /// Per-bucket (coupling) count of workers whose backward pass has finished the bucket, for overlapping the
+    /// allreduce with the backward pass; and the requests in flight.
+    let bucketCounters: AlignedBuffer<Int>
+    var bucketRequests: [CollectiveRequest?]
+    var bucketsStarted = 0
+    /// Overlap the gradient allreduce with the backward pass (default mode, several ranks).
+    public var overlapAllreduce = true
+
+    /// The worker jobs of a step, created once (running a stored closure allocates nothing).
+    lazy var computeJob: (Int) -> Void = { [unowned self] w in self.computeShard(w) }
+    lazy var computeExactJob: (Int) -> Void = { [unowned self] w in self.computeMicroBatches(w) }
+    lazy var reduceJob: (Int) -> Void = { [unowned self] w in self.reduceWorkers(w) }
+    lazy var accumulateJob: (Int) -> Void = { [unowned self] w in self.accumulateFixedPoint(w) }
+    lazy var decodeJob: (Int) -> Void = { [unowned self] w in self.decodeFixedPoint(w) }
+    lazy var normJob: (Int) -> Void = { [unowned self] w in self.tensorNorms(w) }
+    lazy var adamJob: (Int) -> Void = { [unowned self] w in self.adamRange(w) }
 
     /// Sets up training on `train` `[N, D]` (data units) with an optional `validation` split.
     ///
@@ -155,6 +177,9 @@ public final class DataParallelTrainer: @unchecked Sendable {
         accumulator = configuration.reproducible ? AlignedBuffer(count: layout.storageCount) : nil
         evaluator = ShardedEvaluator(network: network, communicator: communicator, pool: pool)
         tensorNormPartials = Array(repeating: 0, count: 2 * layout.tensors.count)
+        exponentBuffer = Array(repeating: 0, count: layout.tensors.count + 1)
+        bucketCounters = AlignedBuffer(count: configuration.model.couplings)
+        bucketRequests = Array(repeating: nil, count: configuration.model.couplings)
         activeWorkers.reserveCapacity(threads)
         if let s = state { try restore(s) }
     }
@@ -240,261 +265,6 @@ public final class DataParallelTrainer: @unchecked Sendable {
         for (i, pos) in positions.enumerated() {
             (input + i * D).update(from: trainData.base + batch[start + pos] * D, count: D)
         }
-    }
-
-    /// Runs one optimiser step on the next batch.
-    /// - Returns: the step's report (identical on every rank except for timings).
-    /// - Throws: ``CommunicatorError``; ``TrainingStopped`` when the non-finite policy ends training.
-    public func trainStep() throws -> StepReport {
-        let t0 = now()
-        let (g, second, n, nllSum, nonFinite, scale) = try computeMeanGradient()
-        let t6 = now()
-        if let hook = injectNonFinite, hook(step) { g.base[0] = .nan }
-        let report = try finishStep(gradient: g, second: second, scale: scale, rows: n, nll: nllSum / Double(n) + dataUnitShift,
-                                    nonFinite: nonFinite, started: t0)
-        timings.optimizer += now() - t6
-        timings.steps += 1
-        return report
-    }
-
-    /// The mean gradient of the summed NLL over the next batch, reduced over workers and ranks, without
-    /// updating anything: `[storageCount]` (flat layout), for tests and diagnostics.
-    public func nextBatchGradient() throws -> [Float] {
-        let r = try computeMeanGradient()
-        let s = Float(r.scale)
-        var g = r.gradient.array
-        if let g2 = r.second { for e in g.indices { g[e] += g2.base[e] } }
-        return g.map { $0 * s }
-    }
-
-    /// Steps 1–3 of a training step: forward and backward on every worker, intra-node reduction,
-    /// allreduce. Returns the buffer holding the gradient, the factor (1/n, or 1 when already divided)
-    /// that turns it into the mean over the batch, the batch's row count, the summed NLL (normalised units)
-    /// and whether a non-finite value was flagged.
-    func computeMeanGradient() throws -> (gradient: AlignedBuffer<Float>, second: AlignedBuffer<Float>?, rows: Int, nllSum: Double,
-                                          nonFinite: Bool, scale: Double) {
-        let t0 = now()
-        let batch = batchRows(for: step)
-        let n = batch.count
-        let layout = network.layout
-        let P = layout.storageCount
-        let p = UnsafePointer(parameters.base)
-        let R = communicator.worldSize, rank = communicator.rank
-        var nonFinite = false
-        let g: AlignedBuffer<Float>
-        var second: AlignedBuffer<Float>? = nil
-        let nllSum: Double
-
-        if configuration.reproducible {
-            let plan = ShardPlan(rows: n, ranks: R, threads: pool.count, microBatch: configuration.microBatch)
-            pool.run { w in
-                let wk = workers[w]
-                wk.nllSum = 0; wk.rows = 0; wk.nonFinite = false; wk.slotsUsed = 0
-                for t in wk.exponents.indices { wk.exponents[t] = FixedPointGradient.zeroExponent }
-                for j in plan.microBatches(rank: rank, thread: w) {
-                    let rows = plan.microBatchRows(j)
-                    gather(batch, rows, into: wk.input.base)
-                    network.forward(wk.input.base, rows: rows.count, parameters: p, workspace: wk.workspace)
-                    wk.nllSum += network.negativeLogLikelihood(rows: rows.count, workspace: wk.workspace) - preprocessingLogDet(batch, rows)
-                    let slot = wk.slots[wk.slotsUsed]
-                    network.backwardNLL(rows: rows.count, parameters: p, gradient: slot.base, accumulate: false,
-                                        workspace: wk.workspace)
-                    for (t, tensor) in layout.tensors.enumerated() {
-                        let (e, bad) = FixedPointGradient.maxExponent(slot.base + tensor.offset, count: tensor.count)
-                        wk.exponents[t] = max(wk.exponents[t], e)
-                        if bad { wk.nonFinite = true }
-                    }
-                    wk.slotsUsed += 1
-                    wk.rows += rows.count
-                }
-            }
-            let t1 = now()
-            timings.compute += t1 - t0
-            // Per-tensor exponents and the non-finite flag, agreed across ranks.
-            var exps = [Int64](repeating: FixedPointGradient.zeroExponent, count: layout.tensors.count + 1)
-            exps[layout.tensors.count] = 0
-            for wk in workers {
-                for t in 0..<layout.tensors.count { exps[t] = max(exps[t], wk.exponents[t]) }
-                if wk.nonFinite { exps[layout.tensors.count] = 1 }
-            }
-            let t2 = now()
-            try exps.withUnsafeMutableBufferPointer { try communicator.allreduceMax($0) }
-            var allreduceTime = now() - t2
-            nonFinite = exps[layout.tensors.count] != 0
-            let S = FixedPointGradient.scaleExponent(microBatches: plan.microBatchCount)
-            let acc = accumulator!
-            let t3 = now()
-            if !nonFinite {
-                let workers = self.workers
-                pool.forEachRange(P) { range in
-                    (acc.base + range.lowerBound).update(repeating: 0, count: range.count)
-                    for (t, tensor) in layout.tensors.enumerated() {
-                        let lo = max(range.lowerBound, tensor.offset), hi = min(range.upperBound, tensor.offset + tensor.count)
-                        if lo >= hi || exps[t] == FixedPointGradient.zeroExponent { continue }
-                        let shift = S - Int(exps[t])
-                        for wk in workers {
-                            for q in 0..<wk.slotsUsed {
-                                FixedPointGradient.accumulate(wk.slots[q].base + lo, count: hi - lo, shift: shift, into: acc.base + lo)
-                            }
-                        }
-                    }
-                }
-            }
-            let t4 = now()
-            let buffer = UnsafeMutableBufferPointer(start: acc.base, count: P)
-            if !nonFinite { try communicator.allreduceSum(buffer) }
-            let t5 = now()
-            allreduceTime += t5 - t4
-            if !nonFinite {
-                let out = reduced
-                pool.forEachRange(P) { range in
-                    for (t, tensor) in layout.tensors.enumerated() {
-                        let lo = max(range.lowerBound, tensor.offset), hi = min(range.upperBound, tensor.offset + tensor.count)
-                        if lo >= hi { continue }
-                        if exps[t] == FixedPointGradient.zeroExponent {
-                            (out.base + lo).update(repeating: 0, count: hi - lo)
-                        } else {
-                            FixedPointGradient.decode(acc.base + lo, count: hi - lo, shift: S - Int(exps[t]),
-                                                      divisor: Double(n), into: out.base + lo)
-                        }
-                    }
-                }
-            }
-            timings.intraNodeReduction += (t4 - t3) + (now() - t5)
-            timings.allreduce += allreduceTime
-            g = reduced
-            var stats = [workers.reduce(0.0) { $0 + $1.nllSum }, localStopRequest() ? 1 : 0]
-            try stats.withUnsafeMutableBufferPointer { try communicator.allreduceSum($0) }
-            nllSum = stats[0]
-            if stats[1] > 0 { stopAgreed = true }
-        } else {
-            let plan = ShardPlan(rows: n, ranks: R, threads: pool.count, microBatch: nil)
-            pool.run { w in
-                let wk = workers[w]
-                let shard = plan.shard(rank: rank, thread: w)
-                wk.rows = shard.count
-                wk.nllSum = 0
-                guard !shard.isEmpty else { return }
-                gather(batch, shard, into: wk.input.base)
-                network.forward(wk.input.base, rows: shard.count, parameters: p, workspace: wk.workspace)
-                wk.nllSum = network.negativeLogLikelihood(rows: shard.count, workspace: wk.workspace) - preprocessingLogDet(batch, shard)
-                network.backwardNLL(rows: shard.count, parameters: p, gradient: wk.gradient.base, accumulate: false,
-                                    workspace: wk.workspace)
-            }
-            let t1 = now()
-            timings.compute += t1 - t0
-            // Intra-node reduction: g = Σ_w g_w in worker order (element-wise, so the order is fixed). One
-            // worker's buffer is used as it is; with one rank and two workers the sum is left to the optimiser
-            // pass, which reads both buffers (the same rounding, one pass less over memory).
-            activeWorkers.removeAll(keepingCapacity: true)
-            for wk in workers where wk.rows > 0 { activeWorkers.append(wk) }
-            let active = activeWorkers
-            if active.count == 1 {
-                g = active[0].gradient
-            } else if active.count == 2 && R == 1 {
-                g = active[0].gradient
-                second = active[1].gradient
-            } else {
-                g = reduced
-                pool.forEachRange(P) { range in
-                    let dst = g.base + range.lowerBound
-                    guard let first = active.first else { dst.update(repeating: 0, count: range.count); return }
-                    dst.update(from: first.gradient.base + range.lowerBound, count: range.count)
-                    for wk in active.dropFirst() {
-                        VectorKernels.add(wk.gradient.base + range.lowerBound, into: dst, count: range.count)
-                    }
-                }
-            }
-            let t2 = now()
-            timings.intraNodeReduction += t2 - t1
-            // One allreduce of the flat gradient, one of the loss statistics.
-            if R > 1 {
-                try communicator.allreduceSum(UnsafeMutableBufferPointer(start: g.base, count: P))
-            }
-            var stats = [workers.reduce(0.0) { $0 + $1.nllSum }, localStopRequest() ? 1 : 0]
-            try stats.withUnsafeMutableBufferPointer { try communicator.allreduceSum($0) }
-            nllSum = stats[0]
-            if stats[1] > 0 { stopAgreed = true }
-            timings.allreduce += now() - t2
-        }
-        // The division by the true global batch size happens once, folded into the optimiser pass; the exact
-        // mode's decoding has already divided.
-        return (g, second, n, nllSum, nonFinite, configuration.reproducible ? 1 : 1 / Double(n))
-    }
-
-    /// Penalty, norm, clipping, the non-finite policy, and the Adam update, on the reduced gradient `g`
-    /// whose mean over the batch is g·`scale`. The effective gradient g·scale + 2λW (λ on weight matrices
-    /// only), clipped, is never materialised: its norm is computed per tensor (fixed ranges, whatever T,
-    /// summed in tensor order) and the scale, the clipping factor and the penalty fold into Adam's pass.
-    func finishStep(gradient g: AlignedBuffer<Float>, second: AlignedBuffer<Float>?, scale: Double, rows n: Int, nll: Double,
-                    nonFinite flagged: Bool, started t0: Double) throws -> StepReport {
-        let layout = network.layout
-        let P = layout.storageCount
-        let tensors = layout.tensors
-        let l2 = configuration.l2
-        let gp = g.base, wp = parameters.base, g2 = second?.base
-        tensorNormPartials.withUnsafeMutableBufferPointer { nb in
-            let out = nb.baseAddress!
-            pool.run { w in
-                for t in ShardPlan.part(tensors.count, parts: pool.count, index: w) {
-                    let s = tensors[t]
-                    let twoL2 = s.isWeightMatrix ? 2 * l2 : 0
-                    out[2 * t] = VectorKernels.sumOfSquares(gp + s.offset, g2.map { $0 + s.offset }, scale: scale, plus: twoL2,
-                                                            times: wp + s.offset, count: s.count)
-                    out[2 * t + 1] = s.isWeightMatrix && l2 != 0 ? VectorKernels.sumOfSquares(wp + s.offset, count: s.count) : 0
-                }
-            }
-        }
-        var normSquared = 0.0, weightSquares = 0.0
-        for t in 0..<tensors.count {
-            normSquared += tensorNormPartials[2 * t]
-            weightSquares += tensorNormPartials[2 * t + 1]
-        }
-        let norm = normSquared.squareRoot()
-        let penalty = l2 * weightSquares
-        let e = step / batchesPerEpoch, b = step % batchesPerEpoch
-        let lr = configuration.schedule.rate(step: optimizer.step, base: configuration.learningRate)
-        var report = StepReport(step: step, epoch: e, batch: b, batchesPerEpoch: batchesPerEpoch, rows: n, nll: nll,
-                                penalty: penalty, gradientNorm: norm, learningRate: lr, applied: false, seconds: 0)
-        if flagged || !norm.isFinite || !nll.isFinite {
-            // Name where it appeared: the loss (forward pass), or the first tensor in backward order (from the
-            // last coupling down) whose gradient is not finite.
-            var location = nll.isFinite ? "the gradient" : "the loss (forward pass)"
-            if nll.isFinite, let t = (0..<tensors.count).reversed().first(where: { !tensorNormPartials[2 * $0].isFinite }) {
-                location = "the gradient of \(tensors[t].name) (coupling \(tensors[t].name.split(separator: ".")[1]))"
-            }
-            lastNonFiniteLocation = location
-            consecutiveNonFinite += 1
-            step += 1
-            report.seconds = now() - t0
-            if configuration.onNonFinite == .stop || consecutiveNonFinite >= 3 {
-                throw TrainingStopped(message: "step \(step - 1) (epoch \(e + 1), batch \(b + 1)): \(location) is not finite "
-                    + "(NLL \(nll), gradient norm \(norm)); \(consecutiveNonFinite) consecutive non-finite step(s); "
-                    + "policy --on-nonfinite \(configuration.onNonFinite.rawValue). Parameters were not updated; "
-                    + "the last checkpoint is intact. Try a lower --lr or --clip-norm.")
-            }
-            return report
-        }
-        consecutiveNonFinite = 0
-        var clip = 1.0
-        if let maxNorm = configuration.clipNorm, norm > maxNorm { clip = maxNorm / norm }
-        optimizer.beginStep()
-        let opt = optimizer
-        pool.forEachRange(P) { range in
-            for s in tensors {
-                let lo = max(range.lowerBound, s.offset), hi = min(range.upperBound, s.offset + s.count)
-                if lo >= hi { continue }
-                opt.updateRange(parameters: wp, gradient: gp, secondGradient: g2, lr: lr, range: lo..<hi, gradientScale: scale * clip,
-                                l2: s.isWeightMatrix ? l2 * clip : 0)
-            }
-        }
-        step += 1
-        if parameterCheckInterval > 0, step % parameterCheckInterval == 0 {
-            try verifyParametersAgree()
-        }
-        report.applied = true
-        report.seconds = now() - t0
-        return report
     }
 
     /// A 64-bit checksum (FNV-1a over the bit patterns) of the parameters.

@@ -27,7 +27,9 @@ public final class WorkerPool: @unchecked Sendable {
     private let exited = Atomic<Int>(0)
     private let condition = NSCondition()
     /// The region being run (written by the caller before `generation` is bumped, read by the workers after).
-    nonisolated(unsafe) private var job: UnsafeRawPointer?
+    /// A stored closure of the exact type, not a pointer to a generic value: passing the closure generically
+    /// would re-abstract it and allocate on every region.
+    nonisolated(unsafe) private var job: ((Int) -> Void)?
     private var threads: [Thread] = []
 
     /// A pool of `count` workers: the caller plus `count − 1` threads started now.
@@ -66,24 +68,37 @@ public final class WorkerPool: @unchecked Sendable {
             FloatEnvironment.withFlushToZero { body(0) }
             return
         }
-        withoutActuallyEscaping(body) { body in
-            withUnsafePointer(to: body) { bodyPointer in
-                job = UnsafeRawPointer(bodyPointer)
-                pending.store(count - 1, ordering: .sequentiallyConsistent)
-                generation.wrappingAdd(1, ordering: .sequentiallyConsistent)
-                if sleepers.load(ordering: .sequentiallyConsistent) > 0 {
-                    condition.lock()
-                    condition.broadcast()
-                    condition.unlock()
-                }
-                FloatEnvironment.withFlushToZero { body(0) }
-                var spins = 0
-                while pending.load(ordering: .acquiring) > 0 {
-                    spins += 1
-                    if spins > 64 { sched_yield() }
-                }
-                job = nil
+        withoutActuallyEscaping(body) { body in post(body) }
+    }
+
+    /// ``run(_:)`` for a job closure created once and kept (e.g. a stored property): no per-call wrapping,
+    /// so a steady-state training step allocates nothing (``run(_:)`` costs one small heap box per call for
+    /// `withoutActuallyEscaping`).
+    public func runPrepared(_ job: @escaping (Int) -> Void) {
+        if count == 1 {
+            FloatEnvironment.withFlushToZero { job(0) }
+            return
+        }
+        post(job)
+    }
+
+    private func post(_ body: @escaping (Int) -> Void) {
+        do {
+            job = body
+            pending.store(count - 1, ordering: .sequentiallyConsistent)
+            generation.wrappingAdd(1, ordering: .sequentiallyConsistent)
+            if sleepers.load(ordering: .sequentiallyConsistent) > 0 {
+                condition.lock()
+                condition.broadcast()
+                condition.unlock()
             }
+            FloatEnvironment.withFlushToZero { body(0) }
+            var spins = 0
+            while pending.load(ordering: .acquiring) > 0 {
+                spins += 1
+                if spins > 64 { sched_yield() }
+            }
+            job = nil
         }
     }
 
@@ -124,7 +139,7 @@ public final class WorkerPool: @unchecked Sendable {
             // The closure copy must be released before the region is reported done: the caller's
             // withoutActuallyEscaping checks that nobody still holds it.
             do {
-                let body = job!.assumingMemoryBound(to: ((Int) -> Void).self).pointee
+                let body = job!
                 body(w)
             }
             pending.wrappingSubtract(1, ordering: .sequentiallyConsistent)

@@ -13,5 +13,5 @@ struct FlowMPIRun: ParsableCommand {
             """,
         version: "0.1.0",
         subcommands: [TrainCommand.self, SampleCommand.self, EvaluateCommand.self, EncodeCommand.self,
-                      DecodeCommand.self, InspectCommand.self])
+                      DecodeCommand.self, InspectCommand.self, BenchCommand.self])
 }

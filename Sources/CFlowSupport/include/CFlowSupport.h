@@ -30,6 +30,15 @@ int flow_stop_signal(void);
 /// Records a stop request as if `signal` had arrived (tests).
 void flow_request_stop(int signal);
 
+/// Atomically adds `delta` to *counter (sequentially consistent); returns the new value.
+long flow_atomic_add(long *counter, long delta);
+/// Atomically reads *counter (sequentially consistent).
+long flow_atomic_load(const long *counter);
+/// Atomically stores `value` into *counter (sequentially consistent).
+void flow_atomic_store(long *counter, long value);
+/// A CPU relaxation hint for spin loops (x86 `pause`).
+void flow_cpu_relax(void);
+
 /// One Adam update (Kingma & Ba, Algorithm 1, PyTorch's form) of n Float32 parameters, vectorised:
 ///   g' = g·grad_scale + 2·l2·p;  m ← β₁m + (1−β₁)g';  v ← β₂v + (1−β₂)g'²;
 ///   p ← p − step_size·m / (√v·inv_sqrt_bc2 + eps)

@@ -119,6 +119,18 @@ public struct FlowConfiguration: Codable, Hashable, Sendable {
         }
     }
 
+    /// Matrix-product FLOPs (2 per multiply-add) of one training sample, forward and backward: the forward
+    /// multiply-adds of every dense layer of s and t, the weight gradients (as many), and the input gradients
+    /// (as many, except the first layer of coupling 0, whose input is the data). Element-wise work and the
+    /// optimiser (~10 FLOP per parameter per step) are not counted: the convention of the PyTorch reference
+    /// (14,227,456 for the seed model).
+    public var trainingFLOPsPerSample: Int {
+        let macsPerNetwork = dim * hidden + (hiddenLayers - 1) * hidden * hidden + hidden * dim
+        let forward = 2 * couplings * macsPerNetwork
+        let backward = 2 * forward - 2 * dim * hidden
+        return 2 * (forward + backward)
+    }
+
     /// The 0/1 mask of every coupling, `[K][D]` (1 = conditioning part, passed through unchanged).
     public func masks() -> [[Int]] {
         if let m = customMasks { return m }

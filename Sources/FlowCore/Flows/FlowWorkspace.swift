@@ -28,6 +28,9 @@ public final class FlowWorkspace<Scalar: FlowScalar>: @unchecked Sendable {
     /// Allocates a workspace for `configuration` and up to `capacity` rows per pass.
     public init(configuration c: FlowConfiguration, capacity: Int) {
         precondition(capacity >= 1)
+        // Parallelism comes from our workers: BLAS itself stays single-threaded (its threaded path also
+        // allocates per call).
+        BLASRuntime.useSingleThread()
         self.capacity = capacity
         D = c.dim; H = c.hidden; L = c.hiddenLayers; K = c.couplings
         inputs = AlignedBuffer(count: (K + 1) * capacity * D)

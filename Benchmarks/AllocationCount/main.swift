@@ -1,0 +1,51 @@
+// Counts heap allocations in steady-state training steps of the seed model (or a smaller one), with
+// ordo-one/malloc-interposer. Run it with the interposer preloaded:
+//
+//   swift build -c release --product flow-alloc-count
+//   LD_PRELOAD=.build/release/libMallocInterposerSwift.so .build/release/flow-alloc-count [--threads 2] [--small] [--reproducible]
+//
+// It runs warm-up steps (the first step of an epoch allocates the epoch's permutation), then counts every
+// malloc/calloc/realloc during the next steps of the same epoch and prints the counts; exit status 1 when
+// any allocation happened (so scripts and tests can rely on it).
+import FlowCore
+import FlowDistributed
+import Foundation
+import MallocInterposerSwift
+
+let args = CommandLine.arguments
+func value(_ flag: String) -> Int? { args.firstIndex(of: flag).flatMap { Int(args[$0 + 1]) } }
+let threads = value("--threads") ?? 2
+let small = args.contains("--small")
+let reproducible = args.contains("--reproducible")
+let steps = value("--steps") ?? 5
+
+var config = TrainingConfiguration(model: small ? FlowConfiguration(dim: 2, couplings: 4, hidden: 32, hiddenLayers: 2) : .seed(),
+                                   epochs: 1, batchSize: 256, learningRate: 1e-4, l2: 0.001, clipNorm: 100, seed: 0,
+                                   reproducible: reproducible)
+config.validationFraction = 0
+let rows = 256 * (steps + 3)
+let data = ToyDataset.moons.generate(count: rows, seed: 0)
+let trainer = try DataParallelTrainer(configuration: config, normalizer: try Normalizer<Float>.fit(data), train: data, validation: nil,
+                                      communicator: SingleProcessCommunicator(), threads: threads)
+MallocInterposerSwift.initialize()
+if args.contains("--pool-only") {
+    let pool = WorkerPool(count: threads)
+    let buffer = AlignedBuffer<Float>(count: 1024)
+    pool.run { w in buffer[w] = 1 }
+    MallocInterposerSwift.reset()
+    MallocInterposerSwift.hook()
+    for _ in 0..<100 { pool.run { w in buffer[w] += 1 } }
+    MallocInterposerSwift.unhook()
+    print("pool.run ×100: \(MallocInterposerSwift.getStatistics().mallocCount) mallocs")
+    exit(0)
+}
+for _ in 0..<2 { _ = try trainer.trainStep() }  // warm-up: permutation, lazily created state
+MallocInterposerSwift.reset()
+MallocInterposerSwift.hook()
+for _ in 0..<steps { _ = try trainer.trainStep() }
+MallocInterposerSwift.unhook()
+let s = MallocInterposerSwift.getStatistics()
+print("model: \(small ? "small" : "seed"), threads \(threads), \(reproducible ? "exact" : "default") mode, \(steps) steady-state steps")
+print("mallocs: \(s.mallocCount) (\(s.mallocBytesCount) bytes), frees: \(s.freeCount)")
+print("per step: \(Double(s.mallocCount) / Double(steps)) allocations")
+exit(s.mallocCount == 0 ? 0 : 1)

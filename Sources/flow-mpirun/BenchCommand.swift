@@ -1,0 +1,316 @@
+import ArgumentParser
+import CFlowSupport
+import FlowCore
+import FlowDistributed
+import Foundation
+
+/// `flow-mpirun bench`: training throughput and its time split for a sweep of thread counts (and, under
+/// mpirun, the current ranks), allreduce latency and bandwidth with an α–β fit, and a scaling model.
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Measure training throughput, its time split, allreduce cost, and predict scaling.",
+        discussion: """
+            Times steady-state training steps of the configured model (default: the seed model, batch 256) on \
+            synthetic data: warm-up steps, then --repeats measurements of --steps steps each; reports the median \
+            and the spread (min–max) of samples/s, GFLOP/s from the analytic FLOP count, and the time per step of \
+            each phase (compute = forward + backward on the workers, intra-node reduction, allreduce exposed after \
+            the backward pass, optimiser). Under mpirun the global batch is split across the ranks.
+              flow-mpirun bench --threads 1,2
+              mpirun -np 2 flow-mpirun bench --threads 1 --allreduce --compare-overlap --predict
+            """)
+
+    @Option(help: "Thread counts to sweep, comma-separated (default: 1 and the available cores).") var threads: String?
+    @Option(help: "Features D of the synthetic data (2: moons; otherwise Gaussian).") var dim: Int = 2
+    @Option(help: "Coupling layers.") var couplings: Int = 6
+    @Option(help: "Hidden units.") var hidden: Int = 256
+    @Option(name: .customLong("hidden-layers"), help: "Hidden layers of s and t.") var hiddenLayers: Int = 4
+    @Option(name: .customLong("batch-size"), help: "Global batch size.") var batchSize: Int = 256
+    @Option(help: "Steps per measurement.") var steps: Int = 20
+    @Option(help: "Warm-up steps before measuring.") var warmup: Int = 5
+    @Option(help: "Measurements (the median is reported).") var repeats: Int = 5
+    @Flag(help: "Exact mode (--reproducible) instead of the default mode.") var reproducible = false
+    @Flag(name: .customLong("compare-overlap"), help: "With several ranks, also measure without overlapping the allreduce, to report the hidden share.")
+    var compareOverlap = false
+    @Flag(help: "Measure allreduce latency and bandwidth (1 KiB … 64 MiB) and fit t = α + n/β.") var allreduce = false
+    @Flag(help: "Print predicted weak- and strong-scaling efficiency for 2 … 1024 nodes.") var predict = false
+    @Option(help: ArgumentHelp("Write the results as JSON to this file.", valueName: "file")) var json: String?
+    @Option(help: ArgumentHelp("Write the throughput table as CSV to this file.", valueName: "file")) var csv: String?
+
+    struct Row: Codable {
+        var ranks: Int
+        var threads: Int
+        var mode: String
+        var overlap: Bool
+        var samplesPerSecond: Double
+        var samplesPerSecondMin: Double
+        var samplesPerSecondMax: Double
+        var gflops: Double
+        var msPerStep: Double
+        var computeMs: Double
+        var reductionMs: Double
+        var allreduceMs: Double
+        var optimizerMs: Double
+    }
+
+    struct AllreducePoint: Codable { var bytes: Int; var seconds: Double }
+
+    struct Fit: Codable {
+        /// Per-message latency α (s) and bandwidth β (bytes/s) of the ring model t = 2(p−1)α + 2(p−1)/p · n/β.
+        var alpha: Double
+        var beta: Double
+        var ranks: Int
+    }
+
+    struct Report: Codable {
+        var machine: String
+        var blas: String
+        var parameters: Int
+        var flopsPerSample: Int
+        var batchSize: Int
+        var rows: [Row]
+        var allreduce: [AllreducePoint]?
+        var fit: Fit?
+    }
+
+    func validate() throws {
+        if steps < 1 || repeats < 1 || warmup < 0 { throw ValidationError("--steps and --repeats need at least 1, --warmup at least 0") }
+        if batchSize < 1 { throw ValidationError("invalid --batch-size \(batchSize): need at least 1") }
+    }
+
+    func threadList() throws -> [Int] {
+        guard let threads else { return Array(Set([1, WorkerPool.availableCores])).sorted() }
+        let list = threads.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard !list.isEmpty, list.allSatisfy({ ($0 ?? 0) >= 1 }) else {
+            throw ValidationError("invalid --threads '\(threads)': use a comma-separated list of positive counts, e.g. 1,2")
+        }
+        return list.map { $0! }
+    }
+
+    mutating func run() throws {
+        let ctx = try RunContext()
+        let c = self
+        let (threadCounts, model) = ctx.setUp { () throws -> ([Int], FlowConfiguration) in
+            let m = FlowConfiguration(dim: c.dim, couplings: c.couplings, hidden: c.hidden, hiddenLayers: c.hiddenLayers)
+            try m.validate()
+            return (try c.threadList(), m)
+        }
+        do {
+            try c.execute(ctx, threadCounts: threadCounts, model: model)
+        } catch { ctx.fail(error) }
+        ctx.finish()
+    }
+
+    func execute(_ ctx: RunContext, threadCounts: [Int], model: FlowConfiguration) throws {
+        let R = ctx.worldSize
+        let flops = model.trainingFLOPsPerSample
+        ctx.say("""
+            flow-mpirun bench: \(Checkpoint.describe(model)), \(ParameterLayout(model).parameterCount) parameters, \
+            \(String(format: "%.3f", Double(flops) / 1e6)) MFLOP per training sample (forward + backward matrix products)
+            global batch \(batchSize), \(R) rank\(R > 1 ? "s" : ""), BLAS \(BLASRuntime.coreName), \(warmup) warm-up + \(repeats) × \(steps) steps
+            """)
+        var rows: [Row] = []
+        for t in threadCounts {
+            for overlap in (R > 1 && compareOverlap && !reproducible ? [true, false] : [true]) {
+                rows.append(try measure(ctx, model: model, threads: t, overlap: overlap))
+            }
+        }
+        if ctx.isRoot { printTable(rows, flops: flops) }
+        var points: [AllreducePoint]?
+        var fit: Fit?
+        if allreduce {
+            let measured = try measureAllreduce(ctx)
+            points = measured
+            if R > 1 {
+                fit = Self.fitRing(measured, ranks: R)
+                if ctx.isRoot { printAllreduce(measured, fit: fit!) }
+            } else {
+                ctx.say("allreduce: one rank, nothing to measure (run under mpirun -np 2 or more)")
+            }
+        }
+        if predict, let row = rows.first(where: { $0.overlap }) ?? rows.first {
+            let overlapShare: Double? = {
+                guard compareOverlap, R > 1, let on = rows.first(where: { $0.overlap && $0.threads == row.threads }),
+                      let off = rows.first(where: { !$0.overlap && $0.threads == row.threads }), off.allreduceMs > 0 else { return nil }
+                return max(0, min(1, 1 - on.allreduceMs / off.allreduceMs))
+            }()
+            if ctx.isRoot { printPrediction(row: row, ranks: R, parameters: ParameterLayout(model).storageCount, fit: fit, overlapShare: overlapShare) }
+        }
+        guard ctx.isRoot else { return }
+        let report = Report(machine: Self.machine(), blas: BLASRuntime.coreName, parameters: ParameterLayout(model).parameterCount,
+                            flopsPerSample: flops, batchSize: batchSize, rows: rows, allreduce: points, fit: fit)
+        if let json {
+            let e = JSONEncoder()
+            e.outputFormatting = [.prettyPrinted, .sortedKeys]
+            try AtomicFile.write(Array(try e.encode(report)) + [10], to: json)
+        }
+        if let csv {
+            var lines = ["ranks,threads,mode,overlap,samples_per_s,samples_per_s_min,samples_per_s_max,gflops,ms_per_step,compute_ms,reduction_ms,allreduce_ms,optimizer_ms"]
+            for r in rows {
+                lines.append([String(r.ranks), String(r.threads), r.mode, String(r.overlap), f(r.samplesPerSecond), f(r.samplesPerSecondMin),
+                              f(r.samplesPerSecondMax), f(r.gflops), f(r.msPerStep), f(r.computeMs), f(r.reductionMs), f(r.allreduceMs),
+                              f(r.optimizerMs)].joined(separator: ","))
+            }
+            try AtomicFile.write(Array((lines.joined(separator: "\n") + "\n").utf8), to: csv)
+        }
+    }
+
+    func f(_ x: Double) -> String { String(format: "%.3f", x) }
+
+    /// Median of `repeats` measurements of `steps` steps each, after warm-up.
+    func measure(_ ctx: RunContext, model: FlowConfiguration, threads: Int, overlap: Bool) throws -> Row {
+        let rowsNeeded = batchSize * (warmup + repeats * steps + 1)
+        let data: Matrix<Double>
+        if model.dim == 2 {
+            data = ToyDataset.moons.generate(count: rowsNeeded, seed: 0)
+        } else {
+            let r = RandomStream(seed: 0, purpose: .auxiliary)
+            data = Matrix(rows: rowsNeeded, columns: model.dim, values: (0..<(rowsNeeded * model.dim)).map { r.normal(UInt64($0)) })
+        }
+        var config = TrainingConfiguration(model: model, epochs: 1, batchSize: batchSize, learningRate: 1e-4, seed: 0,
+                                           validationFraction: 0, reproducible: reproducible)
+        config.microBatch = 64
+        let trainer = try DataParallelTrainer(configuration: config, normalizer: try Normalizer<Float>.fit(data), train: data,
+                                              validation: nil, communicator: ctx.communicator, threads: threads)
+        trainer.overlapAllreduce = overlap
+        for _ in 0..<warmup { _ = try trainer.trainStep() }
+        var rates: [Double] = []
+        var splits: [StepTimings] = []
+        for _ in 0..<repeats {
+            try ctx.communicator.barrier()
+            trainer.timings = StepTimings()
+            let t0 = ctx.communicator.wallTime()
+            for _ in 0..<steps { _ = try trainer.trainStep() }
+            let seconds = ctx.communicator.wallTime() - t0
+            rates.append(Double(steps * batchSize) / seconds)
+            splits.append(trainer.timings)
+        }
+        let order = rates.indices.sorted { rates[$0] < rates[$1] }
+        let median = order[order.count / 2]
+        let tm = splits[median]
+        let per = 1e3 / Double(tm.steps)
+        return Row(ranks: ctx.worldSize, threads: threads, mode: reproducible ? "exact" : "default", overlap: overlap && ctx.worldSize > 1,
+                   samplesPerSecond: rates[median], samplesPerSecondMin: rates[order.first!], samplesPerSecondMax: rates[order.last!],
+                   gflops: rates[median] * Double(model.trainingFLOPsPerSample) / 1e9, msPerStep: 1e3 * Double(batchSize) / rates[median],
+                   computeMs: tm.compute * per, reductionMs: tm.intraNodeReduction * per, allreduceMs: tm.allreduce * per,
+                   optimizerMs: tm.optimizer * per)
+    }
+
+    func printTable(_ rows: [Row], flops: Int) {
+        print("ranks × threads  mode     overlap  samples/s (min–max)        GFLOP/s  ms/step  compute  reduce  allreduce  optimiser")
+        for r in rows {
+            print(String(format: "%5d × %-7d  %-7@  %-7@  %8.0f (%6.0f–%6.0f)  %7.1f  %7.2f  %7.2f  %6.2f  %9.2f  %9.2f",
+                         r.ranks, r.threads, r.mode, r.ranks > 1 ? (r.overlap ? "yes" : "no") : "–", r.samplesPerSecond,
+                         r.samplesPerSecondMin, r.samplesPerSecondMax, r.gflops, r.msPerStep, r.computeMs, r.reductionMs,
+                         r.allreduceMs, r.optimizerMs))
+        }
+        if let one = rows.first(where: { $0.threads == 1 && $0.overlap == rows[0].overlap }) {
+            for r in rows where r.threads > 1 && r.overlap == one.overlap {
+                print(String(format: "parallel efficiency 1 → %d threads: %.1f%%", r.threads, 100 * r.samplesPerSecond / (Double(r.threads) * one.samplesPerSecond)))
+            }
+        }
+        if let on = rows.first(where: { $0.ranks > 1 && $0.overlap }), let off = rows.first(where: { $0.ranks > 1 && !$0.overlap && $0.threads == on.threads }),
+           off.allreduceMs > 0 {
+            print(String(format: "allreduce: %.2f ms per step blocking, %.2f ms exposed with overlap: %.0f%% hidden behind the backward pass",
+                         off.allreduceMs, on.allreduceMs, 100 * max(0, 1 - on.allreduceMs / off.allreduceMs)))
+        }
+    }
+
+    /// Median time of an in-place Float allreduce for message sizes 1 KiB … 64 MiB.
+    func measureAllreduce(_ ctx: RunContext) throws -> [AllreducePoint] {
+        var points: [AllreducePoint] = []
+        var bytes = 1024
+        while bytes <= 64 << 20 {
+            let n = bytes / 4
+            let buffer = AlignedBuffer<Float>(count: n)
+            let reps = max(3, min(200, (64 << 20) / bytes / 4))
+            var times: [Double] = []
+            for _ in 0..<reps {
+                try ctx.communicator.barrier()
+                let t0 = ctx.communicator.wallTime()
+                try ctx.communicator.allreduceSum(buffer.buffer)
+                times.append(ctx.communicator.wallTime() - t0)
+            }
+            // Every rank uses rank 0's clock-free median of its own times; agree on the maximum.
+            times.sort()
+            var median = [Int64(times[times.count / 2] * 1e9)]
+            try median.withUnsafeMutableBufferPointer { try ctx.communicator.allreduceMax($0) }
+            points.append(AllreducePoint(bytes: bytes, seconds: Double(median[0]) * 1e-9))
+            bytes *= 4
+        }
+        return points
+    }
+
+    /// Least-squares fit of t = a + b·n, then the ring model's α = a / (2(p−1)), β = 2(p−1)/(p·b).
+    static func fitRing(_ points: [AllreducePoint], ranks p: Int) -> Fit {
+        let xs = points.map { Double($0.bytes) }, ys = points.map(\.seconds)
+        // Weighted by 1/t so that small messages (latency) count as much as large ones (bandwidth).
+        let w = ys.map { 1 / max($0, 1e-9) }
+        let sw = w.reduce(0, +)
+        let mx = zip(w, xs).reduce(0) { $0 + $1.0 * $1.1 } / sw, my = zip(w, ys).reduce(0) { $0 + $1.0 * $1.1 } / sw
+        var sxy = 0.0, sxx = 0.0
+        for i in xs.indices { sxy += w[i] * (xs[i] - mx) * (ys[i] - my); sxx += w[i] * (xs[i] - mx) * (xs[i] - mx) }
+        let b = max(sxy / sxx, 1e-15), a = max(my - b * mx, 0)
+        let steps = Double(2 * (p - 1))
+        return Fit(alpha: a / steps, beta: steps / (Double(p) * b), ranks: p)
+    }
+
+    /// Ring allreduce time of `bytes` on `p` ranks: 2(p−1)α + 2(p−1)/p · n/β.
+    static func ringTime(bytes: Double, ranks p: Int, alpha: Double, beta: Double) -> Double {
+        p < 2 ? 0 : 2 * Double(p - 1) * alpha + 2 * Double(p - 1) / Double(p) * bytes / beta
+    }
+
+    func printAllreduce(_ points: [AllreducePoint], fit: Fit) {
+        print("allreduce (\(fit.ranks) ranks), median of repeated in-place Float sums:")
+        print("     bytes      time (µs)   algorithmic bandwidth (MB/s)   ring model (µs)")
+        for pt in points {
+            let model = Self.ringTime(bytes: Double(pt.bytes), ranks: fit.ranks, alpha: fit.alpha, beta: fit.beta)
+            print(String(format: "%10d  %12.1f  %28.1f  %16.1f", pt.bytes, pt.seconds * 1e6, Double(pt.bytes) / pt.seconds / 1e6, model * 1e6))
+        }
+        print(String(format: "fit: α = %.2f µs per message, β = %.2f GB/s (ring model t = 2(p−1)α + 2(p−1)/p · n/β)", fit.alpha * 1e6, fit.beta / 1e9))
+    }
+
+    /// Weak scaling keeps the per-node batch; strong scaling divides the global batch. Per-sample compute
+    /// time and the optimiser time come from the measured row; the allreduce from the ring model.
+    func printPrediction(row: Row, ranks R: Int, parameters: Int, fit: Fit?, overlapShare: Double?) {
+        let bytes = Double(4 * parameters)
+        let perNodeBatch = Double(batchSize) / Double(R)
+        let computePerSample = row.computeMs * 1e-3 / perNodeBatch
+        let optimizer = row.optimizerMs * 1e-3
+        let hidden = overlapShare ?? 0
+        var networks: [(String, Double, Double)] = [
+            ("10 Gb/s Ethernet (α 50 µs, β 1.1 GB/s)", 50e-6, 1.1e9),
+            ("25 Gb/s Ethernet (α 25 µs, β 2.8 GB/s)", 25e-6, 2.8e9),
+            ("100 Gb/s (α 5 µs, β 11 GB/s)", 5e-6, 11e9),
+        ]
+        if let fit { networks.insert(("fitted here (α \(String(format: "%.1f", fit.alpha * 1e6)) µs, β \(String(format: "%.2f", fit.beta / 1e9)) GB/s)", fit.alpha, fit.beta), at: 0) }
+        print(String(format: "scaling model: compute %.2f µs per sample at %d thread(s), optimiser %.2f ms per step, gradient %.1f MB, %.0f%% of the allreduce hidden",
+                     computePerSample * 1e6, row.threads, optimizer * 1e3, bytes / 1e6, 100 * hidden))
+        for (name, alpha, beta) in networks {
+            print("\(name): predicted efficiency (weak: batch \(batchSize) per node; strong: global batch \(batchSize))")
+            print("   nodes    weak    strong")
+            var p = 2
+            while p <= 1024 {
+                let ar = (1 - hidden) * Self.ringTime(bytes: bytes, ranks: p, alpha: alpha, beta: beta)
+                let base = computePerSample * Double(batchSize) + optimizer
+                let weak = base / (base + ar)
+                let strong = base / (Double(p) * (computePerSample * Double(batchSize) / Double(p) + optimizer + ar))
+                print(String(format: "%8d  %6.1f%%  %7.1f%%", p, 100 * weak, 100 * strong))
+                p *= 2
+            }
+        }
+        if R > 1, let fit {
+            let predicted = computePerSample * perNodeBatch + optimizer + (1 - hidden) * Self.ringTime(bytes: bytes, ranks: R, alpha: fit.alpha, beta: fit.beta)
+            let measured = row.msPerStep * 1e-3
+            print(String(format: "check on this layout (%d ranks × %d threads): predicted %.2f ms per step, measured %.2f ms: error %+.1f%%",
+                         R, row.threads, predicted * 1e3, measured * 1e3, 100 * (predicted - measured) / measured))
+        }
+    }
+
+    static func machine() -> String {
+        let cpu = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8))?
+            .split(separator: "\n").first { $0.hasPrefix("model name") }?
+            .split(separator: ":").last.map { $0.trimmingCharacters(in: .whitespaces) } ?? "unknown CPU"
+        return "\(cpu), \(sysconf(Int32(_SC_NPROCESSORS_ONLN))) CPUs"
+    }
+}
