@@ -17,44 +17,30 @@ import Synchronization
 public final class WorkerPool: @unchecked Sendable {
     /// Number of workers T (≥ 1), the caller included.
     public let count: Int
-    /// How long an idle worker spins before it sleeps (iterations of a yield loop).
-    let spinLimit: Int
-
-    private let generation = Atomic<Int>(0)
-    private let pending = Atomic<Int>(0)
-    private let sleepers = Atomic<Int>(0)
-    private let stopping = Atomic<Bool>(false)
-    private let exited = Atomic<Int>(0)
-    private let condition = NSCondition()
-    /// The region being run (written by the caller before `generation` is bumped, read by the workers after).
-    /// A stored closure of the exact type, not a pointer to a generic value: passing the closure generically
-    /// would re-abstract it and allocate on every region.
-    nonisolated(unsafe) private var job: ((Int) -> Void)?
-    private var threads: [Thread] = []
+    /// The state the worker threads share with the pool; they hold it strongly, so it outlives the pool
+    /// until every thread has left its loop.
+    private let shared: Shared
 
     /// A pool of `count` workers: the caller plus `count − 1` threads started now.
     public init(count: Int) {
         precondition(count >= 1, "WorkerPool needs at least one worker")
         self.count = count
         // Spinning only pays when every worker has a core of its own.
-        spinLimit = count <= WorkerPool.availableCores ? 20_000 : 0
+        shared = Shared(spinLimit: count <= WorkerPool.availableCores ? 20_000 : 0)
         for w in 1..<max(count, 1) {
-            let t = Thread { [unowned self] in self.workerLoop(w) }
+            let state = shared
+            let t = Thread { state.workerLoop(w) }
             t.name = "flow-worker-\(w)"
             t.stackSize = 1 << 20
-            threads.append(t)
             t.start()
         }
     }
 
     deinit {
-        stopping.store(true, ordering: .sequentiallyConsistent)
-        generation.wrappingAdd(1, ordering: .sequentiallyConsistent)
-        condition.lock()
-        condition.broadcast()
-        condition.unlock()
-        // Wait until every worker has left its loop (they touch the pool's state until then).
-        while exited.load(ordering: .sequentiallyConsistent) < count - 1 { sched_yield() }
+        shared.stopping.store(true, ordering: .sequentiallyConsistent)
+        shared.post(nil, workers: 0)
+        // Wait until every worker has left its loop, so that no thread outlives the pool's job.
+        while shared.exited.load(ordering: .sequentiallyConsistent) < count - 1 { sched_yield() }
     }
 
     /// The number of CPUs this process may run on: the size of its affinity mask (which `mpirun --bind-to`
@@ -68,7 +54,7 @@ public final class WorkerPool: @unchecked Sendable {
             FloatEnvironment.withFlushToZero { body(0) }
             return
         }
-        withoutActuallyEscaping(body) { body in post(body) }
+        withoutActuallyEscaping(body) { body in runRegion(body) }
     }
 
     /// ``run(_:)`` for a job closure created once and kept (e.g. a stored property): no per-call wrapping,
@@ -79,27 +65,13 @@ public final class WorkerPool: @unchecked Sendable {
             FloatEnvironment.withFlushToZero { job(0) }
             return
         }
-        post(job)
+        runRegion(job)
     }
 
-    private func post(_ body: @escaping (Int) -> Void) {
-        do {
-            job = body
-            pending.store(count - 1, ordering: .sequentiallyConsistent)
-            generation.wrappingAdd(1, ordering: .sequentiallyConsistent)
-            if sleepers.load(ordering: .sequentiallyConsistent) > 0 {
-                condition.lock()
-                condition.broadcast()
-                condition.unlock()
-            }
-            FloatEnvironment.withFlushToZero { body(0) }
-            var spins = 0
-            while pending.load(ordering: .acquiring) > 0 {
-                spins += 1
-                if spins > 64 { sched_yield() }
-            }
-            job = nil
-        }
+    private func runRegion(_ body: @escaping (Int) -> Void) {
+        shared.post(body, workers: count - 1)
+        FloatEnvironment.withFlushToZero { body(0) }
+        shared.waitForWorkers()
     }
 
     /// Runs `body(range)` over `count` balanced, contiguous, disjoint pieces of `0 ..< n`, one per worker.
@@ -110,39 +82,78 @@ public final class WorkerPool: @unchecked Sendable {
         }
     }
 
-    private func workerLoop(_ w: Int) {
-        FloatEnvironment.enableFlushToZero()
-        // The pool starts at generation 0; a region may already have been posted before this thread runs.
-        var seen = 0
-        while true {
-            // Wait for the next region: spin (yielding), then sleep.
+    /// Region hand-off between the coordinating thread and the worker threads.
+    private final class Shared: @unchecked Sendable {
+        let spinLimit: Int
+        let generation = Atomic<Int>(0)
+        let pending = Atomic<Int>(0)
+        let sleepers = Atomic<Int>(0)
+        let stopping = Atomic<Bool>(false)
+        let exited = Atomic<Int>(0)
+        let condition = NSCondition()
+        /// The region being run (written before `generation` is bumped, read by the workers after). A stored
+        /// closure of the exact type, not a pointer to a generic value: passing the closure generically would
+        /// re-abstract it and allocate on every region.
+        nonisolated(unsafe) var job: ((Int) -> Void)?
+
+        init(spinLimit: Int) { self.spinLimit = spinLimit }
+
+        /// Publishes `body` (nil: wake the workers to stop) to `workers` threads.
+        func post(_ body: ((Int) -> Void)?, workers: Int) {
+            job = body
+            pending.store(workers, ordering: .sequentiallyConsistent)
+            generation.wrappingAdd(1, ordering: .sequentiallyConsistent)
+            if sleepers.load(ordering: .sequentiallyConsistent) > 0 || body == nil {
+                condition.lock()
+                condition.broadcast()
+                condition.unlock()
+            }
+        }
+
+        /// Spins (then yields) until every worker has finished the region; releases the job.
+        func waitForWorkers() {
             var spins = 0
-            var current = generation.load(ordering: .sequentiallyConsistent)
-            while current == seen {
-                if spins < spinLimit {
-                    spins += 1
-                    if spins > 64 { sched_yield() }
-                } else {
-                    condition.lock()
-                    sleepers.wrappingAdd(1, ordering: .sequentiallyConsistent)
-                    while generation.load(ordering: .sequentiallyConsistent) == seen { condition.wait() }
-                    sleepers.wrappingSubtract(1, ordering: .sequentiallyConsistent)
-                    condition.unlock()
+            while pending.load(ordering: .acquiring) > 0 {
+                spins += 1
+                if spins > 64 { sched_yield() } else { flow_cpu_relax() }
+            }
+            job = nil
+        }
+
+        func workerLoop(_ w: Int) {
+            FloatEnvironment.enableFlushToZero()
+            // The pool starts at generation 0; a region may already have been posted before this thread runs.
+            var seen = 0
+            while true {
+                // Wait for the next region: spin (yielding), then sleep.
+                var spins = 0
+                var current = generation.load(ordering: .sequentiallyConsistent)
+                while current == seen {
+                    if spins < spinLimit {
+                        spins += 1
+                        if spins > 64 { sched_yield() } else { flow_cpu_relax() }
+                    } else {
+                        condition.lock()
+                        sleepers.wrappingAdd(1, ordering: .sequentiallyConsistent)
+                        while generation.load(ordering: .sequentiallyConsistent) == seen { condition.wait() }
+                        sleepers.wrappingSubtract(1, ordering: .sequentiallyConsistent)
+                        condition.unlock()
+                    }
+                    current = generation.load(ordering: .sequentiallyConsistent)
                 }
-                current = generation.load(ordering: .sequentiallyConsistent)
+                seen = current
+                if stopping.load(ordering: .sequentiallyConsistent) {
+                    exited.wrappingAdd(1, ordering: .sequentiallyConsistent)
+                    return
+                }
+                // The closure copy must be released before the region is reported done: the caller's
+                // withoutActuallyEscaping checks that nobody still holds it.
+                do {
+                    let body = job!
+                    body(w)
+                }
+                pending.wrappingSubtract(1, ordering: .sequentiallyConsistent)
             }
-            seen = current
-            if stopping.load(ordering: .sequentiallyConsistent) {
-                exited.wrappingAdd(1, ordering: .sequentiallyConsistent)
-                return
-            }
-            // The closure copy must be released before the region is reported done: the caller's
-            // withoutActuallyEscaping checks that nobody still holds it.
-            do {
-                let body = job!
-                body(w)
-            }
-            pending.wrappingSubtract(1, ordering: .sequentiallyConsistent)
         }
     }
 }

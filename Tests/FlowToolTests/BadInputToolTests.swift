@@ -48,7 +48,7 @@ struct BadInputToolTests {
         Case(name: "validation fraction 1", arguments: train + ["--validation-fraction", "1"],
              message: "error: invalid --validation-fraction 1.0: must be in [0, 1)"),
         Case(name: "unknown data set", arguments: train + ["--dataset", "spiral"],
-             message: "error: invalid --dataset: unknown data set 'spiral'; known: moons, circles, 8gaussians, pinwheel, 2spirals, checkerboard"),
+             message: "error: invalid --dataset: unknown data set 'spiral'; known: moons, circles, 8gaussians, pinwheel, 2spirals, checkerboard, digits, wine, breast-cancer"),
         Case(name: "zero threads", arguments: train + ["--threads", "0"], message: "error: invalid --threads 0: need at least 1"),
         Case(name: "unknown mask", arguments: train + ["--mask", "diagonal"],
              message: "Error: The value 'diagonal' is invalid for '--mask <mask>'. Please provide one of 'alternating' and 'checkerboard'.",

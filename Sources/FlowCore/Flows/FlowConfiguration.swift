@@ -104,7 +104,9 @@ public struct FlowConfiguration: Codable, Hashable, Sendable {
         if hidden < 1 { try fail("hidden", "\(hidden)", "need at least 1 hidden unit") }
         if hiddenLayers < 1 { try fail("hidden-layers", "\(hiddenLayers)", "need at least 1 hidden layer") }
         if let shape = imageShape {
-            if shape.count != 2 || shape[0] < 1 || shape[1] < 1 || shape[0] * shape[1] != dim {
+            // H×W with an overflow check: the shape may come from an untrusted checkpoint.
+            if shape.count != 2 || shape[0] < 1 || shape[1] < 1
+                || shape[0].multipliedReportingOverflow(by: shape[1]) != (dim, false) {
                 try fail("image-shape", "\(shape.map(String.init).joined(separator: "x")) does not match D = \(dim) (need H×W = D)")
             }
         }
