@@ -185,8 +185,8 @@ struct TrainCommand: ParsableCommand {
         let preprocessing = config.training.model.preprocessing
         let noise = preprocessing == .none ? nil
             : Preprocessing.noise(seed: config.training.seed, substream: 0, rows: trainRaw.rows, dim: trainRaw.columns)
+        if preprocessing != .none { _ = try preprocessing.forward(raw) }  // every row, in file order (errors name the row)
         let (preprocessed, _) = try preprocessing.forward(trainRaw, noise: noise)
-        if preprocessing != .none { _ = try preprocessing.forward(raw) }  // every row, validation included
         let normalizer: Normalizer<Float> = try state?.normalizer ?? Normalizer<Float>.fit(preprocessed)
         // Guards: every rank must run the same configuration on the same data.
         try Self.checkAgreement(ctx, config: config, fingerprint: raw.fingerprint)

@@ -53,6 +53,20 @@ struct BadInputToolTests {
         Case(name: "unknown mask", arguments: train + ["--mask", "diagonal"],
              message: "Error: The value 'diagonal' is invalid for '--mask <mask>'. Please provide one of 'alternating' and 'checkerboard'.",
              status: 64),
+        Case(name: "clip norm 0", arguments: train + ["--clip-norm", "0"], message: "error: invalid --clip-norm 0.0: must be a positive number"),
+        Case(name: "micro-batch 0", arguments: train + ["--micro-batch", "0"], message: "error: invalid --micro-batch 0: need at least 1 row"),
+        Case(name: "dequantize without levels", arguments: train + ["--dequantize"],
+             message: "error: --dequantize needs --levels N (the number of discrete values 0…N−1 of every feature)"),
+        Case(name: "one level", arguments: train + ["--dequantize", "--levels", "1"], message: "error: invalid --levels 1: need at least 2 levels"),
+        Case(name: "logit alpha out of range", arguments: train + ["--levels", "17", "--logit-alpha", "0.7"],
+             message: "error: invalid --logit-alpha 0.7: must be in (0, 0.5)"),
+        Case(name: "image shape of another size", arguments: train + ["--image-shape", "3x3"],
+             message: "error: invalid --image-shape: 3x3 does not match D = 2 (need H×W = D)"),
+        Case(name: "malformed image shape", arguments: train + ["--image-shape", "3"], message: "error: invalid --image-shape '3': use HxW, e.g. 8x8"),
+        Case(name: "unknown schedule", arguments: train + ["--schedule", "linear"], message: "error: invalid --schedule 'linear': use constant or cosine"),
+        Case(name: "discrete data outside the levels", files: ["d.csv": "0,1\n2,17\n3,4\n5,6\n7,8\n"],
+             arguments: train + ["--data", "DIR/d.csv", "--dequantize", "--levels", "17", "--validation-fraction", "0"],
+             message: "error: invalid --levels 17: row 2, column 2 holds 17.0, outside 0…16; discrete data must be integers in 0…levels−1"),
         Case(name: "sample -n 0", arguments: ["sample", "--model", "DIR/m.safetensors", "-n", "0", "--out", "DIR/s.csv"],
              message: "error: invalid -n 0: need at least 1 sample"),
         Case(name: "sample to a .txt file", arguments: ["sample", "--model", "DIR/m.safetensors", "--out", "DIR/s.txt"],
@@ -63,6 +77,72 @@ struct BadInputToolTests {
              arguments: ["evaluate", "--model", "DIR/m.safetensors", "--dataset", "moons"],
              message: "error: DIR/m.safetensors: header length 8367736964726416744 exceeds the file size (31 bytes)"),
     ]
+
+    /// `.npy` and safetensors files that are malformed, written byte by byte.
+    static let fileCases: [Case] = {
+        let evaluate = ["evaluate", "--model", "MODEL", "--data"]
+        return [
+            Case(name: "npy with a wrong magic", arguments: evaluate + ["DIR/magic.npy"],
+                 message: "error: DIR/magic.npy: not a NumPy .npy file: expected magic \\x93NUMPY, found 0x93 0x4E 0x55 0x4D 0x50 0x5A"),
+            Case(name: "big-endian npy", arguments: evaluate + ["DIR/big.npy"],
+                 message: "error: DIR/big.npy: big-endian dtype '>f4' is not supported; save with arr.astype('<f4')"),
+            Case(name: "Fortran-order npy", arguments: evaluate + ["DIR/fortran.npy"],
+                 message: "error: DIR/fortran.npy: Fortran-ordered (column-major) arrays are not supported; save np.ascontiguousarray(arr) instead"),
+            Case(name: "3-D npy", arguments: evaluate + ["DIR/three.npy"],
+                 message: "error: DIR/three.npy: expected a 2-D array [rows, columns], found shape (2, 2, 2) (3-D)"),
+            Case(name: "object-dtype npy", arguments: evaluate + ["DIR/object.npy"],
+                 message: "error: DIR/object.npy: unsupported dtype '|O' (Python objects, a pickled array); expected '<f4' (float32) or '<f8' (float64)"),
+            Case(name: "truncated npy", arguments: evaluate + ["DIR/trunc.npy"],
+                 message: "error: DIR/trunc.npy: data is truncated: shape (4, 2) of '<f4' needs 32 bytes after the header, the file has 20"),
+            Case(name: "safetensors with overlapping offsets", arguments: ["inspect", "--model", "DIR/overlap.safetensors"],
+                 message: "error: DIR/overlap.safetensors: tensors 'a' (bytes 0..<8) and 'b' (bytes 4..<12) overlap"),
+            Case(name: "safetensors with offsets beyond the data", arguments: ["inspect", "--model", "DIR/range.safetensors"],
+                 message: "error: DIR/range.safetensors: tensor 'a': data_offsets [0, 8] end beyond the data buffer (4 bytes)"),
+            Case(name: "safetensors with an unknown dtype", arguments: ["inspect", "--model", "DIR/dtype.safetensors"],
+                 message: "error: DIR/dtype.safetensors: tensor 'a': unknown dtype 'Q8' (supported: F64, F32, F16, BF16, I64, I32, I16, I8, U64, U32, U16, U8, BOOL)"),
+            Case(name: "safetensors whose element count overflows", arguments: ["inspect", "--model", "DIR/overflow.safetensors"],
+                 message: "error: DIR/overflow.safetensors: tensor 'a': shape [4294967296, 4294967296] of F32 is too large: its byte size overflows Int"),
+        ]
+    }()
+
+    /// A `.npy` file: magic, version 1.0, a header dictionary padded to 64 bytes, then `data`.
+    static func npy(_ descr: String, fortran: Bool, shape: String, bytes: Int, magic: [UInt8] = Array("\u{93}NUMPY".utf8.dropFirst(0))) -> [UInt8] {
+        var header = "{'descr': '\(descr)', 'fortran_order': \(fortran ? "True" : "False"), 'shape': \(shape), }"
+        header += String(repeating: " ", count: (64 - (10 + header.utf8.count + 1) % 64) % 64) + "\n"
+        let length = UInt16(header.utf8.count)
+        return magic + [1, 0, UInt8(length & 0xff), UInt8(length >> 8)] + Array(header.utf8) + [UInt8](repeating: 0, count: bytes)
+    }
+
+    /// A safetensors file with the given JSON header and `bytes` zero bytes of data.
+    static func safetensors(_ header: String, bytes: Int) -> [UInt8] {
+        let h = Array(header.utf8)
+        return (0..<8).map { UInt8((UInt64(h.count) >> (8 * UInt64($0))) & 0xff) } + h + [UInt8](repeating: 0, count: bytes)
+    }
+
+    @Test("each malformed .npy or safetensors file", arguments: fileCases)
+    func badFile(c: Case) throws {
+        let dir = try Tool.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let model = try Self.trainedModel(dir)
+        let magic: [UInt8] = [0x93] + Array("NUMPY".utf8)
+        let files: [String: [UInt8]] = [
+            "magic.npy": Self.npy("<f4", fortran: false, shape: "(2, 2)", bytes: 16, magic: [0x93] + Array("NUMPZ".utf8)),
+            "big.npy": Self.npy(">f4", fortran: false, shape: "(2, 2)", bytes: 16, magic: magic),
+            "fortran.npy": Self.npy("<f4", fortran: true, shape: "(2, 2)", bytes: 16, magic: magic),
+            "three.npy": Self.npy("<f4", fortran: false, shape: "(2, 2, 2)", bytes: 32, magic: magic),
+            "object.npy": Self.npy("|O", fortran: false, shape: "(2, 2)", bytes: 32, magic: magic),
+            "trunc.npy": Self.npy("<f4", fortran: false, shape: "(4, 2)", bytes: 20, magic: magic),
+            "overlap.safetensors": Self.safetensors(#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}}"#, bytes: 12),
+            "range.safetensors": Self.safetensors(#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}"#, bytes: 4),
+            "dtype.safetensors": Self.safetensors(#"{"a":{"dtype":"Q8","shape":[2],"data_offsets":[0,8]}}"#, bytes: 8),
+            "overflow.safetensors": Self.safetensors(#"{"a":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,8]}}"#, bytes: 8),
+        ]
+        for (name, bytes) in files { try Data(bytes).write(to: URL(fileURLWithPath: "\(dir)/\(name)")) }
+        let r = try Tool.flow(c.arguments.map { $0.replacingOccurrences(of: "MODEL", with: model).replacingOccurrences(of: "DIR", with: dir) })
+        #expect(r.status == c.status, "\(c.name): exit \(r.status)\n\(r.output)")
+        let expected = c.message.replacingOccurrences(of: "DIR", with: dir)
+        #expect(r.stderr.split(separator: "\n").contains { $0 == expected }, "\(c.name): expected\n\(expected)\ngot\n\(r.stderr)")
+    }
 
     @Test("each bad input", arguments: cases)
     func badInput(c: Case) throws {
@@ -116,6 +196,22 @@ struct BadInputToolTests {
         try w.write(to: "\(dir)/shape.safetensors")
         try expectError(["evaluate", "--model", "\(dir)/shape.safetensors", "--dataset", "moons"],
                         "error: \(dir)/shape.safetensors: tensor 'couplings.0.s.0.weight' has shape [16, 2], this model (D=2, 4 couplings, 2×32 hidden, alternating masks) expects [32, 2]")
+        // A missing tensor and an extra tensor.
+        var missing = SafeTensorsWriter(), extra = SafeTensorsWriter()
+        missing.metadata = file.metadata
+        extra.metadata = file.metadata
+        for name in file.names {
+            let i = try file.info(name)
+            if name != "couplings.2.t.1.bias" { missing.add(name: name, dtype: i.dtype, shape: i.shape, bytes: try file.rawBytes(name)) }
+            extra.add(name: name, dtype: i.dtype, shape: i.shape, bytes: try file.rawBytes(name))
+        }
+        extra.add(name: "couplings.9.s.0.weight", shape: [2], floats: [0, 0])
+        try missing.write(to: "\(dir)/missing.safetensors")
+        try extra.write(to: "\(dir)/extra.safetensors")
+        let rm = try Tool.flow(["inspect", "--model", "\(dir)/missing.safetensors"])
+        #expect(rm.status == 1 && rm.stderr.hasPrefix("error: \(dir)/missing.safetensors: tensor 'couplings.2.t.1.bias' is missing"), "\(rm.stderr)")
+        try expectError(["inspect", "--model", "\(dir)/extra.safetensors"],
+                        "error: \(dir)/extra.safetensors: unexpected tensor 'couplings.9.s.0.weight' (1 tensor(s) not part of this model: D=2, 4 couplings, 2×16 hidden, alternating masks)")
         // A data file whose width does not match the model.
         try "1,2,3\n4,5,6\n".write(toFile: "\(dir)/three.csv", atomically: true, encoding: .utf8)
         try expectError(["evaluate", "--model", model, "--data", "\(dir)/three.csv"],
