@@ -24,13 +24,7 @@ struct LoadedModel {
 
     /// Normalised-unit rows → data space: denormalise, then undo the preprocessing (Float `[n, D]`).
     func dataSpace(_ u: [Float]) -> Matrix<Float> {
-        let x = model.normalizer.denormalize(Matrix(rows: u.count / dim, columns: dim, values: u))
-        let pre = model.configuration.preprocessing
-        if pre == .none { return x }
-        var out = x.converted(to: Double.self)
-        let src = out.values
-        src.withUnsafeBufferPointer { s in out.values.withUnsafeMutableBufferPointer { pre.inverse(s.baseAddress!, count: s.count, into: $0.baseAddress!) } }
-        return out.converted()
+        model.configuration.preprocessing.dataSpace(Matrix(rows: u.count / dim, columns: dim, values: u), normalizer: model.normalizer).converted()
     }
 
     /// Checks that `x` has the model's width.
@@ -228,11 +222,7 @@ struct EvaluateCommand: ParsableCommand {
         // Round trip in data space (the dequantised values for a dequantising model).
         let (latent, _) = try u.values.withUnsafeBufferPointer { try loaded.evaluator.encode($0.baseAddress!, rows: n, parameters: p) }
         let back = try latent.withUnsafeBufferPointer { try loaded.evaluator.decode($0.baseAddress!, rows: n, parameters: p) }
-        var xBack = model.normalizer.denormalize(Matrix(rows: n, columns: D, values: back)).converted(to: Double.self)
-        if pre != .none {
-            let src = xBack.values
-            src.withUnsafeBufferPointer { s in xBack.values.withUnsafeMutableBufferPointer { pre.inverse(s.baseAddress!, count: s.count, into: $0.baseAddress!) } }
-        }
+        let xBack = pre.dataSpace(Matrix(rows: n, columns: D, values: back), normalizer: model.normalizer)
         var worst = 0.0
         for e in 0..<(n * D) { worst = max(worst, abs(xBack.values[e] - (part.x.values[e] + (noise?[e] ?? 0)))) }
         let bitsDivisor = Double(D) * log(2.0)

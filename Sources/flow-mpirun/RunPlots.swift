@@ -123,14 +123,7 @@ enum RunPlots {
     /// Normalised-unit rows `[n, D]` → data space: denormalise, then undo the preprocessing.
     static func dataSpace(_ trainer: DataParallelTrainer, _ u: [Float]) -> Matrix<Double> {
         let D = trainer.network.dim
-        let x = trainer.normalizer.denormalize(Matrix(rows: u.count / D, columns: D, values: u)).converted(to: Double.self)
-        let preprocessing = trainer.configuration.model.preprocessing
-        if preprocessing == .none { return x }
-        var out = x
-        x.values.withUnsafeBufferPointer { src in
-            out.values.withUnsafeMutableBufferPointer { preprocessing.inverse(src.baseAddress!, count: src.count, into: $0.baseAddress!) }
-        }
-        return out
+        return trainer.configuration.model.preprocessing.dataSpace(Matrix(rows: u.count / D, columns: D, values: u), normalizer: trainer.normalizer)
     }
 
     /// A y range that shows the curve's shape after the first epochs rather than a huge first value.

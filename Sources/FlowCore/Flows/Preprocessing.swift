@@ -85,6 +85,22 @@ public enum Preprocessing: Codable, Hashable, Sendable {
         }
     }
 
+    /// Array convenience of ``inverse(_:count:into:)``: data-space values for z `[rows, D]`.
+    public func inverse(_ z: Matrix<Double>) -> Matrix<Double> {
+        if self == .none { return z }
+        var x = z
+        z.values.withUnsafeBufferPointer { src in
+            x.values.withUnsafeMutableBufferPointer { inverse(src.baseAddress!, count: src.count, into: $0.baseAddress!) }
+        }
+        return x
+    }
+
+    /// Normalised-unit rows u `[n, D]` (the flow's input space) back to data space: denormalise, then undo
+    /// the preprocessing.
+    public func dataSpace<S: FlowScalar>(_ u: Matrix<S>, normalizer: Normalizer<S>) -> Matrix<Double> {
+        inverse(normalizer.denormalize(u).converted(to: Double.self))
+    }
+
     /// Array convenience: z `[rows, D]` and per-row log-det for x (and optional noise) `[rows, D]`.
     /// - Throws: ``FlowConfigurationError`` naming the first value outside [0, levels).
     public func forward(_ x: Matrix<Double>, noise: [Double]? = nil) throws -> (z: Matrix<Double>, logDet: [Double]) {

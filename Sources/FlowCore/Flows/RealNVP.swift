@@ -139,14 +139,8 @@ public struct RealNVP<Scalar: FlowScalar>: Sendable {
                 network.inverse(at, rows: range.count, parameters: p, workspace: ws, output: at)
             }
         }
-        let x = normalizer.denormalize(u)
-        if configuration.preprocessing == .none { return x }
-        var out = x.converted(to: Double.self)
-        let source = out.values
-        source.withUnsafeBufferPointer { src in
-            out.values.withUnsafeMutableBufferPointer { configuration.preprocessing.inverse(src.baseAddress!, count: src.count, into: $0.baseAddress!) }
-        }
-        return out.converted()
+        if configuration.preprocessing == .none { return normalizer.denormalize(u) }
+        return configuration.preprocessing.dataSpace(u, normalizer: normalizer).converted()
     }
 
     /// log p(x) per row (nats, data units): log N(z; 0, I) + log|det ∂z/∂x|.
