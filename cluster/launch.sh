@@ -6,6 +6,8 @@
 #   FLOW_BIND     mpirun binding: "none" (default: each rank's worker threads may use every core it is
 #                 given) or e.g. "core" / "socket"
 #   FLOW_IFACE    restrict MPI's TCP traffic to this interface or subnet (e.g. eth0 or 10.0.0.0/24)
+#   FLOW_KEEPALIVE "TIME INTERVAL PROBES" for Open MPI's runtime TCP keepalive (default "5 2 3": a host whose
+#                 link dies is noticed in ~11 s and the job ends instead of hanging), or "off"
 #   FLOW_MPIRUN_ARGS  extra mpirun arguments
 # Exported to every rank: OPENBLAS_NUM_THREADS=1 (BLAS stays single-threaded; flow-mpirun parallelises
 # with its own workers) and OPENBLAS_CORETYPE when set here. Adds --allow-run-as-root when run as root and
@@ -35,6 +37,11 @@ if [ -n "$hostfile" ]; then
   mpi+=(--hostfile "$hostfile")
 elif [ "$ranks" -gt "$(nproc)" ]; then
   mpi+=(--oversubscribe --mca mpi_yield_when_idle 1)
+fi
+keepalive="${FLOW_KEEPALIVE:-5 2 3}"
+if [ "$keepalive" != "off" ]; then
+  read -r ka_time ka_intvl ka_probes <<<"$keepalive"
+  mpi+=(--mca oob_tcp_keepalive_time "$ka_time" --mca oob_tcp_keepalive_intvl "$ka_intvl" --mca oob_tcp_keepalive_probes "$ka_probes")
 fi
 if [ -n "${FLOW_IFACE:-}" ]; then
   mpi+=(--mca btl_tcp_if_include "$FLOW_IFACE" --mca oob_tcp_if_include "$FLOW_IFACE")
