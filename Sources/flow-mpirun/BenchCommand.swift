@@ -36,6 +36,11 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "Print predicted weak- and strong-scaling efficiency for 2 … 1024 nodes.") var predict = false
     @Option(help: ArgumentHelp("Write the results as JSON to this file.", valueName: "file")) var json: String?
     @Option(help: ArgumentHelp("Write the throughput table as CSV to this file.", valueName: "file")) var csv: String?
+    @Option(help: ArgumentHelp("Render a scaling sweep's CSV (from cluster/scaling.sh) instead of measuring.", valueName: "csv"))
+    var report: String?
+    @Option(help: ArgumentHelp("With --report: the SVG plot of samples/s and efficiency against workers.", valueName: "file"))
+    var svg: String?
+    @Option(help: ArgumentHelp("With --report: the markdown table.", valueName: "file")) var markdown: String?
 
     struct Row: Codable {
         var ranks: Int
@@ -88,6 +93,13 @@ struct BenchCommand: ParsableCommand {
     }
 
     mutating func run() throws {
+        if let report {
+            do { try ScalingReport.render(csv: report, svg: svg, markdown: markdown) } catch {
+                FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+                throw ExitCode.failure
+            }
+            return
+        }
         let ctx = try RunContext()
         let c = self
         let (threadCounts, model) = ctx.setUp { () throws -> ([Int], FlowConfiguration) in
