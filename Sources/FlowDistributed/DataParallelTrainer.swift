@@ -33,8 +33,9 @@ public final class DataParallelTrainer: @unchecked Sendable {
     public let optimizer: AdamState<Float>
     /// Batches processed so far (the data position).
     public internal(set) var step: Int
-    /// Best validation NLL so far (nats, data units) and its epoch (1-based).
+    /// Best validation NLL so far (nats, data units).
     public private(set) var bestValidationNLL: Double?
+    /// The epoch (1-based) of ``bestValidationNLL``.
     public private(set) var bestEpoch: Int?
     /// Cumulative time per phase on this rank.
     public var timings = StepTimings()

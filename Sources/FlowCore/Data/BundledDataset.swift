@@ -13,7 +13,9 @@ public enum BundledDataset: String, CaseIterable, Codable, Sendable {
     /// Features `[rows, D]` (data units), the label of every row, and the image shape / number of
     /// discrete levels where they apply.
     public struct Contents: Sendable {
+        /// The features `[rows, D]` in data units (the label column removed).
         public var features: Matrix<Double>
+        /// The class label of every row.
         public var labels: [Int]
         /// `[H, W]` for image data (digits: [8, 8]).
         public var imageShape: [Int]?

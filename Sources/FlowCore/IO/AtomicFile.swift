@@ -19,6 +19,9 @@ public enum AtomicFile {
     /// - Parameters:
     ///   - bytes: the complete new contents of the file.
     ///   - path: the destination; its directory must exist and be writable.
+    /// Fault injection (tests only): with `FLOW_TEST_CRASH_DURING_WRITE=<file name>` in the environment, a write
+    /// to a file of that name kills the process with SIGKILL after half of the temporary file is written.
+    ///
     /// - Throws: ``FlowIOError`` whose `path` is `path` and whose message names the failing step and the
     ///   C library's error text (e.g. `cannot create temporary file /d/.m.tmp-12-0: Permission denied`).
     ///   The temporary file is removed on every failure before the rename.
@@ -47,6 +50,12 @@ public enum AtomicFile {
             return FlowIOError(path: path, message: "\(step) \(temporary): \(ReadOnlyFile.errnoText(code))")
         }
 
+        if let victim = getenv("FLOW_TEST_CRASH_DURING_WRITE").map({ String(cString: $0) }), victim == name {
+            // Fault-injection hook for the crash tests: die with half of the new file written.
+            _ = writeAll(fd, Array(bytes.prefix(bytes.count / 2)))
+            fsync(fd)
+            kill(getpid(), SIGKILL)
+        }
         if let code = writeAll(fd, bytes) { throw fail("cannot write temporary file", code, closing: true) }
         if fsync(fd) != 0 { throw fail("cannot fsync temporary file", errno, closing: true) }
         if close(fd) != 0 { throw fail("cannot close temporary file", errno, closing: false) }

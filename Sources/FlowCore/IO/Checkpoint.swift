@@ -122,8 +122,6 @@ public struct Checkpoint: Sendable {
             }
             training = decoded
         }
-        let network = try FlowNetwork<Float>(config)
-        let layout = network.layout
         let D = config.dim
         var used = Set<String>()
         func tensor(_ name: String, _ shape: [Int]) throws -> [Float] {
@@ -141,19 +139,39 @@ public struct Checkpoint: Sendable {
             throw fail("normalizer.std[\(j)] = \(s): standard deviations must be positive and finite")
         }
         if mean.contains(where: { !$0.isFinite }) { throw fail("normalizer.mean has non-finite values") }
-        let masks = config.masks()
+        // The configuration comes from the file: its sizes are bounded by tensors the file holds before the
+        // parameters are laid out (and allocated), reporting the same first error as the checks below would.
+        // D is bounded by normalizer.mean above; the number of couplings by their masks (each a distinct tensor,
+        // so a missing one turns up within file.tensors.count couplings: only that many masks are computed);
+        // hidden and hidden_layers by coupling 0's s network (its tensors in layout order).
+        var maskConfiguration = config
+        maskConfiguration.couplings = min(config.couplings, file.tensors.count + 1)
+        let masks = maskConfiguration.masks()
         for k in 0..<config.couplings {
             let m = try tensor("couplings.\(k).mask", [D])
             if m != masks[k].map(Float.init) {
-                throw fail("tensor 'couplings.\(k).mask' = \(m.map { Int($0) }) does not match the configuration's mask \(masks[k])")
+                // Int(exactly:): the file's values may be NaN, ±Inf, fractional or beyond Int (Int(_:) would trap).
+                let shown = m.map { Int(exactly: $0).map(String.init) ?? "\($0)" }.joined(separator: ", ")
+                throw fail("tensor 'couplings.\(k).mask' = [\(shown)] does not match the configuration's mask \(masks[k])")
             }
         }
+        func parameter(_ name: String, _ shape: [Int]) throws -> [Float] {
+            let v = try tensor(name, shape)
+            if let bad = v.firstIndex(where: { !$0.isFinite }) {
+                throw fail("tensor '\(name)' has a non-finite value at element \(bad)")
+            }
+            return v
+        }
+        for j in 0...config.hiddenLayers {
+            let inputs = j == 0 ? D : config.hidden, outputs = j == config.hiddenLayers ? D : config.hidden
+            _ = try parameter("couplings.0.s.\(j).weight", [outputs, inputs])
+            _ = try parameter("couplings.0.s.\(j).bias", [outputs])
+        }
+        let network = try FlowNetwork<Float>(config)
+        let layout = network.layout
         var params = [Float](repeating: 0, count: layout.storageCount)
         for slot in layout.tensors {
-            let v = try tensor(slot.name, slot.shape)
-            if let bad = v.firstIndex(where: { !$0.isFinite }) {
-                throw fail("tensor '\(slot.name)' has a non-finite value at element \(bad)")
-            }
+            let v = try parameter(slot.name, slot.shape)
             params.replaceSubrange(slot.offset..<(slot.offset + slot.count), with: v)
         }
         let model = RealNVP(network: network, parameters: params, normalizer: Normalizer(mean: mean, std: std))
@@ -203,6 +221,7 @@ public struct Checkpoint: Sendable {
         var s = "D=\(c.dim), \(c.couplings) couplings, \(c.hiddenLayers)×\(c.hidden) hidden, \(c.customMasks == nil ? c.maskScheme.rawValue : "custom") masks"
         if let shape = c.imageShape { s += ", image \(shape.map(String.init).joined(separator: "x"))" }
         if c.learnableScale { s += ", learnable scale" }
+        if case let .dequantizeLogit(levels, alpha) = c.preprocessing { s += ", dequantised \(levels) levels + logit(α = \(alpha))" }
         return s
     }
 }

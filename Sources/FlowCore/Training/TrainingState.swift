@@ -2,8 +2,9 @@
 public struct TrainingState: Sendable, Equatable {
     /// Flat parameters `[storageCount]`.
     public var parameters: [Float]
-    /// Adam's first and second moments `[storageCount]` each.
+    /// Adam's first moments `[storageCount]`.
     public var firstMoment: [Float]
+    /// Adam's second moments `[storageCount]`.
     public var secondMoment: [Float]
     /// Updates Adam has applied (t).
     public var optimizerStep: Int
@@ -11,8 +12,9 @@ public struct TrainingState: Sendable, Equatable {
     public var step: Int
     /// The data normaliser of the model.
     public var normalizer: Normalizer<Float>
-    /// Best validation NLL so far (nats, data units) and the epoch (1-based) it was reached at.
+    /// Best validation NLL so far (nats, data units).
     public var bestValidationNLL: Double?
+    /// The epoch (1-based) at which ``bestValidationNLL`` was reached.
     public var bestEpoch: Int?
 
     /// A state.
