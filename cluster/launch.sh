@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs flow-mpirun under mpirun with sensible defaults:
-#   cluster/launch.sh -n RANKS [--hostfile FILE] [--threads T] SUBCOMMAND [flags…]
+#   cluster/launch.sh [-n RANKS] [--hostfile FILE] SUBCOMMAND [flags…]      (our options before the subcommand)
 # Defaults it sets (override with the environment):
 #   FLOW_BIN      the flow-mpirun binary (default: .build/release/flow-mpirun next to this script's repo)
 #   FLOW_BIND     mpirun binding: "none" (default: each rank's worker threads may use every core it is
@@ -18,13 +18,16 @@ repo="$(cd "$here/.." && pwd)"
 ranks=2
 hostfile=""
 args=()
+# Our options come first; everything from the subcommand on is flow-mpirun's (its own -n stays its own).
 while (($#)); do
   case "$1" in
-    -n|-np) ranks="$2"; shift 2 ;;
-    --hostfile) hostfile="$2"; shift 2 ;;
-    *) args+=("$1"); shift ;;
+    -n|-np) ranks="${2:?-n needs a rank count}"; shift 2 ;;
+    --hostfile) hostfile="${2:?--hostfile needs a file}"; shift 2 ;;
+    *) break ;;
   esac
 done
+args=("$@")
+if ! [[ "$ranks" =~ ^[1-9][0-9]*$ ]]; then echo "error: invalid rank count '$ranks'" >&2; exit 64; fi
 bin="${FLOW_BIN:-$repo/.build/release/flow-mpirun}"
 if [ ! -x "$bin" ]; then
   echo "error: $bin not found: build it with 'swift build -c release' or set FLOW_BIN" >&2
