@@ -76,7 +76,9 @@ public final class DataParallelTrainer: @unchecked Sendable {
     public internal(set) var lastNonFiniteLocation: String?
     /// Workers with rows in the current step (capacity reserved once).
     var activeWorkers: [WorkerState] = []
-    var tensorNormPartials: [Double]
+    /// Per-tensor partial sums written by the workers in `tensorNorms` (each worker its own tensors, through the
+    /// buffer's base pointer: no exclusive access to a stored property from several threads).
+    let tensorNormPartials: AlignedBuffer<Double>
     /// Per-tensor max exponents and the non-finite flag (exact mode), reused every step.
     var exponentBuffer: [Int64]
     /// The loss statistics of a step (summed NLL, stop request), reused every step.
@@ -177,7 +179,7 @@ public final class DataParallelTrainer: @unchecked Sendable {
         reduced = AlignedBuffer(count: layout.storageCount)
         accumulator = configuration.reproducible ? AlignedBuffer(count: layout.storageCount) : nil
         evaluator = ShardedEvaluator(network: network, communicator: communicator, pool: pool)
-        tensorNormPartials = Array(repeating: 0, count: 2 * layout.tensors.count)
+        tensorNormPartials = AlignedBuffer<Double>(count: 2 * layout.tensors.count)
         exponentBuffer = Array(repeating: 0, count: layout.tensors.count + 1)
         bucketCounters = AlignedBuffer(count: configuration.model.couplings)
         bucketRequests = Array(repeating: nil, count: configuration.model.couplings)

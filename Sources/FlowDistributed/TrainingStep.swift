@@ -309,14 +309,13 @@ extension DataParallelTrainer {
         let tensors = network.layout.tensors
         let c = stepContext, l2 = configuration.l2
         let wp = UnsafePointer(parameters.base), gp = UnsafePointer(c.gradient!), g2 = c.second.map { UnsafePointer($0) }
-        tensorNormPartials.withUnsafeMutableBufferPointer { out in
-            for t in ShardPlan.part(tensors.count, parts: pool.count, index: w) {
-                let s = tensors[t]
-                let twoL2 = s.isWeightMatrix ? 2 * l2 : 0
-                out[2 * t] = VectorKernels.sumOfSquares(gp + s.offset, g2.map { $0 + s.offset }, scale: c.scale, plus: twoL2,
-                                                        times: wp + s.offset, count: s.count)
-                out[2 * t + 1] = s.isWeightMatrix && l2 != 0 ? VectorKernels.sumOfSquares(wp + s.offset, count: s.count) : 0
-            }
+        let out = tensorNormPartials.base
+        for t in ShardPlan.part(tensors.count, parts: pool.count, index: w) {
+            let s = tensors[t]
+            let twoL2 = s.isWeightMatrix ? 2 * l2 : 0
+            out[2 * t] = VectorKernels.sumOfSquares(gp + s.offset, g2.map { $0 + s.offset }, scale: c.scale, plus: twoL2,
+                                                    times: wp + s.offset, count: s.count)
+            out[2 * t + 1] = s.isWeightMatrix && l2 != 0 ? VectorKernels.sumOfSquares(wp + s.offset, count: s.count) : 0
         }
     }
 
