@@ -9,6 +9,8 @@
 # Strong scaling keeps the global batch at 256; weak scaling keeps 256 rows per rank (global batch 256 × ranks).
 # Each point is `bench --steps 10 --repeats 3` (median); the seed model. Environment: FLOW_BIN (the binary),
 # STEPS, REPEATS. The machine should be otherwise idle: compare ratios measured in one run.
+# First it measures the network on 2 ranks (α–β fit, share of the allreduce hidden) into OUT_DIR/network.txt;
+# the markdown table then gives the performance model's predicted ms/step of every point and its error.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(cd "$here/.." && pwd)"
@@ -43,15 +45,35 @@ point() {  # kind ranks threads batch
   rm -f "$part" "$part.log"
 }
 
+# The network's α–β fit and the share of the allreduce hidden behind the backward pass, measured on 2 ranks
+# (2 hosts with --netns), for the performance model's prediction of every point (bench --report).
+network() {
+  local args=(bench --threads 1 --steps "$steps" --repeats "$repeats" --warmup 3 --allreduce --compare-overlap)
+  if [ "$netns" -gt 0 ]; then
+    FLOW_BIN="$bin" "$here/netns/launch.sh" -n 2 -- "${args[@]}"
+  else
+    mpirun -np 2 --bind-to none --mca mpi_yield_when_idle 1 "${root[@]}" -x OPENBLAS_NUM_THREADS=1 "$bin" "${args[@]}"
+  fi > "$out/network.txt" 2>&1
+  alpha=$(sed -n 's/^fit: α = \([0-9.]*\) µs.*/\1/p' "$out/network.txt")
+  beta=$(sed -n 's/^fit: .*β = \([0-9.]*\) GB\/s.*/\1/p' "$out/network.txt")
+  hidden=$(sed -n 's/.*exposed with overlap: \([0-9]*\)% hidden.*/\1/p' "$out/network.txt")
+  hidden=$(awk -v h="${hidden:-0}" 'BEGIN { printf "%.2f", h / 100 }')
+  echo "network: α = $alpha µs, β = $beta GB/s, $(awk -v h="$hidden" 'BEGIN { printf "%.0f", 100 * h }')% of the allreduce hidden ($out/network.txt)"
+}
+
 if [ "$netns" -gt 0 ]; then
   [ "$(id -u)" -eq 0 ] || { echo "error: --netns needs root" >&2; exit 1; }
   "$here/netns/up.sh" "$netns" > /dev/null
   trap '"$here/netns/down.sh" > /dev/null 2>&1 || true' EXIT
+  network
   for r in $(seq 1 "$netns"); do point strong "$r" 1 256; done
   for r in $(seq 1 "$netns"); do point weak "$r" 1 $((256 * r)); done
 else
+  network
   for r in 1 2 4; do for t in 1 2; do point strong "$r" "$t" 256; done; done
   for r in 1 2 4; do for t in 1 2; do point weak "$r" "$t" $((256 * r)); done; done
 fi
-"$bin" bench --report "$csv" --svg "$out/scaling.svg" --markdown "$out/scaling.md"
+model=()
+[ -n "$alpha" ] && [ -n "$beta" ] && model=(--alpha-us "$alpha" --beta-gbs "$beta" --hidden-share "$hidden")
+"$bin" bench --report "$csv" --svg "$out/scaling.svg" --markdown "$out/scaling.md" "${model[@]}"
 echo "wrote $csv, $out/scaling.svg, $out/scaling.md"

@@ -33,7 +33,8 @@ struct BenchCommand: ParsableCommand {
     @Flag(name: .customLong("compare-overlap"), help: "With several ranks, also measure without overlapping the allreduce, to report the hidden share.")
     var compareOverlap = false
     @Flag(help: "Measure allreduce latency and bandwidth (1 KiB … 64 MiB) and fit t = α + n/β.") var allreduce = false
-    @Flag(help: "Print predicted weak- and strong-scaling efficiency for 2 … 1024 nodes.") var predict = false
+    @Flag(name: [.customLong("predict"), .customLong("model")],
+          help: "Print predicted weak- and strong-scaling efficiency for 2 … 1024 nodes.") var predict = false
     @Option(help: ArgumentHelp("Write the results as JSON to this file.", valueName: "file")) var json: String?
     @Option(help: ArgumentHelp("Write the throughput table as CSV to this file.", valueName: "file")) var csv: String?
     @Option(help: ArgumentHelp("Render a scaling sweep's CSV (from cluster/scaling.sh) instead of measuring.", valueName: "csv"))
@@ -41,6 +42,15 @@ struct BenchCommand: ParsableCommand {
     @Option(help: ArgumentHelp("With --report: the SVG plot of samples/s and efficiency against workers.", valueName: "file"))
     var svg: String?
     @Option(help: ArgumentHelp("With --report: the markdown table.", valueName: "file")) var markdown: String?
+    @Option(name: .customLong("alpha-us"),
+            help: ArgumentHelp("With --report: the fitted α (µs per message) of the network, to add the model's prediction and its error.",
+                               valueName: "µs"))
+    var alphaMicroseconds: Double?
+    @Option(name: .customLong("beta-gbs"), help: ArgumentHelp("With --report: the fitted β (GB/s) of the network.", valueName: "GB/s"))
+    var betaGigabytes: Double?
+    @Option(name: .customLong("hidden-share"),
+            help: ArgumentHelp("With --report: the measured share of the allreduce hidden behind the backward pass (0…1).", valueName: "share"))
+    var hiddenShare: Double = 0
 
     struct Row: Codable {
         var ranks: Int
@@ -94,7 +104,19 @@ struct BenchCommand: ParsableCommand {
 
     mutating func run() throws {
         if let report {
-            do { try ScalingReport.render(csv: report, svg: svg, markdown: markdown) } catch {
+            var network: ScalingReport.Network?
+            if let a = alphaMicroseconds, let b = betaGigabytes {
+                guard a >= 0, b > 0, (0...1).contains(hiddenShare) else {
+                    throw ValidationError("invalid --alpha-us/--beta-gbs/--hidden-share: need α ≥ 0, β > 0 and a share in 0…1")
+                }
+                let seed = FlowConfiguration(dim: dim, couplings: couplings, hidden: hidden, hiddenLayers: hiddenLayers)
+                network = ScalingReport.Network(alpha: a * 1e-6, beta: b * 1e9, hiddenShare: hiddenShare,
+                                                gradientBytes: Double(4 * ParameterLayout(seed).storageCount),
+                                                cores: Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+            } else if alphaMicroseconds != nil || betaGigabytes != nil {
+                throw ValidationError("--alpha-us and --beta-gbs go together")
+            }
+            do { try ScalingReport.render(csv: report, svg: svg, markdown: markdown, network: network) } catch {
                 FileHandle.standardError.write(Data("error: \(error)\n".utf8))
                 throw ExitCode.failure
             }

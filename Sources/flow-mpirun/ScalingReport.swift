@@ -13,9 +13,37 @@ enum ScalingReport {
         var kind: String, ranks: Int, threads: Int, workers: Int, batch: Int
         var samplesPerSecond: Double, msPerStep: Double, computeMs: Double, allreduceMs: Double, optimizerMs: Double
         var efficiency = 0.0
+        /// The performance model's time per step (ms) and its error against the measurement, when a network is given.
+        var predictedMs: Double?
     }
 
-    static func render(csv: String, svg: String?, markdown: String?) throws {
+    /// The α–β model of a network, for predicting each point from the 1-rank point of the same kind and thread count:
+    /// t = (compute₁ · (rows per rank ÷ rows₁) + optimiser₁) · max(1, ranks·threads ÷ cores)
+    ///     + (1 − hidden) · (2(p−1)α + 2(p−1)/p · n/β),
+    /// where the last factor of the first line accounts for ranks that share cores (oversubscribed runs on one box).
+    struct Network {
+        /// Seconds per message.
+        var alpha: Double
+        /// Bytes per second.
+        var beta: Double
+        /// Share of the allreduce hidden behind the backward pass (0…1).
+        var hiddenShare: Double
+        /// The gradient allreduced each step, bytes.
+        var gradientBytes: Double
+        /// Cores of the machine the points shared.
+        var cores: Int
+    }
+
+    /// The model's time per step (ms) of `p`, from the 1-rank point `base` of the same kind and threads.
+    static func predictMs(_ p: Point, base: Point, network m: Network) -> Double {
+        let rowsPerRank = Double(p.batch) / Double(p.ranks), baseRows = Double(base.batch)
+        let sharing = max(1, Double(p.ranks * p.threads) / Double(m.cores)) / max(1, Double(base.threads) / Double(m.cores))
+        let local = (base.computeMs * rowsPerRank / baseRows + base.optimizerMs) * sharing
+        let ring = p.ranks < 2 ? 0 : 2 * Double(p.ranks - 1) * m.alpha + 2 * Double(p.ranks - 1) / Double(p.ranks) * m.gradientBytes / m.beta
+        return local + (1 - m.hiddenShare) * ring * 1e3
+    }
+
+    static func render(csv: String, svg: String?, markdown: String?, network: Network? = nil) throws {
         guard let text = try? String(contentsOfFile: csv, encoding: .utf8) else {
             throw FlowIOError(path: csv, message: "cannot read the scaling CSV")
         }
@@ -33,6 +61,13 @@ enum ScalingReport {
             guard let base = points.first(where: { $0.kind == kind && $0.workers == 1 })?.samplesPerSecond else { continue }
             for i in points.indices where points[i].kind == kind {
                 points[i].efficiency = points[i].samplesPerSecond / (Double(points[i].workers) * base)
+            }
+        }
+        if let network {
+            for i in points.indices {
+                if let base = points.first(where: { $0.kind == points[i].kind && $0.ranks == 1 && $0.threads == points[i].threads }) {
+                    points[i].predictedMs = predictMs(points[i], base: base, network: network)
+                }
             }
         }
         if let svg { try AtomicFile.write(Array(plot(points).utf8), to: svg) }
@@ -69,12 +104,23 @@ enum ScalingReport {
             """
     }
 
+    /// One row per point; with a network model, the predicted ms/step and its error (predicted − measured) ÷ measured.
     static func markdownTable(_ points: [Point]) -> String {
-        var s = "| kind | ranks × threads | workers | global batch | samples/s | efficiency | ms/step | compute | allreduce | optimiser |\n"
-        s += "|---|---|---|---|---|---|---|---|---|---|\n"
+        let model = points.contains { $0.predictedMs != nil }
+        var s = "| kind | ranks × threads | workers | global batch | samples/s | efficiency | ms/step | compute | allreduce | optimiser |"
+        s += model ? " predicted ms/step | error |\n" : "\n"
+        s += "|---|---|---|---|---|---|---|---|---|---|" + (model ? "---|---|\n" : "\n")
         for p in points {
-            s += String(format: "| %@ | %d × %d | %d | %d | %.0f | %.0f%% | %.2f | %.2f | %.2f | %.2f |\n", p.kind, p.ranks, p.threads,
+            s += String(format: "| %@ | %d × %d | %d | %d | %.0f | %.0f%% | %.2f | %.2f | %.2f | %.2f |", p.kind, p.ranks, p.threads,
                         p.workers, p.batch, p.samplesPerSecond, 100 * p.efficiency, p.msPerStep, p.computeMs, p.allreduceMs, p.optimizerMs)
+            if model {
+                if let q = p.predictedMs {
+                    s += String(format: " %.2f | %+.1f%% |", q, 100 * (q - p.msPerStep) / p.msPerStep)
+                } else {
+                    s += " | |"
+                }
+            }
+            s += "\n"
         }
         return s
     }
