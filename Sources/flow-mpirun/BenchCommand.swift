@@ -275,7 +275,8 @@ struct BenchCommand: ParsableCommand {
         return points
     }
 
-    /// Least-squares fit of t = a + b·n, then the ring model's α = a / (2(p−1)), β = 2(p−1)/(p·b).
+    /// Least-squares fit of t = a + b·n (weighted by 1/t; with a negative intercept, a is the smallest message's time and b
+    /// is refitted through it), then the ring model's α = a / (2(p−1)), β = 2(p−1)/(p·b).
     static func fitRing(_ points: [AllreducePoint], ranks p: Int) -> Fit {
         let xs = points.map { Double($0.bytes) }, ys = points.map(\.seconds)
         // Weighted by 1/t so that small messages (latency) count as much as large ones (bandwidth).
@@ -284,7 +285,15 @@ struct BenchCommand: ParsableCommand {
         let mx = zip(w, xs).reduce(0) { $0 + $1.0 * $1.1 } / sw, my = zip(w, ys).reduce(0) { $0 + $1.0 * $1.1 } / sw
         var sxy = 0.0, sxx = 0.0
         for i in xs.indices { sxy += w[i] * (xs[i] - mx) * (ys[i] - my); sxx += w[i] * (xs[i] - mx) * (xs[i] - mx) }
-        let b = max(sxy / sxx, 1e-15), a = max(my - b * mx, 0)
+        var b = max(sxy / sxx, 1e-15), a = my - b * mx
+        if a <= 0 {
+            // A negative intercept (large messages slower per byte than mid-sized ones, e.g. beyond the caches):
+            // take the latency from the smallest message and refit the slope through it.
+            a = ys.first ?? 0
+            var num = 0.0, den = 0.0
+            for i in xs.indices { num += w[i] * xs[i] * (ys[i] - a); den += w[i] * xs[i] * xs[i] }
+            b = max(num / den, 1e-15)
+        }
         let steps = Double(2 * (p - 1))
         return Fit(alpha: a / steps, beta: steps / (Double(p) * b), ranks: p)
     }
