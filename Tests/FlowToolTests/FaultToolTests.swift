@@ -13,8 +13,9 @@ struct FaultToolTests {
     }
 
     /// Starts the tool, waits until `ready` holds (or the process ends), then sends `signal`.
+    /// With `again`, sends the signal a second time that many seconds after the first.
     static func interrupt(_ arguments: [String], signal: Int32, when ready: @escaping () -> Bool,
-                          environment: [String: String] = [:]) throws -> Tool.Result {
+                          environment: [String: String] = [:], again: Double? = nil) throws -> Tool.Result {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: Tool.binary)
         p.arguments = arguments
@@ -30,6 +31,10 @@ struct FaultToolTests {
         let deadline = Date().addingTimeInterval(120)
         while p.isRunning && !ready() && Date() < deadline { usleep(20_000) }
         if p.isRunning { kill(p.processIdentifier, signal) }
+        if let again {
+            usleep(useconds_t(again * 1e6))
+            if p.isRunning { kill(p.processIdentifier, signal) }
+        }
         p.waitUntilExit()
         out.fileHandleForReading.readabilityHandler = nil
         data.append(out.fileHandleForReading.readDataToEndOfFile())
@@ -56,6 +61,24 @@ struct FaultToolTests {
         let resumed = try Tool.flow(["train", "--resume", "\(dir)/cut", "--no-plots", "--quiet"])
         #expect(resumed.status == 0, "\(resumed.output)")
         #expect(Tool.bytes("\(dir)/cut/model.safetensors") == Tool.bytes("\(dir)/full/model.safetensors"))
+    }
+
+    @Test("a second SIGINT exits at once with 130, and the last checkpoint stays intact")
+    func secondSignal() throws {
+        let dir = try Tool.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        // Steps of a fraction of a second or more (512-wide layers, 500 rows): the second signal arrives 0.02 s after the first,
+        // inside the step the first one is waiting for.
+        let args = ["train", "--samples", "1000", "--epochs", "50", "--hidden", "512", "--hidden-layers", "4", "--couplings", "4",
+                    "--batch-size", "500", "--out", "\(dir)/run", "--no-plots", "--checkpoint-every", "1", "--threads", "1"]
+        let r = try Self.interrupt(args, signal: SIGINT, when: { Tool.exists("\(dir)/run/model.safetensors") }, again: 0.02)
+        #expect(r.status == 130, "\(r.output)")
+        #expect(r.stdout.contains("second stop signal: exiting now"), "\(r.stdout)")
+        #expect(!r.stdout.contains("stopped by SIGINT"), "\(r.stdout)")
+        // The checkpoint of the last finished epoch is intact and loads.
+        let kept = try Checkpoint.load(path: "\(dir)/run/model.safetensors")
+        #expect((kept.state?.step ?? 0) >= 2)  // at least epoch 1's two steps
+        #expect(kept.model.configuration.hidden == 512)
     }
 
     @Test("kill -9 while a checkpoint is being written leaves the previous one intact; resuming gives the same bytes")

@@ -19,6 +19,33 @@ struct MPIToolTests {
         return try Tool.run(mpirun!, a + [Tool.binary] + args, timeout: timeout)
     }
 
+    /// Starts `executable` with an empty signal mask and default SIGINT/SIGTERM handling, standard output and
+    /// error to `log`; returns its pid.
+    static func spawnWithDefaultSignals(_ executable: String, _ arguments: [String], log: String) throws -> pid_t {
+        var attr = posix_spawnattr_t()
+        posix_spawnattr_init(&attr)
+        defer { posix_spawnattr_destroy(&attr) }
+        var mask = sigset_t(), defaults = sigset_t()
+        sigemptyset(&mask)
+        sigemptyset(&defaults)
+        sigaddset(&defaults, SIGINT)
+        sigaddset(&defaults, SIGTERM)
+        posix_spawnattr_setsigmask(&attr, &mask)
+        posix_spawnattr_setsigdefault(&attr, &defaults)
+        posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 1, log, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        let argv: [UnsafeMutablePointer<CChar>?] = ([executable] + arguments).map { strdup($0) } + [nil]
+        defer { for a in argv { free(a) } }
+        var pid = pid_t()
+        let rc = posix_spawn(&pid, executable, &actions, &attr, argv, environ)
+        guard rc == 0 else { throw POSIXError(POSIXErrorCode(rawValue: rc) ?? .EINVAL) }
+        return pid
+    }
+
     static func small(_ out: String, _ extra: [String]) -> [String] {
         // 301 rows: 241 training rows, not divisible by the batch (64) or by 2 or 3 ranks.
         ["train", "--samples", "301", "--epochs", "3", "--hidden", "16", "--hidden-layers", "2", "--couplings", "4",
@@ -65,6 +92,44 @@ struct MPIToolTests {
         var worst: Float = 0
         for (x, y) in zip(multi, one) { worst = max(worst, abs(x - y) / scale) }
         #expect(worst < 1e-5, "2 ranks vs 1 process after 12 steps: max difference \(worst) of the largest parameter")
+    }
+
+    @Test("SIGTERM to mpirun: the ranks stop after the same step, rank 0 writes a checkpoint, resuming gives the undisturbed bytes")
+    func signalUnderMPI() throws {
+        guard let mpirun = Self.mpirun else { print("skipped: mpirun not found"); return }
+        let dir = try Tool.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let full = try Self.launch(2, FaultToolTests.run("\(dir)/full", extra: ["--threads", "1"]))
+        #expect(full.status == 0, "\(full.output)")
+        var a = ["-np", "2", "--oversubscribe", "--bind-to", "none", "--mca", "mpi_yield_when_idle", "1"]
+        if getuid() == 0 { a.append("--allow-run-as-root") }
+        // As from a shell: mpirun must not inherit this test thread's blocked signals (Foundation's Process passes
+        // them on, and mpirun never unblocks SIGTERM, so it would not forward it).
+        let pid = try Self.spawnWithDefaultSignals(mpirun, a + [Tool.binary] + FaultToolTests.run("\(dir)/cut", extra: ["--threads", "1"]),
+                                                   log: "\(dir)/cut.log")
+        let deadline = Date().addingTimeInterval(120)
+        var status: Int32 = 0
+        var done = false
+        while !done && Date() < deadline {
+            if FaultToolTests.epochsDone("\(dir)/cut") >= 2 { kill(pid, SIGTERM); break }
+            done = waitpid(pid, &status, WNOHANG) == pid
+            usleep(20_000)
+        }
+        if !done {
+            while waitpid(pid, &status, WNOHANG) != pid && Date() < deadline { usleep(20_000) }
+        }
+        let output = (try? String(contentsOfFile: "\(dir)/cut.log", encoding: .utf8)) ?? ""
+        #expect(!done, "training ended before the signal: \(output)")
+        #expect(status & 0x7f == 0 && (status >> 8) & 0xff != 0, "mpirun's status \(status): \(output)")
+        #expect(output.contains("stopped by SIGTERM after step"), "\(output)")
+        #expect(output.contains("resume with: flow-mpirun train --resume \(dir)/cut"), "\(output)")
+        let stopped = try Checkpoint.load(path: "\(dir)/cut/model.safetensors")
+        let stepStopped = try #require(stopped.state?.step)
+        #expect(stepStopped > 0)
+        let resumed = try Self.launch(2, ["train", "--resume", "\(dir)/cut", "--no-plots", "--quiet", "--threads", "1"])
+        #expect(resumed.status == 0, "\(resumed.output)")
+        #expect(Tool.bytes("\(dir)/cut/model.safetensors") == Tool.bytes("\(dir)/full/model.safetensors"),
+                "stopped at step \(stepStopped), resumed: differs from the uninterrupted 2-rank run")
     }
 
     @Test("a rank with another configuration gets a clear error, not a hang")
