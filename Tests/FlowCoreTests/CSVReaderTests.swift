@@ -135,16 +135,14 @@ import Testing
         }
     }
 
-    @Test func threeMegabyteLineFailsQuicklyWithTheDefaultLimit() throws {
+    @Test func threeMegabyteLineFailsWithTheDefaultLimit() throws {
         try withTemporaryDirectory { directory in
             let path = directory + "/oneline.csv"
             let line = [UInt8](repeating: 0x31, count: 3 << 20)
             try writeFixture(line, to: path)
-            let start = Date()
             expectFlowIOError("\(path):1: line is longer than 1048576 bytes (maxLineBytes); is this really a CSV file with one sample per line?") {
                 try CSVReader.read(path: path)
             }
-            #expect(Date().timeIntervalSince(start) < 5)
         }
     }
 
@@ -182,11 +180,8 @@ import Testing
             }
             text += "\n"
         }
-        let start = Date()
         let table = try CSVReader.parse(text: text, path: "million.csv")
-        let seconds = Date().timeIntervalSince(start)
         #expect(table.rows == 100_000 && table.columns == 10)
         #expect(table.values[123_457] == Double(123_457) * 0.001 - 3.5)
-        #expect(seconds < 10, "parsing 1e6 numbers took \(seconds) s")
     }
 }

@@ -164,6 +164,23 @@ struct BadInputToolTests {
         return "\(dir)/run/model.safetensors"
     }
 
+    @Test("a CSV whose first line is 2 GB long (a sparse file) is refused at the line limit, naming the file and line")
+    func twoGigabyteLine() throws {
+        let dir = try Tool.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let path = "\(dir)/huge.csv"
+        try "1,".write(toFile: path, atomically: false, encoding: .utf8)
+        let handle = try #require(FileHandle(forWritingAtPath: path))
+        try handle.truncate(atOffset: 2 << 30)  // "1," then 2 GiB of zero bytes, no newline: one 2 GB line
+        try handle.close()
+        let r = try Tool.flow(["train", "--epochs", "1", "--no-plots", "--quiet", "--out", "\(dir)/out", "--data", path])
+        #expect(r.status == 1, "\(r.output)")
+        #expect(r.stderr.split(separator: "\n").contains {
+            $0 == "error: \(path):1: line is longer than 1048576 bytes (maxLineBytes); is this really a CSV file with one sample per line?"
+        }, "\(r.stderr)")
+        #expect(!Tool.exists("\(dir)/out"))
+    }
+
     @Test("checkpoints: truncated, corrupted header, another shape, wrong width, existing run")
     func checkpoints() throws {
         let dir = try Tool.temporaryDirectory()
