@@ -2,7 +2,7 @@
 # Every measurement in BENCHMARKS.md, in one run on an otherwise idle machine:
 #   scripts/bench-all.sh [OUT_DIR]          (default runs/bench)
 # 1. flow-mpirun vs the PyTorch reference (../shared/peers, if installed in $TORCH_PYTHON's environment),
-#    alternating the two programs, 3 rounds each, 1 and 2 threads;
+#    alternating the two programs, ROUNDS (default 3) rounds each, 1 and 2 threads;
 # 2. flow-mpirun bench: 1 × {1,2} threads, default and exact mode; 2 ranks × 1 thread with and without
 #    overlapping the allreduce, allreduce α–β fit, scaling prediction; 2 ranks × 2 threads;
 # 3. heap allocations per steady-state step (ordo-one/malloc-interposer);
@@ -23,8 +23,8 @@ torch="${TORCH_PYTHON:-$repo/../venv-torch/bin/python}"
 peer="$repo/../shared/peers/torch_realnvp.py"
 echo "$(date -u +%Y-%m-%dT%H:%MZ) $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) CPUs" > "$out/machine.txt"
 
-echo "== 1. flow-mpirun vs PyTorch (alternating, 3 rounds)"
-for round in 1 2 3; do
+echo "== 1. flow-mpirun vs PyTorch (alternating, ${ROUNDS:-3} rounds)"
+for round in $(seq 1 "${ROUNDS:-3}"); do
   for t in 1 2; do
     $bin bench --threads "$t" --steps 20 --repeats 3 --csv "$out/ours-t$t-r$round.csv" | tail -n 3
     if [ -x "$torch" ] && [ -f "$peer" ]; then
