@@ -13,7 +13,7 @@ struct DataOptions: ParsableArguments {
     @Option(help: ArgumentHelp("A CSV (optional header) or .npy file of shape [rows, features].", valueName: "file"))
     var data: String?
 
-    @Option(help: "Points to generate for a synthetic data set (default 3750: 3000 training + 750 validation points).")
+    @Option(help: "Points to generate for a synthetic data set (default 3000).")
     var samples: Int?
 
     @Option(help: "Noise of a synthetic data set (default: the set's own, 0.05 for moons).")
@@ -30,9 +30,7 @@ struct DataOptions: ParsableArguments {
         if dataset != nil && data != nil {
             throw ValidationError("give either --dataset or --data, not both")
         }
-        // 3750 moons points: with the default 20% validation split, the 3000 training points of the PyTorch
-        // reference (the Keras seed holds 20% of make_moons(3000) out and trains on 2400: --samples 3000).
-        var s = fallback ?? DataSpec(dataset: "moons", samples: 3750, seed: defaultSeed)
+        var s = fallback ?? DataSpec(dataset: "moons", samples: 3000, seed: defaultSeed)
         if let data { s.file = data; s.dataset = nil }
         if let dataset { s.dataset = dataset; s.file = nil }
         if let samples { s.samples = samples }

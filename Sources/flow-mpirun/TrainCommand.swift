@@ -11,9 +11,8 @@ struct TrainCommand: ParsableCommand {
         abstract: "Train a RealNVP flow (defaults: the seed model on two moons).",
         discussion: """
             Defaults reproduce the seed (Foster, Generative Deep Learning, 2nd ed., after keras.io's "Density \
-            estimation using Real NVP"): moons with 3000 training points / noise 0.05 (3750 generated, 20% \
-            validation), 6 alternating couplings, s and t with \
-            4 hidden layers of 256 ReLU units, Adam lr 1e-4, batch 256, 300 epochs, no L2 \
+            estimation using Real NVP"): moons 3000 points / noise 0.05, 6 alternating couplings, s and t with \
+            4 hidden layers of 256 ReLU units, Adam lr 1e-4, batch 256, 300 epochs, 20% validation, no L2 \
             (the seed declares L2(0.01) but never adds it to its loss; --l2 0.01 gives the declared intent).
             Writes DIR/model.safetensors, DIR/metrics.csv, DIR/config.json and SVG plots.
             """)
