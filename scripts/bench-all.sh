@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Every measurement in BENCHMARKS.md, in one run on an otherwise idle machine:
 #   scripts/bench-all.sh [OUT_DIR]          (default runs/bench)
-# 1. flow-mpirun vs the PyTorch reference (../shared/peers, if installed in $TORCH_PYTHON's environment),
+# 1. flow-mpirun vs the PyTorch reference (Benchmarks/pytorch, when torch is installed in $TORCH_PYTHON's environment),
 #    alternating the two programs, ROUNDS (default 3) rounds each, 1 and 2 threads;
 # 2. flow-mpirun bench: 1 × {1,2} threads, default and exact mode; 2 ranks × 1 thread with and without
 #    overlapping the allreduce, allreduce α–β fit, scaling prediction; 2 ranks × 2 threads;
@@ -20,7 +20,7 @@ root=()
 [ "$(id -u)" -eq 0 ] && root=(--allow-run-as-root)
 mpi=(mpirun --bind-to none --mca mpi_yield_when_idle 1 "${root[@]}" -x OPENBLAS_NUM_THREADS=1)
 torch="${TORCH_PYTHON:-$repo/../venv-torch/bin/python}"
-peer="$repo/../shared/peers/torch_realnvp.py"
+peer="$repo/Benchmarks/pytorch/torch_realnvp.py"
 echo "$(date -u +%Y-%m-%dT%H:%MZ) $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) CPUs" > "$out/machine.txt"
 
 echo "== 1. flow-mpirun vs PyTorch (alternating, ${ROUNDS:-3} rounds)"

@@ -32,7 +32,8 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "Exact mode (--reproducible) instead of the default mode.") var reproducible = false
     @Flag(name: .customLong("compare-overlap"), help: "With several ranks, also measure without overlapping the allreduce, to report the hidden share.")
     var compareOverlap = false
-    @Flag(help: "Measure allreduce latency and bandwidth (1 KiB … 64 MiB) and fit t = α + n/β.") var allreduce = false
+    @Flag(help: "Measure allreduce latency and bandwidth (1 KiB … 64 MiB) and fit the ring model t = 2(p−1)α + 2(p−1)/p · n/β.")
+    var allreduce = false
     @Flag(name: [.customLong("predict"), .customLong("model")],
           help: "Print predicted weak- and strong-scaling efficiency for 2 … 1024 nodes.") var predict = false
     @Option(help: ArgumentHelp("Write the results as JSON to this file.", valueName: "file")) var json: String?

@@ -160,6 +160,9 @@ struct EvaluateCommand: ParsableCommand {
             let loaded = try LoadedModel(path: c.modelOption.path, ctx: ctx, threads: try c.threadOption.resolved())
             let parts = try c.loadData(loaded)
             for part in parts { try loaded.checkWidth(part.x.rows, part.x.columns, source: part.name) }
+            if c.perClass, let unlabelled = parts.first(where: { $0.labels == nil }) {
+                throw ValidationError("--per-class needs labelled data (the bundled digits, wine, breast-cancer); \(unlabelled.name) has no labels")
+            }
             if loaded.model.configuration.preprocessing != .none {
                 for part in parts { _ = try loaded.model.configuration.preprocessing.forward(part.x) }
             }

@@ -30,9 +30,12 @@ enum RunPlots {
                 series.append(LineSeries(name: "validation", xs: curves.epochs, ys: curves.validation, dashed: true))
             }
             let unit = model.preprocessing.isDiscrete ? "NLL (nats, dequantised data)" : "NLL (nats, data units)"
-            try write(Plots.lineChart(series: series, title: "Negative log-likelihood", yLabel: unit,
-                                      yLimits: lossLimits(curves.train + curves.validation)),
-                      to: run.file("loss.svg"))
+            let all = curves.train + curves.validation
+            let limits = lossLimits(all)
+            // Say so when the zoom cuts off points (typically the first epochs' large loss).
+            let above = limits.map { l in all.filter { $0.isFinite && $0 > l.upperBound }.count } ?? 0
+            let title = above > 0 ? "Negative log-likelihood (\(above) point\(above == 1 ? "" : "s") above the axis not shown)" : "Negative log-likelihood"
+            try write(Plots.lineChart(series: series, title: title, yLabel: unit, yLimits: limits), to: run.file("loss.svg"))
         }
         if let shape = model.imageShape {
             try imageGrids(ctx: ctx, trainer: trainer, parameters: p, epoch: epoch, shape: shape, rawTrain: rawTrain,
@@ -74,7 +77,8 @@ enum RunPlots {
         }
         if D > 2 {
             let pairs = Plots.allFeaturePairs(dimension: D, limit: 6)
-            try write(Plots.pairwiseScatter(data: Array(rawTrain.values[0..<(n * D)]), samples: generated.values, dimension: D,
+            // As many samples as data points, so that neither cloud hides the other.
+            try write(Plots.pairwiseScatter(data: Array(rawTrain.values[0..<(n * D)]), samples: Array(generated.values[0..<(n * D)]), dimension: D,
                                             pairs: pairs, title: "Data vs samples, first feature pairs (epoch \(epoch))"),
                       to: run.file("pairs.svg"))
         }

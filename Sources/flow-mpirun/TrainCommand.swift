@@ -37,7 +37,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Seed of every random quantity (default 0).") var seed: UInt64?
     @OptionGroup var threadOption: ThreadOption
     @Option(help: ArgumentHelp("Output directory (default runs/<data set>).", valueName: "dir")) var out: String?
-    @Option(help: ArgumentHelp("Continue the run in this directory from its last checkpoint.", valueName: "dir")) var resume: String?
+    @Option(help: ArgumentHelp("Continue the run in this directory (or of this checkpoint file) from its last checkpoint.", valueName: "dir")) var resume: String?
     @Flag(help: "Overwrite an existing run in --out.") var force = false
     @Option(name: .customLong("checkpoint-every"), help: "Write a checkpoint every N epochs (and at the end).") var checkpointEvery: Int = 10
     @Option(name: .customLong("validation-fraction"), help: "Fraction held out for validation (default 0.2).") var validationFraction: Double?
@@ -133,7 +133,13 @@ struct TrainCommand: ParsableCommand {
         var config: RunDirectory.RunConfig
         var state: TrainingState?
         let run: RunDirectory
-        if let resume {
+        if var resume {
+            // A checkpoint file names its run directory.
+            var isDirectory: ObjCBool = false
+            if FileManager.default.fileExists(atPath: resume, isDirectory: &isDirectory), !isDirectory.boolValue, resume.hasSuffix(".safetensors") {
+                resume = (resume as NSString).deletingLastPathComponent
+                if resume.isEmpty { resume = "." }
+            }
             if let out, out != resume { throw ValidationError("--out \(out) differs from --resume \(resume): a resumed run continues in its own directory") }
             run = RunDirectory(path: resume)
             let stored = try run.readConfig()
@@ -202,6 +208,9 @@ struct TrainCommand: ParsableCommand {
             validation: split.validation.isEmpty ? nil : raw.gatherRows(split.validation),
             communicator: ctx.communicator, threads: threads, state: state)
         trainer.parameterCheckInterval = checkParametersEvery
+        if state != nil, trainer.step > trainer.totalSteps {
+            throw ValidationError("--epochs \(config.training.epochs): \(run.path) has already trained \(trainer.epoch) epochs; give --epochs above \(trainer.epoch) to continue it")
+        }
         return Setup(run: run, config: config, trainer: trainer, rawTrain: trainRaw, trainLabels: labels.map { l in split.train.map { l[$0] } },
                      resumed: state != nil)
     }

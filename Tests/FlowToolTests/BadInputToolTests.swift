@@ -236,6 +236,10 @@ struct BadInputToolTests {
         try expectError(["encode", "--model", model, "--data", "\(dir)/three.csv", "--out", "\(dir)/z.csv"],
                         "error: \(dir)/three.csv: has 3 columns; the model expects D = 2")
         #expect(!Tool.exists("\(dir)/z.csv"))
+        // --per-class on data without labels.
+        try "1,2\n3,4\n5,6\n".write(toFile: "\(dir)/two.csv", atomically: true, encoding: .utf8)
+        try expectError(["evaluate", "--model", model, "--data", "\(dir)/two.csv", "--per-class"],
+                        "error: --per-class needs labelled data (the bundled digits, wine, breast-cancer); \(dir)/two.csv has no labels")
         // Training into an existing run is refused; the good checkpoint stays.
         try expectError(Tool.smallTraining(out: "\(dir)/run", epochs: 1),
                         "error: \(dir)/run: already holds a trained model; use --resume \(dir)/run to continue it, --force to overwrite it, or another --out")

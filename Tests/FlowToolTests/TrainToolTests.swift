@@ -35,6 +35,12 @@ struct TrainToolTests {
         #expect(Tool.bytes("\(dir)/part/model.safetensors") == Tool.bytes("\(dir)/full/model.safetensors"))
         let rows = try String(contentsOfFile: "\(dir)/part/metrics.csv", encoding: .utf8).split(separator: "\n")
         #expect(rows.count == 5)
+        // Fewer epochs than already trained is refused (not a silent no-op); a checkpoint file names its run.
+        let fewer = try Tool.flow(["train", "--resume", "\(dir)/part/model.safetensors", "--epochs", "3", "--no-plots"])
+        #expect(fewer.status == 1)
+        #expect(fewer.stderr.contains("error: --epochs 3: \(dir)/part has already trained 4 epochs; give --epochs above 4 to continue it"),
+                "\(fewer.stderr)")
+        #expect(Tool.bytes("\(dir)/part/model.safetensors") == Tool.bytes("\(dir)/full/model.safetensors"))
         // A flag that changes the model is refused on resume, naming it.
         let bad = try Tool.flow(["train", "--resume", "\(dir)/part", "--hidden", "32", "--no-plots"])
         #expect(bad.status != 0)
