@@ -23,7 +23,8 @@ public enum AtomicFile {
     /// to a file of that name kills the process with SIGKILL after half of the temporary file is written.
     ///
     /// - Throws: ``FlowIOError`` whose `path` is `path` and whose message names the failing step and the
-    ///   C library's error text (e.g. `cannot create temporary file /d/.m.tmp-12-0: Permission denied`).
+    ///   C library's error text (e.g. `cannot create temporary file /d/.m.tmp-12-0: Permission denied`), or
+    ///   `cannot write: the directory /d does not exist`.
     ///   The temporary file is removed on every failure before the rename.
     public static func write(_ bytes: [UInt8], to path: String) throws(FlowIOError) {
         guard !path.isEmpty, !path.hasSuffix("/") else {
@@ -41,7 +42,11 @@ public enum AtomicFile {
             fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o666)
         } while fd < 0 && errno == EINTR
         if fd < 0 {
-            throw FlowIOError(path: path, message: "cannot create temporary file \(temporary): \(ReadOnlyFile.errnoText(errno))")
+            let code = errno
+            if code == ENOENT {
+                throw FlowIOError(path: path, message: "cannot write: the directory \(directory ?? ".") does not exist")
+            }
+            throw FlowIOError(path: path, message: "cannot create temporary file \(temporary): \(ReadOnlyFile.errnoText(code))")
         }
 
         func fail(_ step: String, _ code: Int32, closing: Bool) -> FlowIOError {
