@@ -24,12 +24,25 @@ struct RunDirectory {
     /// Creates the directory (and parents) and checks that a file can be written there and that the file
     /// system has room for `bytesNeeded`.
     /// - Throws: ``FlowIOError`` naming the directory.
-    func prepare(bytesNeeded: Int) throws {
-        do {
-            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        } catch {
-            throw FlowIOError(path: path, message: "cannot create the output directory: \(error.localizedDescription)")
+    /// `mkdir -p`: creates `path` and its missing parents.
+    ///
+    /// - Throws: ``FlowIOError`` naming `path`, the component that could not be created and the C library's
+    ///   reason, e.g. `cannot create the output directory (/dev/null/run): Not a directory`.
+    static func makeDirectories(_ path: String) throws {
+        var current = path.hasPrefix("/") ? "/" : ""
+        for part in path.split(separator: "/") {
+            current += (current.isEmpty || current.hasSuffix("/") ? "" : "/") + part
+            if mkdir(current, 0o777) != 0 {
+                let code = errno
+                var isDirectory: ObjCBool = false
+                if code == EEXIST, FileManager.default.fileExists(atPath: current, isDirectory: &isDirectory), isDirectory.boolValue { continue }
+                throw FlowIOError(path: path, message: "cannot create the output directory (\(current)): \(String(cString: strerror(code)))")
+            }
         }
+    }
+
+    func prepare(bytesNeeded: Int) throws {
+        try Self.makeDirectories(path)
         let probe = file(".write-test-\(getpid())")
         guard FileManager.default.createFile(atPath: probe, contents: Data("ok".utf8)) else {
             throw FlowIOError(path: path, message: "the output directory is not writable")

@@ -140,7 +140,7 @@ func safetensorsFile(json: String, data: [UInt8] = []) -> [UInt8] {
             ("file is 0 bytes, too short for a safetensors header (at least 8 bytes)", []),
             ("header length is 0; expected a JSON header", [UInt8](repeating: 0, count: 8)),
             ("header length 1234567 exceeds the file size (120 bytes)", [0x87, 0xD6, 0x12, 0, 0, 0, 0, 0] + [UInt8](repeating: 0x20, count: 112)),
-            ("header length 18446744073709551615 exceeds the file size (12 bytes)", [UInt8](repeating: 0xFF, count: 8) + utf8("{}  ")),
+            ("header length 18446744073709551615 exceeds the file size (12 bytes); is this really a safetensors file?", [UInt8](repeating: 0xFF, count: 8) + utf8("{}  ")),
             ("header is not valid UTF-8: byte 0xFF at header offset 1", safetensorsFile(header: [0x7B, 0xFF, 0x7D])),
             ("header JSON is not an object (found [1, 2])", safetensorsFile(json: "[1,2]")),
             ("header JSON is not an object (found \"text\")", safetensorsFile(json: #""text""#)),

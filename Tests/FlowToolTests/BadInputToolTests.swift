@@ -75,7 +75,7 @@ struct BadInputToolTests {
              message: "error: DIR/none.safetensors: cannot open file: No such file or directory"),
         Case(name: "safetensors that is text", files: ["m.safetensors": "hello, this is not a checkpoint"],
              arguments: ["evaluate", "--model", "DIR/m.safetensors", "--dataset", "moons"],
-             message: "error: DIR/m.safetensors: header length 8367736964726416744 exceeds the file size (31 bytes)"),
+             message: "error: DIR/m.safetensors: header length 8367736964726416744 exceeds the file size (31 bytes); is this really a safetensors file?"),
     ]
 
     /// `.npy` and safetensors files that are malformed, written byte by byte.

@@ -73,7 +73,7 @@ public struct SafeTensorsFile: Sendable {
         for k in 0..<8 { declared |= UInt64(bytes[k]) << (8 * UInt64(k)) }
         guard declared > 0 else { throw failure("header length is 0; expected a JSON header") }
         guard declared <= UInt64(bytes.count - 8) else {
-            throw failure("header length \(declared) exceeds the file size (\(bytes.count) bytes)")
+            throw failure("header length \(declared) exceeds the file size (\(bytes.count) bytes)\(declared > UInt64(Self.maxHeaderBytes) ? "; is this really a safetensors file?" : "")")
         }
         let headerLength = Int(declared)
         guard headerLength <= Self.maxHeaderBytes else {
