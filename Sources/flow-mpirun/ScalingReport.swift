@@ -39,7 +39,7 @@ enum ScalingReport {
         let rowsPerRank = Double(p.batch) / Double(p.ranks), baseRows = Double(base.batch)
         let sharing = max(1, Double(p.ranks * p.threads) / Double(m.cores)) / max(1, Double(base.threads) / Double(m.cores))
         let local = (base.computeMs * rowsPerRank / baseRows + base.optimizerMs) * sharing
-        let ring = p.ranks < 2 ? 0 : 2 * Double(p.ranks - 1) * m.alpha + 2 * Double(p.ranks - 1) / Double(p.ranks) * m.gradientBytes / m.beta
+        let ring = BenchCommand.ringTime(bytes: m.gradientBytes, ranks: p.ranks, alpha: m.alpha, beta: m.beta)
         return local + (1 - m.hiddenShare) * ring * 1e3
     }
 
