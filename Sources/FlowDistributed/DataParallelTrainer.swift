@@ -31,6 +31,8 @@ public final class DataParallelTrainer: @unchecked Sendable {
     public let parameters: AlignedBuffer<Float>
     /// Adam's state.
     public let optimizer: AdamState<Float>
+    /// The moving average of the parameters (``TrainingConfiguration/emaMomentum``), identical on every rank.
+    public let average: ParameterAverage?
     /// Batches processed so far (the data position).
     public internal(set) var step: Int
     /// Best validation NLL so far (nats, data units).
@@ -101,6 +103,7 @@ public final class DataParallelTrainer: @unchecked Sendable {
     lazy var decodeJob: (Int) -> Void = { [unowned self] w in self.decodeFixedPoint(w) }
     lazy var normJob: (Int) -> Void = { [unowned self] w in self.tensorNorms(w) }
     lazy var adamJob: (Int) -> Void = { [unowned self] w in self.adamRange(w) }
+    lazy var averageJob: (Int) -> Void = { [unowned self] w in self.averageRange(w) }
 
     /// Sets up training on `train` `[N, D]` (data units) with an optional `validation` split.
     ///
@@ -132,8 +135,10 @@ public final class DataParallelTrainer: @unchecked Sendable {
         self.pool = WorkerPool(count: threads)
         self.normalizer = normalizer
         let layout = network.layout
-        parameters = AlignedBuffer(RealNVP<Float>.initialParameters(layout: layout, seed: configuration.seed))
+        let initial = AlignedBuffer(RealNVP<Float>.initialParameters(layout: layout, seed: configuration.seed))
+        parameters = initial
         optimizer = AdamState(count: layout.storageCount, configuration: configuration.adam)
+        average = configuration.emaMomentum.map { ParameterAverage(momentum: $0, initial: initial.base, count: layout.storageCount) }
         step = 0
         trainRows = train.rows
         let preprocessing = configuration.model.preprocessing
@@ -193,6 +198,19 @@ public final class DataParallelTrainer: @unchecked Sendable {
         guard s.parameters.count == n, s.firstMoment.count == n, s.secondMoment.count == n else {
             throw FlowConfigurationError(field: "resume", message: "the checkpoint holds \(s.parameters.count) parameters, this model has \(n)")
         }
+        switch (average, s.averagedParameters) {
+        case (nil, nil): break
+        case (let a?, let values?):
+            guard values.count == n else {
+                throw FlowConfigurationError(field: "resume", message: "the checkpoint's parameter average holds \(values.count) values, this model has \(n)")
+            }
+            a.average.assign(values)
+            a.lastStep = s.averageStep
+        case (nil, _?):
+            throw FlowConfigurationError(field: "resume", message: "the checkpoint keeps a parameter average (training.parameters.*) but this run has none (ema-momentum off)")
+        case (_?, nil):
+            throw FlowConfigurationError(field: "resume", message: "the checkpoint has no parameter average (training.average_step) but this run keeps one (ema-momentum \(configuration.emaMomentum!))")
+        }
         parameters.assign(s.parameters)
         optimizer.m.assign(s.firstMoment)
         optimizer.v.assign(s.secondMoment)
@@ -206,12 +224,17 @@ public final class DataParallelTrainer: @unchecked Sendable {
     public func state() -> TrainingState {
         TrainingState(parameters: parameters.array, firstMoment: optimizer.m.array, secondMoment: optimizer.v.array,
                       optimizerStep: optimizer.step, step: step, normalizer: normalizer,
-                      bestValidationNLL: bestValidationNLL, bestEpoch: bestEpoch)
+                      bestValidationNLL: bestValidationNLL, bestEpoch: bestEpoch,
+                      averagedParameters: average?.average.array, averageStep: average?.lastStep ?? 0)
     }
 
-    /// The current model.
+    /// The parameters that are evaluated, sampled and saved as the model `[storageCount]`: the moving average
+    /// θ̄ when the run keeps one, the trained parameters θ otherwise.
+    public var evaluationParameters: AlignedBuffer<Float> { average?.average ?? parameters }
+
+    /// The current model (with ``evaluationParameters``).
     public var model: RealNVP<Float> {
-        RealNVP(network: network, parameters: parameters.array, normalizer: normalizer)
+        RealNVP(network: network, parameters: evaluationParameters.array, normalizer: normalizer)
     }
 
     /// Optimiser steps per epoch: ⌈N / B⌉ (the last batch may be partial and is used with its true size).
@@ -291,11 +314,11 @@ public final class DataParallelTrainer: @unchecked Sendable {
         }
     }
 
-    /// Mean validation NLL (nats, data units) of the current parameters; nil without a validation split.
-    /// The per-row values are gathered and summed in row order, so the result is layout-independent.
+    /// Mean validation NLL (nats, data units) of the model (``evaluationParameters``); nil without a validation
+    /// split. The per-row values are gathered and summed in row order, so the result is layout-independent.
     public func validationNLL() throws -> Double? {
         guard let v = validationData, validationRows > 0 else { return nil }
-        let ld = try evaluator.logDensity(v.base, rows: validationRows, parameters: parameters.base)
+        let ld = try evaluator.logDensity(v.base, rows: validationRows, parameters: evaluationParameters.base)
         var sum = 0.0
         for i in 0..<validationRows { sum += ld[i] + (validationPreLogDet.isEmpty ? 0 : validationPreLogDet[i]) }
         return -sum / Double(validationRows) + dataUnitShift
@@ -310,7 +333,7 @@ public final class DataParallelTrainer: @unchecked Sendable {
         return true
     }
 
-    /// The L2 penalty of the current parameters (nats).
+    /// The L2 penalty of the trained parameters θ (nats).
     public var penalty: Double {
         L2Penalty.value(l2: configuration.l2, parameters: parameters.base, layout: network.layout)
     }

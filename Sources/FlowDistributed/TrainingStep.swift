@@ -19,6 +19,8 @@ struct StepContext {
     /// Exact mode: the fixed-point scale exponent S and the rows of the batch.
     var shift = 0
     var rows = 0
+    /// Weight of the old parameter average in this step's update.
+    var averageRetained: Float = 0
 }
 
 extension DataParallelTrainer {
@@ -30,7 +32,8 @@ extension DataParallelTrainer {
     ///    finished that coupling, overlapping the rest of the backward pass;
     /// 2. the allreduces complete, with the loss statistics and the stop request;
     /// 3. per-tensor norms (non-finite check, clipping), then Adam with the division by the batch size, the
-    ///    clipping factor and the L2 penalty folded into its single pass.
+    ///    clipping factor and the L2 penalty folded into its single pass;
+    /// 4. every ``ParameterAverage/interval`` steps and at an epoch's end, the parameter average's update.
     ///
     /// - Returns: the step's report (identical on every rank except for timings).
     /// - Throws: ``CommunicatorError``; ``TrainingStopped`` when the non-finite policy ends training.
@@ -40,6 +43,11 @@ extension DataParallelTrainer {
         let t1 = now()
         if let hook = injectNonFinite, hook(step) { stepContext.gradient![0] = .nan }
         let report = try finishStep(rows: n, nll: nllSum / Double(n) + dataUnitShift, nonFinite: nonFinite, started: t0)
+        if let a = average, ParameterAverage.isDue(step: step, batchesPerEpoch: batchesPerEpoch) {
+            stepContext.averageRetained = a.retained(atStep: step)
+            pool.runPrepared(averageJob)
+            a.finishUpdate(atStep: step)
+        }
         timings.optimizer += now() - t1
         timings.steps += 1
         return report
@@ -329,6 +337,12 @@ extension DataParallelTrainer {
             optimizer.updateRange(parameters: parameters.base, gradient: c.gradient!, secondGradient: c.second, lr: c.learningRate,
                                   range: lo..<hi, gradientScale: c.scale * c.clip, l2: s.isWeightMatrix ? l2 * c.clip : 0)
         }
+    }
+
+    /// Worker w's range of the parameter average's update.
+    func averageRange(_ w: Int) {
+        let range = ShardPlan.part(network.layout.storageCount, parts: pool.count, index: w)
+        average!.update(parameters: parameters.base, range: range, retained: stepContext.averageRetained)
     }
 
     /// Step 3: penalty, norm, clipping, the non-finite policy, and the Adam update, on the gradient in

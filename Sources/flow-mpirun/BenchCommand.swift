@@ -205,6 +205,7 @@ struct BenchCommand: ParsableCommand {
         var config = TrainingConfiguration(model: model, epochs: 1, batchSize: batchSize, learningRate: 1e-4, seed: 0,
                                            validationFraction: 0, reproducible: reproducible)
         config.microBatch = 64
+        config.emaMomentum = 0.99  // as `train` does by default (its update every 10th step is part of the timing)
         let trainer = try DataParallelTrainer(configuration: config, normalizer: try Normalizer<Float>.fit(data), train: data,
                                               validation: nil, communicator: ctx.communicator, threads: threads)
         trainer.overlapAllreduce = overlap

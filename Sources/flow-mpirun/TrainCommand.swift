@@ -46,6 +46,9 @@ struct TrainCommand: ParsableCommand {
     @Option(name: .customLong("clip-norm"), help: "Clip the global gradient norm to this value.") var clipNorm: Double?
     @Option(help: "Learning-rate schedule: constant | cosine (default constant).") var schedule: String?
     @Option(name: .customLong("warmup-steps"), help: "Linear warm-up steps of the cosine schedule (default 0).") var warmupSteps: Int?
+    @Option(name: .customLong("ema-momentum"),
+            help: "Momentum of the parameters' moving average used as the model (Keras's ema_momentum; default 0.99, 0 = off).")
+    var emaMomentum: Double?
     @Option(name: .customLong("on-nonfinite"), help: "skip (default; stops after 3 in a row) | stop.") var onNonFinite: NonFinitePolicy?
     @Option(name: .customLong("check-parameters-every"), help: "Compare a parameter checksum across ranks every N steps (0 = never).")
     var checkParametersEvery: Int = 100
@@ -115,6 +118,7 @@ struct TrainCommand: ParsableCommand {
         if let microBatch { t.microBatch = microBatch }
         if let clipNorm { t.clipNorm = clipNorm }
         if let onNonFinite { t.onNonFinite = onNonFinite }
+        if let emaMomentum { t.emaMomentum = emaMomentum == 0 ? nil : emaMomentum }
         if schedule != nil || warmupSteps != nil {
             switch schedule ?? "cosine" {
             case "constant": t.schedule = .constant
@@ -235,6 +239,7 @@ struct TrainCommand: ParsableCommand {
         cmp("--micro-batch", a.microBatch, b.microBatch)
         cmp("--clip-norm", a.clipNorm.map { "\($0)" } ?? "none", b.clipNorm.map { "\($0)" } ?? "none")
         cmp("--on-nonfinite", a.onNonFinite.rawValue, b.onNonFinite.rawValue)
+        cmp("--ema-momentum", a.emaMomentum ?? 0, b.emaMomentum ?? 0)
         cmp("--schedule", "\(a.schedule)", "\(b.schedule)")
         cmp("--epochs", a.epochs, b.epochs)
         if d.isEmpty && a != b { d.append("other settings") }
@@ -313,7 +318,7 @@ struct TrainCommand: ParsableCommand {
             totalRows += report.samplesPerSecond * report.seconds
             totalSeconds += report.seconds
             if let v = report.validationNLL, trainer.recordValidation(v, epoch: report.epoch), keepBest {
-                best = (trainer.parameters.array, report.epoch)
+                best = (trainer.evaluationParameters.array, report.epoch)
                 bestWritten = false
             }
             metrics.append(epoch: report.epoch, train: report.trainNLL, validation: report.validationNLL, penalty: report.penalty,
@@ -341,7 +346,7 @@ struct TrainCommand: ParsableCommand {
         // Summary: validation NLL and round-trip error, computed on every rank, printed by rank 0.
         let summary = try RunSummary.compute(trainer: trainer)
         if !noPlots {
-            let drawn = best.map { (AlignedBuffer($0.parameters), $0.epoch) } ?? (trainer.parameters, trainer.epoch)
+            let drawn = best.map { (AlignedBuffer($0.parameters), $0.epoch) } ?? (trainer.evaluationParameters, trainer.epoch)
             try RunPlots.write(ctx: ctx, trainer: trainer, parameters: drawn.0, epoch: drawn.1, rawTrain: s.rawTrain,
                                labels: s.trainLabels, metrics: metrics, run: s.run, points: plotPoints, seed: t.seed)
         }
@@ -387,8 +392,9 @@ struct RunSummary {
         let v = try trainer.validationNLL()
         let data = trainer.validationRows > 0 ? trainer.validationData! : trainer.trainData
         let rows = min(trainer.validationRows > 0 ? trainer.validationRows : trainer.trainRows, 4096)
-        let (z, _) = try trainer.evaluator.encode(data.base, rows: rows, parameters: trainer.parameters.base)
-        let back = try z.withUnsafeBufferPointer { try trainer.evaluator.decode($0.baseAddress!, rows: rows, parameters: trainer.parameters.base) }
+        let p = trainer.evaluationParameters.base
+        let (z, _) = try trainer.evaluator.encode(data.base, rows: rows, parameters: p)
+        let back = try z.withUnsafeBufferPointer { try trainer.evaluator.decode($0.baseAddress!, rows: rows, parameters: p) }
         let D = trainer.network.dim
         var worst = 0.0, worstRelative = 0.0
         for i in 0..<(rows * D) {

@@ -54,6 +54,7 @@ struct BadInputToolTests {
              message: "Error: The value 'diagonal' is invalid for '--mask <mask>'. Please provide one of 'alternating' and 'checkerboard'.",
              status: 64),
         Case(name: "clip norm 0", arguments: train + ["--clip-norm", "0"], message: "error: invalid --clip-norm 0.0: must be a positive number"),
+        Case(name: "ema momentum 1", arguments: train + ["--ema-momentum", "1"], message: "error: invalid --ema-momentum 1.0: must be in (0, 1); 0 turns the average off"),
         Case(name: "micro-batch 0", arguments: train + ["--micro-batch", "0"], message: "error: invalid --micro-batch 0: need at least 1 row"),
         Case(name: "dequantize without levels", arguments: train + ["--dequantize"],
              message: "error: --dequantize needs --levels N (the number of discrete values 0…N−1 of every feature)"),

@@ -45,6 +45,28 @@ struct TrainToolTests {
         let bad = try Tool.flow(["train", "--resume", "\(dir)/part", "--hidden", "32", "--no-plots"])
         #expect(bad.status != 0)
         #expect(bad.stderr.contains("--hidden 16 vs 32"), "\(bad.stderr)")
+        let ema = try Tool.flow(["train", "--resume", "\(dir)/part", "--ema-momentum", "0.9", "--epochs", "5", "--no-plots"])
+        #expect(ema.status != 0)
+        #expect(ema.stderr.contains("--ema-momentum 0.99 vs 0.9"), "\(ema.stderr)")
+    }
+
+    @Test("the model file holds the parameter average as couplings.* and θ as training.parameters.*; --ema-momentum 0 holds θ only")
+    func averageInCheckpoint() throws {
+        let dir = try Tool.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        #expect(try Tool.flow(Tool.smallTraining(out: "\(dir)/ema")).status == 0)
+        #expect(try Tool.flow(Tool.smallTraining(out: "\(dir)/plain", extra: ["--ema-momentum", "0"])).status == 0)
+        let ema = try SafeTensorsFile(path: "\(dir)/ema/model.safetensors")
+        let plain = try SafeTensorsFile(path: "\(dir)/plain/model.safetensors")
+        #expect(ema.tensors["training.average_step"] != nil && ema.tensors["training.parameters.couplings.0.s.0.weight"] != nil)
+        #expect(plain.tensors["training.average_step"] == nil && plain.tensors["training.parameters.couplings.0.s.0.weight"] == nil)
+        // Training is the same: θ of the averaged run equals the plain run's model, bit for bit.
+        #expect(try ema.floats("training.parameters.couplings.3.t.1.weight") == plain.floats("couplings.3.t.1.weight"))
+        #expect(try ema.floats("couplings.3.t.1.weight") != plain.floats("couplings.3.t.1.weight"))
+        // A run without the average resumes without it (the stored setting wins over the default).
+        let r = try Tool.flow(["train", "--resume", "\(dir)/plain", "--epochs", "4", "--no-plots", "--quiet"])
+        #expect(r.status == 0, "\(r.output)")
+        #expect(try SafeTensorsFile(path: "\(dir)/plain/model.safetensors").tensors["training.average_step"] == nil)
     }
 
     @Test("the same thread count twice, and 1 vs 2 threads in exact mode, give the same bytes")

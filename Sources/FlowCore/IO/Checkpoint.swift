@@ -8,7 +8,9 @@ import Foundation
 ///   `couplings.{i}.scale` F32 `[D]` with a learnable scale
 /// - with training state: `optimizer.exp_avg.{name}`, `optimizer.exp_avg_sq.{name}` F32 (Adam's moments, PyTorch's
 ///   names), `training.step`, `training.optimizer_step` I64 `[]`, `training.best_validation_nll` F64 `[1]` and
-///   `training.best_epoch` I64 `[1]` (absent when no validation has run)
+///   `training.best_epoch` I64 `[1]` (absent when no validation has run); with a parameter average
+///   (``ParameterAverage``) the `couplings.*` tensors hold the average θ̄ (the model to use) and the trained
+///   parameters θ are `training.parameters.{name}` F32, with `training.average_step` I64 `[]`
 /// - `__metadata__`: `format` = `realnvp-flow`, `format_version` = ``formatVersion``, `model` = the
 ///   ``FlowConfiguration`` as JSON, `training` = the ``TrainingConfiguration`` as JSON (when present), plus
 ///   caller entries (data description, preprocessing).
@@ -75,6 +77,13 @@ public struct Checkpoint: Sendable {
                 for slot in layout.tensors {
                     w.add(name: prefix + slot.name, shape: slot.shape, floats: Array(values[slot.offset..<(slot.offset + slot.count)]))
                 }
+            }
+            if s.averagedParameters != nil {
+                for slot in layout.tensors {
+                    w.add(name: "training.parameters." + slot.name, shape: slot.shape,
+                          floats: Array(s.parameters[slot.offset..<(slot.offset + slot.count)]))
+                }
+                w.add(name: "training.average_step", shape: [], int64s: [Int64(s.averageStep)])
             }
             w.add(name: "training.step", shape: [], int64s: [Int64(s.step)])
             w.add(name: "training.optimizer_step", shape: [], int64s: [Int64(s.optimizerStep)])
@@ -204,8 +213,18 @@ public struct Checkpoint: Sendable {
                 best = try file.doubles("training.best_validation_nll")[0]
                 bestEpoch = try scalarInt("training.best_epoch", [1])
             }
-            state = TrainingState(parameters: params, firstMoment: m, secondMoment: v, optimizerStep: optimizerStep, step: step,
-                                  normalizer: model.normalizer, bestValidationNLL: best, bestEpoch: bestEpoch)
+            var trained = params, averaged: [Float]?, averageStep = 0
+            if file.tensors["training.average_step"] != nil {
+                averageStep = try scalarInt("training.average_step", [])
+                guard averageStep <= step else { throw fail("tensor 'training.average_step' = \(averageStep) is beyond training.step = \(step)") }
+                for slot in layout.tensors {
+                    trained.replaceSubrange(slot.offset..<(slot.offset + slot.count), with: try parameter("training.parameters." + slot.name, slot.shape))
+                }
+                averaged = params
+            }
+            state = TrainingState(parameters: trained, firstMoment: m, secondMoment: v, optimizerStep: optimizerStep, step: step,
+                                  normalizer: model.normalizer, bestValidationNLL: best, bestEpoch: bestEpoch,
+                                  averagedParameters: averaged, averageStep: averageStep)
         }
         let extra = Set(file.tensors.keys).subtracting(used)
         if let name = extra.sorted().first {

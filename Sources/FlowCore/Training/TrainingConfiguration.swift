@@ -36,13 +36,20 @@ public struct TrainingConfiguration: Codable, Hashable, Sendable {
     public var microBatch: Int
     /// Reaction to a non-finite loss or gradient.
     public var onNonFinite: NonFinitePolicy
+    /// Momentum μ of the exponential moving average of the parameters that is evaluated, sampled and saved as
+    /// the model (Polyak & Juditsky 1992; Keras's `use_ema=True, ema_momentum=μ`); nil = off, the model is the
+    /// trained parameters themselves. Training itself (the optimiser's trajectory) is the same either way.
+    /// The average is updated every ``ParameterAverage/interval`` steps and at each epoch's end with momentum
+    /// μʲ for the j steps since its last update: the time constant stays 1/(1 − μ) steps.
+    public var emaMomentum: Double?
 
-    /// The seed's setup: 300 epochs, batch 256, Adam lr 1e-4, no L2, 20% validation.
+    /// The seed's setup: 300 epochs, batch 256, Adam lr 1e-4, no L2, 20% validation, no parameter average
+    /// (the command-line tool adds `emaMomentum` 0.99).
     public init(
         model: FlowConfiguration = .seed(), epochs: Int = 300, batchSize: Int = 256, learningRate: Double = 1e-4,
         l2: Double = 0, adam: AdamConfiguration = AdamConfiguration(), schedule: LearningRateSchedule = .constant,
         clipNorm: Double? = nil, seed: UInt64 = 0, validationFraction: Double = 0.2, reproducible: Bool = false,
-        microBatch: Int = 64, onNonFinite: NonFinitePolicy = .skip
+        microBatch: Int = 64, onNonFinite: NonFinitePolicy = .skip, emaMomentum: Double? = nil
     ) {
         self.model = model
         self.epochs = epochs
@@ -57,6 +64,7 @@ public struct TrainingConfiguration: Codable, Hashable, Sendable {
         self.reproducible = reproducible
         self.microBatch = microBatch
         self.onNonFinite = onNonFinite
+        self.emaMomentum = emaMomentum
     }
 
     /// Checks every field.
@@ -77,6 +85,7 @@ public struct TrainingConfiguration: Codable, Hashable, Sendable {
         if !(validationFraction >= 0 && validationFraction < 1) {
             try fail("validation-fraction", "\(validationFraction)", "must be in [0, 1)")
         }
+        if let m = emaMomentum, !(m > 0 && m < 1) { try fail("ema-momentum", "\(m)", "must be in (0, 1); 0 turns the average off") }
         if microBatch < 1 { try fail("micro-batch", "\(microBatch)", "need at least 1 row") }
         if !(adam.beta1 >= 0 && adam.beta1 < 1) { try fail("beta1", "\(adam.beta1)", "must be in [0, 1)") }
         if !(adam.beta2 >= 0 && adam.beta2 < 1) { try fail("beta2", "\(adam.beta2)", "must be in [0, 1)") }

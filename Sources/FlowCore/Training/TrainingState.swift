@@ -16,10 +16,15 @@ public struct TrainingState: Sendable, Equatable {
     public var bestValidationNLL: Double?
     /// The epoch (1-based) at which ``bestValidationNLL`` was reached.
     public var bestEpoch: Int?
+    /// The parameters' moving average θ̄ `[storageCount]` (``ParameterAverage``), when the run keeps one.
+    public var averagedParameters: [Float]?
+    /// The step of the average's last update (``ParameterAverage/lastStep``).
+    public var averageStep: Int
 
     /// A state.
     public init(parameters: [Float], firstMoment: [Float], secondMoment: [Float], optimizerStep: Int, step: Int,
-                normalizer: Normalizer<Float>, bestValidationNLL: Double? = nil, bestEpoch: Int? = nil) {
+                normalizer: Normalizer<Float>, bestValidationNLL: Double? = nil, bestEpoch: Int? = nil,
+                averagedParameters: [Float]? = nil, averageStep: Int = 0) {
         self.parameters = parameters
         self.firstMoment = firstMoment
         self.secondMoment = secondMoment
@@ -28,5 +33,7 @@ public struct TrainingState: Sendable, Equatable {
         self.normalizer = normalizer
         self.bestValidationNLL = bestValidationNLL
         self.bestEpoch = bestEpoch
+        self.averagedParameters = averagedParameters
+        self.averageStep = averageStep
     }
 }
