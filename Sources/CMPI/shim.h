@@ -1,6 +1,6 @@
 // OpenMPI for Swift (pkg-config `ompi`; Debian/Ubuntu `libopenmpi-dev`, Homebrew `open-mpi`).
 // MPI_COMM_WORLD, the datatypes, the reduction operations, MPI_IN_PLACE, MPI_STATUS_IGNORE and
-// MPI_REQUEST_NULL are macros over addresses of global objects, which Swift cannot import. These
+// MPI_REQUEST_NULL, MPI_COMM_TYPE_SHARED and MPI_INFO_NULL are macros over addresses of global objects, which Swift cannot import. These
 // accessors return them; FlowDistributed wraps the handles in distinct Swift types.
 #ifndef FLOW_CMPI_SHIM_H
 #define FLOW_CMPI_SHIM_H
@@ -22,4 +22,6 @@ static inline MPI_Errhandler flow_mpi_errors_return(void) { return MPI_ERRORS_RE
 static inline int flow_mpi_success(void) { return MPI_SUCCESS; }
 static inline int flow_mpi_max_error_string(void) { return MPI_MAX_ERROR_STRING; }
 static inline int flow_mpi_thread_funneled(void) { return MPI_THREAD_FUNNELED; }
+static inline int flow_mpi_comm_type_shared(void) { return MPI_COMM_TYPE_SHARED; }
+static inline MPI_Info flow_mpi_info_null(void) { return MPI_INFO_NULL; }
 #endif

@@ -11,6 +11,8 @@ public protocol Communicator: AnyObject, Sendable {
     var worldSize: Int { get }
     /// A short description of the transport ("single process", "MPI (Open MPI v4.1.4)").
     var transport: String { get }
+    /// Number of distinct hosts (shared-memory nodes) the ranks run on, 1 ... worldSize; the same on every rank.
+    var hostCount: Int { get }
 
     /// In-place element-wise sum over all ranks of `buffer` (same count on every rank).
     func allreduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) throws

@@ -92,8 +92,11 @@ public final class DataParallelTrainer: @unchecked Sendable {
     let bucketCounters: AlignedBuffer<Int>
     var bucketRequests: [CollectiveRequest?]
     var bucketsStarted = 0
-    /// Overlap the gradient allreduce with the backward pass (default mode, several ranks).
-    public var overlapAllreduce = true
+    /// Overlap the gradient allreduce with the backward pass (default mode, several ranks): buckets are
+    /// allreduced with MPI_Iallreduce as each coupling's backward pass finishes. Default: on when the ranks span
+    /// several hosts; off when they share one, where the transfer is memory copies by the same cores that
+    /// compute, so overlapping hides nothing and costs more than one blocking allreduce (BENCHMARKS.md, §3).
+    public var overlapAllreduce: Bool
 
     /// The worker jobs of a step, created once (running a stored closure allocates nothing).
     lazy var computeJob: (Int) -> Void = { [unowned self] w in self.computeShard(w) }
@@ -189,6 +192,7 @@ public final class DataParallelTrainer: @unchecked Sendable {
         bucketCounters = AlignedBuffer(count: configuration.model.couplings)
         bucketRequests = Array(repeating: nil, count: configuration.model.couplings)
         activeWorkers.reserveCapacity(threads)
+        overlapAllreduce = communicator.hostCount > 1
         if let s = state { try restore(s) }
     }
 

@@ -11,6 +11,8 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
     public let rank: Int
     public let worldSize: Int
     public let transport: String
+    /// Hosts, from MPI_Comm_split_type(MPI_COMM_TYPE_SHARED): the number of ranks that are rank 0 of their node.
+    public let hostCount: Int
     private let comm = MPICommHandle.world
     private var finalized = false
 
@@ -47,6 +49,16 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
         MPI_Get_library_version(&version, &length)
         let text = cString(version).split(separator: ",").first.map(String.init) ?? "MPI"
         transport = "MPI (\(text))"
+        var node: MPI_Comm? = nil
+        var localRank: Int32 = 0
+        if MPI_Comm_split_type(comm.raw, flow_mpi_comm_type_shared(), r, flow_mpi_info_null(), &node) == flow_mpi_success() {
+            MPI_Comm_rank(node, &localRank)
+            MPI_Comm_free(&node)
+        }
+        var leaders: Int64 = localRank == 0 ? 1 : 0
+        var total: Int64 = 0
+        MPI_Allreduce(&leaders, &total, 1, MPIDatatypeHandle.int64.raw, MPIOperationHandle.sum.raw, comm.raw)
+        hostCount = max(1, Int(total))
     }
 
     /// Calls MPI_Finalize (idempotent). Call once the job's collectives are done.

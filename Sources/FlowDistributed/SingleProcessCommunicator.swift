@@ -8,6 +8,7 @@ public final class SingleProcessCommunicator: Communicator, @unchecked Sendable 
     public var rank: Int { 0 }
     public var worldSize: Int { 1 }
     public var transport: String { "single process" }
+    public var hostCount: Int { 1 }
     public func allreduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) throws {}
     public func allreduceSum(_ buffer: UnsafeMutableBufferPointer<Double>) throws {}
     public func allreduceSum(_ buffer: UnsafeMutableBufferPointer<Int64>) throws {}

@@ -30,7 +30,10 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Warm-up steps before measuring.") var warmup: Int = 5
     @Option(help: "Measurements (the median is reported).") var repeats: Int = 5
     @Flag(help: "Exact mode (--reproducible) instead of the default mode.") var reproducible = false
-    @Flag(name: .customLong("compare-overlap"), help: "With several ranks, also measure without overlapping the allreduce, to report the hidden share.")
+    @Option(name: .customLong("ema-momentum"), help: "Parameter average as in train (default 0.99; 0 = off).") var emaMomentum: Double = 0.99
+    @Option(help: "Overlap the allreduce with the backward pass: auto (on across hosts, off on one host) | on | off.")
+    var overlap: OverlapSetting = .auto
+    @Flag(name: .customLong("compare-overlap"), help: "With several ranks, measure with and without overlapping the allreduce, to report the hidden share.")
     var compareOverlap = false
     @Flag(help: "Measure allreduce latency and bandwidth (1 KiB … 64 MiB) and fit the ring model t = 2(p−1)α + 2(p−1)/p · n/β.")
     var allreduce = false
@@ -142,11 +145,12 @@ struct BenchCommand: ParsableCommand {
         ctx.say("""
             flow-mpirun bench: \(Checkpoint.describe(model)), \(ParameterLayout(model).parameterCount) parameters, \
             \(String(format: "%.3f", Double(flops) / 1e6)) MFLOP per training sample (forward + backward matrix products)
-            global batch \(batchSize), \(R) rank\(R > 1 ? "s" : ""), BLAS \(BLASRuntime.coreName), \(warmup) warm-up + \(repeats) × \(steps) steps
+            global batch \(batchSize), \(R) rank\(R > 1 ? "s" : "") on \(ctx.communicator.hostCount) host\(ctx.communicator.hostCount > 1 ? "s" : ""), BLAS \(BLASRuntime.coreName), \(warmup) warm-up + \(repeats) × \(steps) steps
             """)
         var rows: [Row] = []
         for t in threadCounts {
-            for overlap in (R > 1 && compareOverlap && !reproducible ? [true, false] : [true]) {
+            let settings = R > 1 && compareOverlap && !reproducible ? [true, false] : [overlap.resolved(hosts: ctx.communicator.hostCount)]
+            for overlap in settings {
                 rows.append(try measure(ctx, model: model, threads: t, overlap: overlap))
             }
         }
@@ -205,7 +209,8 @@ struct BenchCommand: ParsableCommand {
         var config = TrainingConfiguration(model: model, epochs: 1, batchSize: batchSize, learningRate: 1e-4, seed: 0,
                                            validationFraction: 0, reproducible: reproducible)
         config.microBatch = 64
-        config.emaMomentum = 0.99  // as `train` does by default (its update every 10th step is part of the timing)
+        config.emaMomentum = emaMomentum == 0 ? nil : emaMomentum  // as `train` (its update every 10th step is timed)
+        try config.validate()
         let trainer = try DataParallelTrainer(configuration: config, normalizer: try Normalizer<Float>.fit(data), train: data,
                                               validation: nil, communicator: ctx.communicator, threads: threads)
         trainer.overlapAllreduce = overlap

@@ -81,3 +81,22 @@ struct ThreadOption: ParsableArguments {
 }
 
 import Foundation
+
+/// `--overlap auto|on|off`: whether the gradient allreduce overlaps the backward pass.
+enum OverlapSetting: String, ExpressibleByArgument, CaseIterable {
+    /// On when the ranks span several hosts, off when they share one (the trainer's default).
+    case auto
+    /// Buckets allreduced with MPI_Iallreduce as each coupling's backward pass finishes.
+    case on
+    /// One blocking allreduce after the backward pass.
+    case off
+
+    /// The trainer's setting for a job on `hosts` hosts.
+    func resolved(hosts: Int) -> Bool {
+        switch self {
+        case .auto: return hosts > 1
+        case .on: return true
+        case .off: return false
+        }
+    }
+}

@@ -46,6 +46,8 @@ struct TrainCommand: ParsableCommand {
     @Option(name: .customLong("clip-norm"), help: "Clip the global gradient norm to this value.") var clipNorm: Double?
     @Option(help: "Learning-rate schedule: constant | cosine (default constant).") var schedule: String?
     @Option(name: .customLong("warmup-steps"), help: "Linear warm-up steps of the cosine schedule (default 0).") var warmupSteps: Int?
+    @Option(help: "Overlap the gradient allreduce with the backward pass: auto (on across hosts, off on one host) | on | off.")
+    var overlap: OverlapSetting = .auto
     @Option(name: .customLong("ema-momentum"),
             help: "Momentum of the parameters' moving average used as the model (Keras's ema_momentum; default 0.99, 0 = off).")
     var emaMomentum: Double?
@@ -212,6 +214,7 @@ struct TrainCommand: ParsableCommand {
             validation: split.validation.isEmpty ? nil : raw.gatherRows(split.validation),
             communicator: ctx.communicator, threads: threads, state: state)
         trainer.parameterCheckInterval = checkParametersEvery
+        trainer.overlapAllreduce = overlap.resolved(hosts: ctx.communicator.hostCount)
         if state != nil, trainer.step > trainer.totalSteps {
             throw ValidationError("--epochs \(config.training.epochs): \(run.path) has already trained \(trainer.epoch) epochs; give --epochs above \(trainer.epoch) to continue it")
         }
@@ -272,12 +275,15 @@ struct TrainCommand: ParsableCommand {
         ctx.logger.debug("BLAS: \(BLASRuntime.coreName) (\(BLASRuntime.configuration))")
         try trainer.verifyParametersAgree()
         let layoutText = "\(ctx.worldSize) rank\(ctx.worldSize > 1 ? "s" : "") × \(trainer.pool.count) thread\(trainer.pool.count > 1 ? "s" : "")"
+        let hosts = ctx.communicator.hostCount
+        let allreduceText = ctx.worldSize == 1 ? "" : t.reproducible ? ", \(hosts) host\(hosts > 1 ? "s" : ""), exact fixed-point allreduce"
+            : ", \(hosts) host\(hosts > 1 ? "s" : ""), allreduce \(trainer.overlapAllreduce ? "overlapped with the backward pass" : "after the backward pass")"
         if !quiet {
             ctx.say("""
                 flow-mpirun train: \(s.config.data.summary), D = \(t.model.dim), \(trainer.trainRows) train / \(trainer.validationRows) validation rows
                   model: \(Checkpoint.describe(t.model)), \(trainer.network.layout.parameterCount) parameters
                   \(t.epochs) epochs × \(trainer.batchesPerEpoch) steps, batch \(t.batchSize), Adam lr \(t.learningRate), l2 \(t.l2), seed \(t.seed)\(t.reproducible ? ", exact mode (micro-batch \(t.microBatch))" : "")
-                  layout: \(layoutText) (\(ctx.communicator.transport)), BLAS \(BLASRuntime.coreName)
+                  layout: \(layoutText) (\(ctx.communicator.transport)\(allreduceText)), BLAS \(BLASRuntime.coreName)
                   output: \(s.run.path)\(s.resumed ? " (resuming at epoch \(trainer.epoch + 1), step \(trainer.step))" : "")
                 """)
         }

@@ -75,23 +75,29 @@ struct MPIToolTests {
         #expect(Tool.bytes("\(dir)/s1.csv") == Tool.bytes("\(dir)/s3.csv"))
     }
 
-    @Test("default mode: 2 ranks repeat bit for bit and agree with one process to 1e-5")
+    @Test("default mode: 2 ranks repeat bit for bit and agree with one process to 1e-5, allreduce blocking (one host's default) or overlapped")
     func defaultMode() throws {
         guard Self.mpirun != nil else { print("skipped: mpirun not found"); return }
         let dir = try Tool.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         for name in ["a", "b"] {
-            let r = try Self.launch(2, Self.small("\(dir)/\(name)", ["--threads", "1"]))
+            let r = try Self.launch(2, Self.small("\(dir)/\(name)", ["--threads", "1"]).filter { $0 != "--quiet" })
             #expect(r.status == 0, "\(r.output)")
+            #expect(r.output.contains("1 host, allreduce after the backward pass"), "\(r.output)")
         }
         #expect(Tool.bytes("\(dir)/a/model.safetensors") == Tool.bytes("\(dir)/b/model.safetensors"))
+        let overlapped = try Self.launch(2, Self.small("\(dir)/c", ["--threads", "1", "--overlap", "on"]).filter { $0 != "--quiet" })
+        #expect(overlapped.status == 0, "\(overlapped.output)")
+        #expect(overlapped.output.contains("1 host, allreduce overlapped with the backward pass"), "\(overlapped.output)")
         #expect(try Tool.flow(Self.small("\(dir)/one", ["--threads", "1"])).status == 0)
-        let multi = try Checkpoint.load(path: "\(dir)/a/model.safetensors").model.parameters
         let one = try Checkpoint.load(path: "\(dir)/one/model.safetensors").model.parameters
         let scale = one.map { abs($0) }.max()!
-        var worst: Float = 0
-        for (x, y) in zip(multi, one) { worst = max(worst, abs(x - y) / scale) }
-        #expect(worst < 1e-5, "2 ranks vs 1 process after 12 steps: max difference \(worst) of the largest parameter")
+        for name in ["a", "c"] {
+            let multi = try Checkpoint.load(path: "\(dir)/\(name)/model.safetensors").model.parameters
+            var worst: Float = 0
+            for (x, y) in zip(multi, one) { worst = max(worst, abs(x - y) / scale) }
+            #expect(worst < 1e-5, "2 ranks (\(name)) vs 1 process after 12 steps: max difference \(worst) of the largest parameter")
+        }
     }
 
     @Test("SIGTERM to mpirun: the ranks stop after the same step, rank 0 writes a checkpoint, resuming gives the undisturbed bytes")

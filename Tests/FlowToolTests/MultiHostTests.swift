@@ -120,9 +120,11 @@ struct MultiHostTests {
             let single = try Tool.flow(Tool.smallTraining(out: "\(dir)/one", epochs: 5, extra: Self.exact))
             #expect(single.status == 0, "\(single.output)")
             let reference = try #require(Tool.bytes("\(dir)/one/model.safetensors"))
-            let r = try Self.launch(["--display-map"], Tool.smallTraining(out: "\(dir)/hosts", epochs: 5, extra: Self.exact),
+            let r = try Self.launch(["--display-map"], Tool.smallTraining(out: "\(dir)/hosts", epochs: 5, extra: Self.exact).filter { $0 != "--quiet" },
                                     timeout: 120)
             #expect(r.status == 0, "\(r.output)")
+            #expect(r.output.contains("3 ranks × 1 thread (MPI (Open MPI"), "\(r.output)")
+            #expect(r.output.contains("3 hosts, exact fixed-point allreduce"), "the ranks must count as 3 hosts: \(r.output)")
             for h in 1...Self.hosts {
                 #expect(r.output.contains("Data for node: h\(h)\t"), "no rank on h\(h): \(r.output)")
             }
