@@ -15,6 +15,7 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(cd "$here/.." && pwd)"
 netns=0
+sharded=()
 if [ "${1:-}" = "--netns" ]; then netns="${2:?usage: $0 --netns HOSTS [OUT_DIR]}"; shift 2; fi
 out="${1:-$repo/runs/scaling}"
 bin="${FLOW_BIN:-$repo/.build/release/flow-mpirun}"
@@ -70,11 +71,12 @@ if [ "$netns" -gt 0 ]; then
   for r in $(seq 1 "$netns"); do point weak "$r" 1 $((256 * r)); done
 else
   network
-  hidden=0.00  # one host: the points run with bench's default --overlap auto, i.e. one blocking allreduce
+  hidden=0.00  # one host: the points run with bench's default --overlap auto: no overlap, sharded optimiser
+  sharded=(--sharded-optimizer)
   for r in 1 2 4; do for t in 1 2; do point strong "$r" "$t" 256; done; done
   for r in 1 2 4; do for t in 1 2; do point weak "$r" "$t" $((256 * r)); done; done
 fi
 model=()
-[ -n "$alpha" ] && [ -n "$beta" ] && model=(--alpha-us "$alpha" --beta-gbs "$beta" --hidden-share "$hidden")
+[ -n "$alpha" ] && [ -n "$beta" ] && model=(--alpha-us "$alpha" --beta-gbs "$beta" --hidden-share "$hidden" "${sharded[@]}")
 "$bin" bench --report "$csv" --svg "$out/scaling.svg" --markdown "$out/scaling.md" "${model[@]}"
 echo "wrote $csv, $out/scaling.svg, $out/scaling.md"

@@ -25,6 +25,13 @@ public protocol Communicator: AnyObject, Sendable {
     /// In-place element-wise minimum over all ranks (Int64).
     func allreduceMin(_ buffer: UnsafeMutableBufferPointer<Int64>) throws
 
+    /// In-place reduce-scatter: afterwards rank r holds the sum over all ranks of its part of `buffer`
+    /// (elements ``part(count:rank:)``); the rest of the buffer holds partial sums. Same count on every rank.
+    func reduceScatterSum(_ buffer: UnsafeMutableBufferPointer<Float>) throws
+    /// In-place allgather of the parts: afterwards every rank's `buffer` holds rank q's part (elements
+    /// ``part(count:rank:)`` of q) from rank q, for every q. Same count on every rank.
+    func allgatherParts(_ buffer: UnsafeMutableBufferPointer<Float>) throws
+
     /// Starts a non-blocking in-place sum (MPI_Iallreduce) of `buffer`; the buffer must stay untouched until
     /// the returned request completes.
     func startAllreduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) throws -> CollectiveRequest
@@ -72,6 +79,12 @@ public struct CommunicatorError: Error, CustomStringConvertible, Sendable {
 }
 
 extension Communicator {
+    /// Rank r's part of a buffer of `count` elements in ``reduceScatterSum(_:)`` and ``allgatherParts(_:)``:
+    /// elements ⌊r·count/p⌋ ..< ⌊(r+1)·count/p⌋ for p = worldSize.
+    public func part(count: Int, rank r: Int) -> Range<Int> {
+        (r * count / worldSize)..<((r + 1) * count / worldSize)
+    }
+
     /// Whether this rank writes files and prints the job's results (rank 0).
     public var isRoot: Bool { rank == 0 }
 

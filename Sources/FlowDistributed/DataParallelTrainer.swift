@@ -97,6 +97,17 @@ public final class DataParallelTrainer: @unchecked Sendable {
     /// several hosts; off when they share one, where the transfer is memory copies by the same cores that
     /// compute, so overlapping hides nothing and costs more than one blocking allreduce (BENCHMARKS.md, §3).
     public var overlapAllreduce: Bool
+    /// Shard the optimiser step over the ranks (ZeRO stage 1, Rajbhandari et al., SC 2020; PyTorch's
+    /// `ZeroRedundancyOptimizer`) when the allreduce is not overlapped: a reduce-scatter gives each rank the summed
+    /// gradient of its 1/R of the parameters, each rank applies Adam to that part only, and an allgather of θ
+    /// completes every replica. The same bytes move as in an allreduce, and each rank's optimiser pass shrinks
+    /// R-fold. Adam's moments are then current only on their own rank's part until
+    /// ``synchronizeOptimizerState()`` gathers them (before every checkpoint). Default on.
+    public var shardOptimizer = true
+    /// Whether Adam's moments are sharded now (some rank's part is stale on the others).
+    var optimizerStateSharded = false
+    /// Time of the sharded step's collectives inside the optimiser phase of the current step.
+    var shardedCommunication = 0.0
 
     /// The worker jobs of a step, created once (running a stored closure allocates nothing).
     lazy var computeJob: (Int) -> Void = { [unowned self] w in self.computeShard(w) }
@@ -224,9 +235,25 @@ public final class DataParallelTrainer: @unchecked Sendable {
         bestEpoch = s.bestEpoch
     }
 
-    /// The state to write into a checkpoint.
+    /// Whether this step shards the optimiser (``shardOptimizer``, several ranks, default mode, no overlap).
+    var shardsOptimizer: Bool {
+        shardOptimizer && communicator.worldSize > 1 && !configuration.reproducible && !overlapAllreduce
+    }
+
+    /// Makes Adam's moments complete on every rank after sharded steps (an allgather of m and v; collective:
+    /// every rank calls it at the same point). Call before ``state()`` is written into a checkpoint.
+    /// - Throws: ``CommunicatorError``.
+    public func synchronizeOptimizerState() throws {
+        guard optimizerStateSharded else { return }
+        try communicator.allgatherParts(optimizer.m.buffer)
+        try communicator.allgatherParts(optimizer.v.buffer)
+        optimizerStateSharded = false
+    }
+
+    /// The state to write into a checkpoint (after ``synchronizeOptimizerState()`` when the optimiser is sharded).
     public func state() -> TrainingState {
-        TrainingState(parameters: parameters.array, firstMoment: optimizer.m.array, secondMoment: optimizer.v.array,
+        precondition(!optimizerStateSharded, "state(): call synchronizeOptimizerState() on every rank first")
+        return TrainingState(parameters: parameters.array, firstMoment: optimizer.m.array, secondMoment: optimizer.v.array,
                       optimizerStep: optimizer.step, step: step, normalizer: normalizer,
                       bestValidationNLL: bestValidationNLL, bestEpoch: bestEpoch,
                       averagedParameters: average?.average.array, averageStep: average?.lastStep ?? 0)

@@ -1,4 +1,5 @@
 import CMPI
+import FlowCore
 import Foundation
 
 /// The communicator of a job launched by `mpirun` (Open MPI): MPI_COMM_WORLD.
@@ -14,6 +15,13 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
     /// Hosts, from MPI_Comm_split_type(MPI_COMM_TYPE_SHARED): the number of ranks that are rank 0 of their node.
     public let hostCount: Int
     private let comm = MPICommHandle.world
+    /// A duplicate of the world communicator for the reduce-scatter ring's point-to-point messages, so that they
+    /// can never match another operation's.
+    private let ringComm: MPICommHandle
+    /// The ring's receive buffer (one part), grown on first use and kept.
+    private var ringScratch = AlignedBuffer<Float>(count: 0)
+    /// `MPI_Allgatherv`'s counts and displacements of the parts, for the last count seen.
+    private var partCounts: [Int32] = [], partOffsets: [Int32] = [], partsFor = -1
     private var finalized = false
 
     /// Whether this process was started by an MPI launcher (Open MPI's `OMPI_COMM_WORLD_SIZE`, or PMI/PMIx
@@ -39,6 +47,13 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
             }
         }
         MPI_Comm_set_errhandler(comm.raw, flow_mpi_errors_return())
+        var duplicate: MPI_Comm? = nil
+        let dupCode = MPI_Comm_dup(comm.raw, &duplicate)
+        guard dupCode == flow_mpi_success(), let duplicate else {
+            throw CommunicatorError(operation: "MPI_Comm_dup", message: "error code \(dupCode)")
+        }
+        MPI_Comm_set_errhandler(duplicate, flow_mpi_errors_return())
+        ringComm = MPICommHandle(raw: duplicate)
         var r: Int32 = 0, s: Int32 = 0
         MPI_Comm_rank(comm.raw, &r)
         MPI_Comm_size(comm.raw, &s)
@@ -65,6 +80,8 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
     public func finalize() {
         guard !finalized else { return }
         finalized = true
+        var ring: MPI_Comm? = ringComm.raw
+        MPI_Comm_free(&ring)
         MPI_Finalize()
     }
 
@@ -96,6 +113,50 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
             try allreduce(UnsafeMutableBufferPointer(rebasing: b[start..<end]), .sum)
             start = end
         }
+    }
+
+    /// A ring over `MPI_Sendrecv` (Patarasuk & Yuan, J. Parallel Distrib. Comput. 69(2), 2009): in round
+    /// s = 0 … p−2 rank r sends part (r − s − 1) mod p to rank r+1 and adds part (r − s − 2) mod p, received from
+    /// rank r−1, into its own; after the last round it holds the complete sum of part r. Each rank sends and
+    /// receives (p−1)/p of the buffer once, the bandwidth-optimal amount; each part is summed by one rank in a
+    /// fixed order. (Open MPI 4.1's `MPI_Reduce_scatter_block` took 7.4–8.9 ms for the 9.5 MB gradient on
+    /// shared memory, this ring 1.4–2.4 ms.)
+    /// - Throws: ``CommunicatorError`` when a message fails, or when a part exceeds 2³¹ − 1 elements.
+    public func reduceScatterSum(_ b: UnsafeMutableBufferPointer<Float>) throws {
+        let p = worldSize, r = rank, n = b.count
+        guard p > 1, let base = b.baseAddress, n > 0 else { return }
+        func chunk(_ q: Int) -> Range<Int> { self.part(count: n, rank: q) }
+        let largest = (n + p - 1) / p
+        guard largest < Int(Int32.max) else {
+            throw CommunicatorError(operation: "reduce-scatter", message: "\(largest) elements per rank exceed MPI's Int32 counts")
+        }
+        if ringScratch.count < largest { ringScratch = AlignedBuffer(count: largest) }
+        let scratch = ringScratch.base
+        let right = Int32((r + 1) % p), left = Int32((r - 1 + p) % p)
+        for s in 0..<(p - 1) {
+            let send = chunk((r - s - 1 + 2 * p) % p), receive = chunk((r - s - 2 + 2 * p) % p)
+            try check(MPI_Sendrecv(base + send.lowerBound, Int32(send.count), MPIDatatypeHandle.float.raw, right, 1,
+                                   scratch, Int32(receive.count), MPIDatatypeHandle.float.raw, left, 1, ringComm.raw,
+                                   flow_mpi_status_ignore()), "MPI_Sendrecv (reduce-scatter ring)")
+            VectorKernels.add(scratch, into: base + receive.lowerBound, count: receive.count)
+        }
+    }
+
+    /// `MPI_Allgatherv` in place, with the parts' counts and offsets.
+    /// - Throws: ``CommunicatorError``; also when the buffer exceeds 2³¹ − 1 elements.
+    public func allgatherParts(_ b: UnsafeMutableBufferPointer<Float>) throws {
+        let n = b.count
+        guard worldSize > 1, let base = b.baseAddress, n > 0 else { return }
+        guard n < Int(Int32.max) else {
+            throw CommunicatorError(operation: "MPI_Allgatherv", message: "\(n) elements exceed MPI's Int32 counts")
+        }
+        if partsFor != n {
+            partCounts = (0..<worldSize).map { Int32(self.part(count: n, rank: $0).count) }
+            partOffsets = (0..<worldSize).map { Int32(self.part(count: n, rank: $0).lowerBound) }
+            partsFor = n
+        }
+        try check(MPI_Allgatherv(flow_mpi_in_place(), 0, MPIDatatypeHandle.float.raw, base, partCounts, partOffsets,
+                                 MPIDatatypeHandle.float.raw, comm.raw), "MPI_Allgatherv")
     }
 
     public func startAllreduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) throws -> CollectiveRequest {

@@ -14,6 +14,8 @@ public final class SingleProcessCommunicator: Communicator, @unchecked Sendable 
     public func allreduceSum(_ buffer: UnsafeMutableBufferPointer<Int64>) throws {}
     public func allreduceMax(_ buffer: UnsafeMutableBufferPointer<Int64>) throws {}
     public func allreduceMin(_ buffer: UnsafeMutableBufferPointer<Int64>) throws {}
+    public func reduceScatterSum(_ buffer: UnsafeMutableBufferPointer<Float>) throws {}
+    public func allgatherParts(_ buffer: UnsafeMutableBufferPointer<Float>) throws {}
     public func startAllreduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) throws -> CollectiveRequest {
         CollectiveRequest(handle: nil, completed: true)
     }

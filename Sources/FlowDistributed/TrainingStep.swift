@@ -21,6 +21,10 @@ struct StepContext {
     var rows = 0
     /// Weight of the old parameter average in this step's update.
     var averageRetained: Float = 0
+    /// Sharded optimiser step (ZeRO stage 1): this rank updates only `shard` of the parameters.
+    var sharded = false
+    /// The elements whose update this rank computes (all of them unless sharded).
+    var shard: Range<Int> = 0..<0
 }
 
 extension DataParallelTrainer {
@@ -39,16 +43,20 @@ extension DataParallelTrainer {
     /// - Throws: ``CommunicatorError``; ``TrainingStopped`` when the non-finite policy ends training.
     public func trainStep() throws -> StepReport {
         let t0 = now()
-        let (n, nllSum, nonFinite) = try computeGradient()
+        let sharded = shardsOptimizer
+        if !sharded && optimizerStateSharded { try synchronizeOptimizerState() }
+        let (n, nllSum, nonFinite) = try computeGradient(sharded: sharded)
         let t1 = now()
         if let hook = injectNonFinite, hook(step) { stepContext.gradient![0] = .nan }
+        shardedCommunication = 0
         let report = try finishStep(rows: n, nll: nllSum / Double(n) + dataUnitShift, nonFinite: nonFinite, started: t0)
         if let a = average, ParameterAverage.isDue(step: step, batchesPerEpoch: batchesPerEpoch) {
             stepContext.averageRetained = a.retained(atStep: step)
             pool.runPrepared(averageJob)
             a.finishUpdate(atStep: step)
         }
-        timings.optimizer += now() - t1
+        timings.optimizer += now() - t1 - shardedCommunication
+        timings.allreduce += shardedCommunication
         timings.steps += 1
         return report
     }
@@ -56,7 +64,7 @@ extension DataParallelTrainer {
     /// The mean gradient of the summed NLL over the next batch, reduced over workers and ranks, without
     /// updating anything: `[storageCount]` (flat layout), for tests and diagnostics.
     public func nextBatchGradient() throws -> [Float] {
-        _ = try computeGradient()
+        _ = try computeGradient(sharded: false)
         let c = stepContext
         let s = Float(c.scale)
         return (0..<parameters.count).map { e in (c.gradient![e] + (c.second?[e] ?? 0)) * s }
@@ -65,8 +73,11 @@ extension DataParallelTrainer {
     /// Steps 1–2: leaves the gradient in `stepContext` (buffer, optional second buffer, scale) and returns the
     /// batch's row count, the summed NLL (normalised units, preprocessing log-det included) and whether a
     /// non-finite value was flagged.
-    func computeGradient() throws -> (rows: Int, nllSum: Double, nonFinite: Bool) {
+    func computeGradient(sharded: Bool) throws -> (rows: Int, nllSum: Double, nonFinite: Bool) {
         let t0 = now()
+        stepContext.sharded = sharded
+        stepContext.shard = sharded ? communicator.part(count: network.layout.storageCount, rank: communicator.rank)
+            : 0..<network.layout.storageCount
         let batch = batchRows(for: step)
         let n = batch.count
         let R = communicator.worldSize
@@ -95,7 +106,7 @@ extension DataParallelTrainer {
                 for k in bucketRequests.indices { if let r = bucketRequests[k] { try communicator.wait(r) } }
                 timings.allreduce += now() - t2
             } else {
-                try reduceAndAllreduce()
+                try reduceAndAllreduce(scatter: sharded)
             }
         }
         let t3 = now()
@@ -186,7 +197,9 @@ extension DataParallelTrainer {
     /// then one blocking allreduce of the flat gradient. One worker's buffer is used as it is; with one rank
     /// and two workers the sum is left to the optimiser pass, which reads both buffers (the same rounding,
     /// one pass less over memory).
-    func reduceAndAllreduce() throws {
+    /// With `scatter` (sharded optimiser), a reduce-scatter instead of the allreduce: this rank receives the sum
+    /// of its shard only.
+    func reduceAndAllreduce(scatter: Bool = false) throws {
         let t0 = now()
         let R = communicator.worldSize
         activeWorkers.removeAll(keepingCapacity: true)
@@ -203,7 +216,8 @@ extension DataParallelTrainer {
         let t1 = now()
         timings.intraNodeReduction += t1 - t0
         if R > 1 {
-            try communicator.allreduceSum(UnsafeMutableBufferPointer(start: stepContext.gradient!, count: network.layout.storageCount))
+            let all = UnsafeMutableBufferPointer(start: stepContext.gradient!, count: network.layout.storageCount)
+            if scatter { try communicator.reduceScatterSum(all) } else { try communicator.allreduceSum(all) }
         }
         timings.allreduce += now() - t1
     }
@@ -321,16 +335,21 @@ extension DataParallelTrainer {
         for t in ShardPlan.part(tensors.count, parts: pool.count, index: w) {
             let s = tensors[t]
             let twoL2 = s.isWeightMatrix ? 2 * l2 : 0
-            out[2 * t] = VectorKernels.sumOfSquares(gp + s.offset, g2.map { $0 + s.offset }, scale: c.scale, plus: twoL2,
-                                                    times: wp + s.offset, count: s.count)
-            out[2 * t + 1] = s.isWeightMatrix && l2 != 0 ? VectorKernels.sumOfSquares(wp + s.offset, count: s.count) : 0
+            // This rank's elements of the tensor (the whole tensor unless the optimiser is sharded).
+            let lo = max(s.offset, c.shard.lowerBound), count = min(s.offset + s.count, c.shard.upperBound) - lo
+            guard count > 0 else { out[2 * t] = 0; out[2 * t + 1] = 0; continue }
+            out[2 * t] = VectorKernels.sumOfSquares(gp + lo, g2.map { $0 + lo }, scale: c.scale, plus: twoL2,
+                                                    times: wp + lo, count: count)
+            out[2 * t + 1] = s.isWeightMatrix && l2 != 0 ? VectorKernels.sumOfSquares(wp + lo, count: count) : 0
         }
     }
 
     /// Worker w's range of the Adam update, tensor by tensor (λ on weight matrices only).
     func adamRange(_ w: Int) {
         let c = stepContext, l2 = configuration.l2
-        let range = ShardPlan.part(network.layout.storageCount, parts: pool.count, index: w)
+        let own = c.shard
+        let part = ShardPlan.part(own.count, parts: pool.count, index: w)
+        let range = (own.lowerBound + part.lowerBound)..<(own.lowerBound + part.upperBound)
         for s in network.layout.tensors {
             let lo = max(range.lowerBound, s.offset), hi = min(range.upperBound, s.offset + s.count)
             if lo >= hi { continue }
@@ -352,6 +371,12 @@ extension DataParallelTrainer {
     func finishStep(rows n: Int, nll: Double, nonFinite flagged: Bool, started t0: Double) throws -> StepReport {
         let tensors = network.layout.tensors
         pool.runPrepared(normJob)
+        if stepContext.sharded {
+            // Each rank summed its shard: the per-tensor sums over all ranks (a non-finite value propagates).
+            let ta = now()
+            try communicator.allreduceSum(UnsafeMutableBufferPointer(start: tensorNormPartials.base, count: tensorNormPartials.count))
+            shardedCommunication += now() - ta
+        }
         var normSquared = 0.0, weightSquares = 0.0
         for t in 0..<tensors.count {
             normSquared += tensorNormPartials[2 * t]
@@ -388,6 +413,13 @@ extension DataParallelTrainer {
         stepContext.learningRate = lr
         optimizer.beginStep()
         pool.runPrepared(adamJob)
+        if stepContext.sharded {
+            // Every rank updated its shard of θ (and of Adam's moments): gather θ.
+            let ta = now()
+            try communicator.allgatherParts(UnsafeMutableBufferPointer(start: parameters.base, count: parameters.count))
+            shardedCommunication += now() - ta
+            optimizerStateSharded = true
+        }
         step += 1
         if parameterCheckInterval > 0, step % parameterCheckInterval == 0 {
             try verifyParametersAgree()

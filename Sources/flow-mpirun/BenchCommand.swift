@@ -55,6 +55,9 @@ struct BenchCommand: ParsableCommand {
     @Option(name: .customLong("hidden-share"),
             help: ArgumentHelp("With --report: the measured share of the allreduce hidden behind the backward pass (0…1).", valueName: "share"))
     var hiddenShare: Double = 0
+    @Flag(name: .customLong("sharded-optimizer"),
+          help: "With --report: the points ran with the optimiser sharded over the ranks (one host, --overlap auto).")
+    var shardedOptimizer = false
 
     struct Row: Codable {
         var ranks: Int
@@ -116,7 +119,7 @@ struct BenchCommand: ParsableCommand {
                 let seed = FlowConfiguration(dim: dim, couplings: couplings, hidden: hidden, hiddenLayers: hiddenLayers)
                 network = ScalingReport.Network(alpha: a * 1e-6, beta: b * 1e9, hiddenShare: hiddenShare,
                                                 gradientBytes: Double(4 * ParameterLayout(seed).storageCount),
-                                                cores: Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+                                                cores: Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))), shardedOptimizer: shardedOptimizer)
             } else if alphaMicroseconds != nil || betaGigabytes != nil {
                 throw ValidationError("--alpha-us and --beta-gbs go together")
             }

@@ -18,7 +18,7 @@ enum ScalingReport {
     }
 
     /// The α–β model of a network, for predicting each point from the 1-rank point of the same kind and thread count:
-    /// t = (compute₁ · (rows per rank ÷ rows₁) + optimiser₁) · max(1, ranks·threads ÷ cores)
+    /// t = (compute₁ · (rows per rank ÷ rows₁) + optimiser₁ ÷ (sharded ? ranks : 1)) · max(1, ranks·threads ÷ cores)
     ///     + (1 − hidden) · (2(p−1)α + 2(p−1)/p · n/β),
     /// where the last factor of the first line accounts for ranks that share cores (oversubscribed runs on one box).
     struct Network {
@@ -32,13 +32,16 @@ enum ScalingReport {
         var gradientBytes: Double
         /// Cores of the machine the points shared.
         var cores: Int
+        /// Whether the points ran with the optimiser sharded over the ranks (one host, `--overlap auto`).
+        var shardedOptimizer = false
     }
 
     /// The model's time per step (ms) of `p`, from the 1-rank point `base` of the same kind and threads.
     static func predictMs(_ p: Point, base: Point, network m: Network) -> Double {
         let rowsPerRank = Double(p.batch) / Double(p.ranks), baseRows = Double(base.batch)
         let sharing = max(1, Double(p.ranks * p.threads) / Double(m.cores)) / max(1, Double(base.threads) / Double(m.cores))
-        let local = (base.computeMs * rowsPerRank / baseRows + base.optimizerMs) * sharing
+        let optimizer = base.optimizerMs / (m.shardedOptimizer ? Double(p.ranks) : 1)
+        let local = (base.computeMs * rowsPerRank / baseRows + optimizer) * sharing
         let ring = BenchCommand.ringTime(bytes: m.gradientBytes, ranks: p.ranks, alpha: m.alpha, beta: m.beta)
         return local + (1 - m.hiddenShare) * ring * 1e3
     }

@@ -312,6 +312,7 @@ struct TrainCommand: ParsableCommand {
             }
             if trainer.stopAgreed {
                 progress.finish()
+                try trainer.synchronizeOptimizerState()  // collective: every rank
                 if ctx.isRoot { try checkpoint(trainer, s).write(to: s.run.model) }
                 let signal = flow_stop_signal() != 0 ? flow_stop_signal() : SIGINT
                 ctx.say("""
@@ -330,9 +331,11 @@ struct TrainCommand: ParsableCommand {
             metrics.append(epoch: report.epoch, train: report.trainNLL, validation: report.validationNLL, penalty: report.penalty,
                            seconds: report.seconds, samplesPerSecond: report.samplesPerSecond)
             progress.epoch(report)
+            let checkpointDue = report.epoch % checkpointEvery == 0 || trainer.finished
+            if checkpointDue { try trainer.synchronizeOptimizerState() }  // collective: every rank
             if ctx.isRoot {
                 try metrics.write(to: s.run.metrics)
-                if report.epoch % checkpointEvery == 0 || trainer.finished {
+                if checkpointDue {
                     try checkpoint(trainer, s).write(to: s.run.model)
                     if let b = best, !bestWritten {
                         try bestCheckpoint(trainer, s, parameters: b.parameters, epoch: b.epoch).write(to: s.run.best)
@@ -347,6 +350,7 @@ struct TrainCommand: ParsableCommand {
             ctx.logger.debug("time per step (ms): compute \(String(format: "%.2f", 1e3 * tm.compute / Double(tm.steps))), reduce \(String(format: "%.2f", 1e3 * tm.intraNodeReduction / Double(tm.steps))), allreduce \(String(format: "%.2f", 1e3 * tm.allreduce / Double(tm.steps))), optimizer \(String(format: "%.2f", 1e3 * tm.optimizer / Double(tm.steps)))")
         }
         if trainer.step == 0 || s.resumed && totalSeconds == 0 {
+            try trainer.synchronizeOptimizerState()
             if ctx.isRoot { try checkpoint(trainer, s).write(to: s.run.model) }
         }
         // Summary: validation NLL and round-trip error, computed on every rank, printed by rank 0.
@@ -367,9 +371,8 @@ struct TrainCommand: ParsableCommand {
 
     /// The best model (no optimiser state), with `best_epoch` and `best_validation_nll` in its metadata.
     func bestCheckpoint(_ trainer: DataParallelTrainer, _ s: Setup, parameters: [Float], epoch: Int) throws -> Checkpoint {
-        var c = try checkpoint(trainer, s)
+        var c = try checkpoint(trainer, s, withState: false)
         c.model.parameters = parameters
-        c.state = nil
         c.metadata["best_epoch"] = String(epoch)
         c.metadata["best_validation_nll"] = trainer.bestValidationNLL.map { String($0) } ?? ""
         return c
@@ -380,11 +383,12 @@ struct TrainCommand: ParsableCommand {
         return 0
     }
 
-    func checkpoint(_ trainer: DataParallelTrainer, _ s: Setup) throws -> Checkpoint {
+    /// The run's checkpoint; with its training state (after `synchronizeOptimizerState()`) unless `withState` is false.
+    func checkpoint(_ trainer: DataParallelTrainer, _ s: Setup, withState: Bool = true) throws -> Checkpoint {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         let data = String(decoding: try encoder.encode(s.config.data), as: UTF8.self)
-        return Checkpoint(model: trainer.model, state: trainer.state(), training: trainer.configuration, metadata: ["data": data])
+        return Checkpoint(model: trainer.model, state: withState ? trainer.state() : nil, training: trainer.configuration, metadata: ["data": data])
     }
 }
 
