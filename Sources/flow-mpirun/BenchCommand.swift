@@ -33,6 +33,9 @@ struct BenchCommand: ParsableCommand {
     @Option(name: .customLong("ema-momentum"), help: "Parameter average as in train (default 0.99; 0 = off).") var emaMomentum: Double = 0.99
     @Option(help: "Overlap the allreduce with the backward pass: auto (on across hosts, off on one host) | on | off.")
     var overlap: OverlapSetting = .auto
+    @Flag(name: .customLong("shard-optimizer"), inversion: .prefixedNo,
+          help: "Without overlap, shard the optimiser over the ranks (default on; --no-shard-optimizer replicates it, for comparison).")
+    var shardOptimizer = true
     @Flag(name: .customLong("compare-overlap"), help: "With several ranks, measure with and without overlapping the allreduce, to report the hidden share.")
     var compareOverlap = false
     @Flag(help: "Measure allreduce latency and bandwidth (1 KiB … 64 MiB) and fit the ring model t = 2(p−1)α + 2(p−1)/p · n/β.")
@@ -217,6 +220,7 @@ struct BenchCommand: ParsableCommand {
         let trainer = try DataParallelTrainer(configuration: config, normalizer: try Normalizer<Float>.fit(data), train: data,
                                               validation: nil, communicator: ctx.communicator, threads: threads)
         trainer.overlapAllreduce = overlap
+        trainer.shardOptimizer = shardOptimizer
         for _ in 0..<warmup { _ = try trainer.trainStep() }
         var rates: [Double] = []
         var splits: [StepTimings] = []
