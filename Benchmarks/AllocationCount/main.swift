@@ -17,13 +17,15 @@ func value(_ flag: String) -> Int? { args.firstIndex(of: flag).flatMap { Int(arg
 let threads = value("--threads") ?? 2
 let small = args.contains("--small")
 let reproducible = args.contains("--reproducible")
-let steps = value("--steps") ?? 5
+let steps = value("--steps") ?? 10  // steps 11 … 20: includes the parameter average's update after step 20
+let warmup = 10  // the permutation, lazily created state, and the average's first update (step 10)
 
 var config = TrainingConfiguration(model: small ? FlowConfiguration(dim: 2, couplings: 4, hidden: 32, hiddenLayers: 2) : .seed(),
                                    epochs: 1, batchSize: 256, learningRate: 1e-4, l2: 0.001, clipNorm: 100, seed: 0,
                                    reproducible: reproducible)
 config.validationFraction = 0
-let rows = 256 * (steps + 3)
+config.emaMomentum = 0.99  // as train's default
+let rows = 256 * (warmup + steps + 1)
 let data = ToyDataset.moons.generate(count: rows, seed: 0)
 let trainer = try DataParallelTrainer(configuration: config, normalizer: try Normalizer<Float>.fit(data), train: data, validation: nil,
                                       communicator: SingleProcessCommunicator(), threads: threads)
@@ -39,7 +41,7 @@ if args.contains("--pool-only") {
     print("pool.run ×100: \(MallocInterposerSwift.getStatistics().mallocCount) mallocs")
     exit(0)
 }
-for _ in 0..<2 { _ = try trainer.trainStep() }  // warm-up: permutation, lazily created state
+for _ in 0..<warmup { _ = try trainer.trainStep() }
 MallocInterposerSwift.reset()
 MallocInterposerSwift.hook()
 for _ in 0..<steps { _ = try trainer.trainStep() }
