@@ -277,7 +277,7 @@ struct TrainCommand: ParsableCommand {
         let layoutText = "\(ctx.worldSize) rank\(ctx.worldSize > 1 ? "s" : "") × \(trainer.pool.count) thread\(trainer.pool.count > 1 ? "s" : "")"
         let hosts = ctx.communicator.hostCount
         let allreduceText = ctx.worldSize == 1 ? "" : t.reproducible ? ", \(hosts) host\(hosts > 1 ? "s" : ""), exact fixed-point allreduce"
-            : ", \(hosts) host\(hosts > 1 ? "s" : ""), allreduce \(trainer.overlapAllreduce ? "overlapped with the backward pass" : "after the backward pass")"
+            : ", \(hosts) host\(hosts > 1 ? "s" : ""), \(trainer.overlapAllreduce ? "allreduce overlapped with the backward pass" : trainer.shardOptimizer ? "reduce-scatter after the backward pass, sharded optimiser" : "allreduce after the backward pass")"
         if !quiet {
             ctx.say("""
                 flow-mpirun train: \(s.config.data.summary), D = \(t.model.dim), \(trainer.trainRows) train / \(trainer.validationRows) validation rows
