@@ -92,6 +92,8 @@ public final class DataParallelTrainer: @unchecked Sendable {
     let bucketCounters: AlignedBuffer<Int>
     var bucketRequests: [CollectiveRequest?]
     var bucketsStarted = 0
+    /// A communicator error raised while starting buckets inside the backward pass (worker 0), rethrown after it.
+    var bucketError: Error?
     /// Overlap the gradient allreduce with the backward pass (default mode, several ranks): buckets are
     /// allreduced with MPI_Iallreduce as each coupling's backward pass finishes. Default: on when the ranks span
     /// several hosts; off when they share one, where the transfer is memory copies by the same cores that

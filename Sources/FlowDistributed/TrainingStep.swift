@@ -97,9 +97,11 @@ extension DataParallelTrainer {
                 for k in 0..<bucketCounters.count { flow_atomic_store(&bucketCounters.base[k], 0) }
                 bucketsStarted = 0
             }
+            bucketError = nil
             pool.runPrepared(computeJob)
             let t1 = now()
             timings.compute += t1 - t0
+            if let error = bucketError { bucketError = nil; throw error }
             if overlap {
                 try startBuckets(through: 0)  // buckets the coordinator has not reached yet
                 let t2 = now()
@@ -132,7 +134,9 @@ extension DataParallelTrainer {
         wk.nllSum = 0
         let overlap = c.plan.ranks > 1 && overlapAllreduce
         guard !shard.isEmpty else {
-            if overlap { for k in 0..<bucketCounters.count { bucketFinished(k, worker: w) } }
+            // In backward order (K−1 … 0), as a working worker reports them: worker 0 starts each bucket as
+            // soon as every worker has reported it, so reporting bucket 0 first would make it wait for itself.
+            if overlap { for k in (0..<bucketCounters.count).reversed() { bucketFinished(k, worker: w) } }
             return
         }
         let p = UnsafePointer(parameters.base)
@@ -152,7 +156,8 @@ extension DataParallelTrainer {
     /// allreduce of every bucket that all workers have finished, from the last coupling down.
     func bucketFinished(_ k: Int, worker w: Int) {
         flow_atomic_add(&bucketCounters.base[k], 1)
-        if w == 0 { try? startBuckets(through: k) }
+        guard w == 0, bucketError == nil else { return }
+        do { try startBuckets(through: k) } catch { bucketError = error }  // rethrown after the parallel region
     }
 
     /// Coordinating thread: for buckets K−1 … k (the backward order) not yet started, waits until every

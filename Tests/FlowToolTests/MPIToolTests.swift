@@ -104,6 +104,21 @@ struct MPIToolTests {
         #expect(Tool.bytes("\(dir)/a/model.safetensors") == Tool.bytes("\(dir)/c/model.safetensors"))
     }
 
+    @Test("overlapped allreduce with empty ranks and workers (a 1-row last batch on 2 ranks × 2 threads) completes, equal to the blocking exchange")
+    func overlapWithEmptyShards() throws {
+        guard Self.mpirun != nil else { print("skipped: mpirun not found"); return }
+        let dir = try Tool.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        // 241 training rows, batch 80: the last batch of every epoch has 1 row, so one rank and three of the
+        // four workers have none. Worker 0 coordinates the buckets; an empty worker 0 used to wait for itself.
+        let extra = ["--threads", "2", "--batch-size", "80"]
+        let on = try Self.launch(2, Self.small("\(dir)/on", extra + ["--overlap", "on"]), timeout: 60)
+        #expect(on.status == 0, "\(on.output)")
+        let off = try Self.launch(2, Self.small("\(dir)/off", extra + ["--overlap", "off"]), timeout: 60)
+        #expect(off.status == 0, "\(off.output)")
+        #expect(Tool.bytes("\(dir)/on/model.safetensors") == Tool.bytes("\(dir)/off/model.safetensors"))
+    }
+
     @Test("sharded optimiser on 3 ranks with parts of unequal size: agrees with one process and with the replicated optimiser")
     func shardedThreeRanks() throws {
         guard Self.mpirun != nil else { print("skipped: mpirun not found"); return }
