@@ -70,6 +70,12 @@ def main():
     path = sys.argv[1] if len(sys.argv) > 1 else "runs/moons/best.safetensors"
     tensors, config, meta = load(path)
     print(f"{path}: {config}")
+    if config.get("preprocessing"):
+        # Discrete data: flow-mpirun evaluates x + u with its own seeded noise u and the logit transform, which
+        # this short script does not reproduce; refuse rather than print a number that means something else.
+        sys.exit(f"error: {path}: the model was trained with preprocessing {config['preprocessing']} "
+                 "(dequantisation + logit of discrete data); this script handles continuous models only: "
+                 "use `flow-mpirun evaluate` for it")
     print(f"{len(tensors)} tensors, e.g. couplings.0.s.0.weight {tensors['couplings.0.s.0.weight'].shape}")
     if "training.step" in tensors:
         print(f"training step {int(tensors['training.step'])}, Adam step {int(tensors['training.optimizer_step'])}")

@@ -37,6 +37,8 @@ public final class DataParallelTrainer: @unchecked Sendable {
     public internal(set) var step: Int
     /// Best validation NLL so far (nats, data units).
     public private(set) var bestValidationNLL: Double?
+    /// The running sums of the epoch in progress (restored from a checkpoint written mid-epoch).
+    public internal(set) var epochProgress = EpochProgress()
     /// The epoch (1-based) of ``bestValidationNLL``.
     public private(set) var bestEpoch: Int?
     /// Cumulative time per phase on this rank.
@@ -235,6 +237,7 @@ public final class DataParallelTrainer: @unchecked Sendable {
         step = s.step
         bestValidationNLL = s.bestValidationNLL
         bestEpoch = s.bestEpoch
+        epochProgress = s.epochProgress
     }
 
     /// Whether this step shards the optimiser (``shardOptimizer``, several ranks, default mode, no overlap).
@@ -258,7 +261,8 @@ public final class DataParallelTrainer: @unchecked Sendable {
         return TrainingState(parameters: parameters.array, firstMoment: optimizer.m.array, secondMoment: optimizer.v.array,
                       optimizerStep: optimizer.step, step: step, normalizer: normalizer,
                       bestValidationNLL: bestValidationNLL, bestEpoch: bestEpoch,
-                      averagedParameters: average?.average.array, averageStep: average?.lastStep ?? 0)
+                      averagedParameters: average?.average.array, averageStep: average?.lastStep ?? 0,
+                      epochProgress: epochProgress)
     }
 
     /// The parameters that are evaluated, sampled and saved as the model `[storageCount]`: the moving average
@@ -371,26 +375,28 @@ public final class DataParallelTrainer: @unchecked Sendable {
         L2Penalty.value(l2: configuration.l2, parameters: parameters.base, layout: network.layout)
     }
 
-    /// Runs the remaining steps of the current epoch, then the validation pass.
+    /// Runs the remaining steps of the current epoch, then the validation pass. The epoch's sums continue from
+    /// ``epochProgress`` (restored from a checkpoint written mid-epoch), so that its report covers all its steps.
     /// - Parameter onStep: called after every step with its report (on every rank).
     public func runEpoch(onStep: (StepReport) -> Void = { _ in }) throws -> EpochReport {
         let e = epoch
-        var nllRows = 0.0, rows = 0, skipped = 0
-        let start = now()
         while step < (e + 1) * batchesPerEpoch {
+            let start = now()
             let r = try trainStep()
             if r.applied || r.nll.isFinite {
-                nllRows += r.nll * Double(r.rows)
-                rows += r.rows
+                epochProgress.nllRowSum += r.nll * Double(r.rows)
+                epochProgress.rows += r.rows
             }
-            if !r.applied { skipped += 1 }
+            if !r.applied { epochProgress.skippedSteps += 1 }
+            epochProgress.seconds += now() - start
             onStep(r)
             if stopAgreed { break }
         }
-        let seconds = now() - start
+        let p = epochProgress
+        if !stopAgreed { epochProgress = EpochProgress() }  // a stopped epoch's sums go into the checkpoint
         let validation = stopAgreed ? nil : try validationNLL()
-        return EpochReport(epoch: e + 1, trainNLL: rows > 0 ? nllRows / Double(rows) : .nan, validationNLL: validation,
-                           penalty: penalty, seconds: seconds,
-                           samplesPerSecond: seconds > 0 ? Double(rows) / seconds : 0, skippedSteps: skipped)
+        return EpochReport(epoch: e + 1, trainNLL: p.rows > 0 ? p.nllRowSum / Double(p.rows) : .nan, validationNLL: validation,
+                           penalty: penalty, seconds: p.seconds,
+                           samplesPerSecond: p.seconds > 0 ? Double(p.rows) / p.seconds : 0, skippedSteps: p.skippedSteps)
     }
 }

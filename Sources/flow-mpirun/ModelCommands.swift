@@ -372,13 +372,17 @@ struct InspectCommand: ParsableCommand {
         var parameters: Int
         var training: TrainingConfiguration?
         var step: Int?
-        var epoch: Int?
+        /// Epochs completed (the checkpoint may lie inside the next one).
+        var epochsCompleted: Int?
+        /// Steps per epoch, when the data can be loaded to count them.
+        var stepsPerEpoch: Int?
         var optimizerStep: Int?
         var bestValidationNLL: Double?
         var bestEpoch: Int?
         var metadata: [String: String]
         enum CodingKeys: String, CodingKey {
-            case file, model, parameters, training, step, epoch, optimizerStep = "optimizer_step",
+            case file, model, parameters, training, step, epochsCompleted = "epochs_completed", stepsPerEpoch = "steps_per_epoch",
+                 optimizerStep = "optimizer_step",
                  bestValidationNLL = "best_validation_nll", bestEpoch = "best_epoch", metadata
         }
     }
@@ -391,14 +395,16 @@ struct InspectCommand: ParsableCommand {
             throw ExitCode.failure
         }
         let s = checkpoint.state
-        var epoch: Int?
+        var epoch: Int?, perEpoch: Int?
         if let s, let t = checkpoint.training, let spec = checkpoint.metadata["data"].flatMap({ try? JSONDecoder().decode(DataSpec.self, from: Data($0.utf8)) }),
            let rows = try? spec.load().rows {
             let train = rows - Int((Double(rows) * t.validationFraction).rounded())
-            epoch = s.step / max(1, (train + t.batchSize - 1) / t.batchSize)
+            perEpoch = max(1, (train + t.batchSize - 1) / t.batchSize)
+            epoch = s.step / perEpoch!
         }
         let r = Result(file: path, model: checkpoint.model.configuration, parameters: checkpoint.model.network.layout.parameterCount,
-                       training: checkpoint.training, step: s?.step, epoch: epoch, optimizerStep: s?.optimizerStep,
+                       training: checkpoint.training, step: s?.step, epochsCompleted: epoch, stepsPerEpoch: perEpoch,
+                       optimizerStep: s?.optimizerStep,
                        bestValidationNLL: s?.bestValidationNLL, bestEpoch: s?.bestEpoch, metadata: checkpoint.metadata)
         if json {
             let e = JSONEncoder()
@@ -412,7 +418,14 @@ struct InspectCommand: ParsableCommand {
         if let t = r.training {
             print("training: \(t.epochs) epochs, batch \(t.batchSize), lr \(t.learningRate), l2 \(t.l2), seed \(t.seed)\(t.reproducible ? ", exact mode" : "")")
         }
-        if let s { print("position: step \(s.step)\(epoch.map { " (epoch \($0))" } ?? ""), \(s.optimizerStep) Adam updates") }
+        if let s {
+            var at = ""
+            if let epoch, let perEpoch {
+                let within = s.step - epoch * perEpoch
+                at = " (\(epoch) epoch\(epoch == 1 ? "" : "s") done" + (within > 0 ? ", \(within) of \(perEpoch) steps of epoch \(epoch + 1))" : ")")
+            }
+            print("position: step \(s.step)\(at), \(s.optimizerStep) Adam updates")
+        }
         if let best = r.bestValidationNLL { print("best validation NLL: \(best) nats at epoch \(r.bestEpoch ?? 0)") }
         for (k, v) in r.metadata.sorted(by: { $0.key < $1.key }) { print("metadata \(k): \(v)") }
     }

@@ -160,7 +160,7 @@ struct TrainCommand: ParsableCommand {
             let dataRequested = data.given ? try data.spec(defaultSeed: requested.seed, fallback: stored.data) : stored.data
             let differences = Self.differences(stored.training, requested) + (dataRequested == stored.data ? [] : ["data (\(stored.data.summary) vs \(dataRequested.summary))"])
             if !differences.isEmpty {
-                throw ValidationError("--resume \(resume) is a run with another configuration: \(differences.joined(separator: "; ")). Resume with the same flags (only --epochs, --threads and --checkpoint-every may change), or start a new run.")
+                throw ValidationError("--resume \(resume) is a run with another configuration: \(differences.joined(separator: "; ")). Resume with the same flags (only --epochs, --threads, --overlap and --checkpoint-every may change), or start a new run.")
             }
             config = stored
             if let epochs { config.training.epochs = epochs }

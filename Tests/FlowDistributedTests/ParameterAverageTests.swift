@@ -98,6 +98,35 @@ struct ParameterAverageTests {
         #expect(sameAverage)
     }
 
+    @Test("an epoch stopped mid-way and resumed through a checkpoint file reports the training NLL of all its steps")
+    func epochProgressAcrossResume() throws {
+        let p = try problem(ema: 0.99)
+        let straight = try makeTrainer(p, threads: 2)
+        var reference: [EpochReport] = []
+        while !straight.finished { reference.append(try straight.runEpoch()) }
+        // A stop requested during the 3rd step of epoch 2 (step index 9): runEpoch ends after it, keeping its sums.
+        let second = try makeTrainer(p, threads: 2)
+        var reports = [try second.runEpoch()]
+        second.localStopRequest = { [unowned second] in second.step >= 9 }
+        let stopped = try second.runEpoch()
+        #expect(second.stopAgreed && stopped.validationNLL == nil && second.step == 10)
+        let progress = second.epochProgress
+        #expect(progress.rows == 3 * 24 && progress.skippedSteps == 0 && progress.seconds > 0)
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("progress-\(UInt32.random(in: 0...UInt32.max)).safetensors").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try Checkpoint(model: second.model, state: second.state(), training: p.0).write(to: path)
+        let state = try #require(try Checkpoint.load(path: path, expecting: p.0.model).state)
+        #expect(state.epochProgress == progress)
+        let resumed = try DataParallelTrainer(configuration: p.0, normalizer: p.1, train: p.2, validation: p.3,
+                                              communicator: SingleProcessCommunicator(), threads: 2, state: state)
+        while !resumed.finished { reports.append(try resumed.runEpoch()) }
+        #expect(reports.count == reference.count)
+        for (a, b) in zip(reports, reference) {
+            #expect(a.trainNLL.bitPattern == b.trainNLL.bitPattern, "epoch \(a.epoch): train NLL \(a.trainNLL) vs \(b.trainNLL)")
+            #expect(a.validationNLL == b.validationNLL)
+        }
+    }
+
     @Test("a checkpoint with an average cannot resume a run without one, and the reverse; each error says which")
     func resumeMismatch() throws {
         let with = try problem(ema: 0.99), without = try problem(ema: nil)

@@ -61,6 +61,13 @@ struct FaultToolTests {
         let resumed = try Tool.flow(["train", "--resume", "\(dir)/cut", "--no-plots", "--quiet"])
         #expect(resumed.status == 0, "\(resumed.output)")
         #expect(Tool.bytes("\(dir)/cut/model.safetensors") == Tool.bytes("\(dir)/full/model.safetensors"))
+        // metrics.csv: every epoch's training NLL (also the interrupted one's, over all its steps), validation NLL
+        // and penalty as in the uninterrupted run; only the timings differ.
+        func losses(_ run: String) throws -> [String] {
+            try String(contentsOfFile: "\(dir)/\(run)/metrics.csv", encoding: .utf8).split(separator: "\n")
+                .map { $0.split(separator: ",").prefix(4).joined(separator: ",") }
+        }
+        #expect(try losses("cut") == losses("full"))
     }
 
     @Test("a second SIGINT exits at once with 130, and the last checkpoint stays intact")

@@ -85,6 +85,10 @@ public struct Checkpoint: Sendable {
                 }
                 w.add(name: "training.average_step", shape: [], int64s: [Int64(s.averageStep)])
             }
+            if !s.epochProgress.isEmpty {
+                let p = s.epochProgress
+                w.add(name: "training.epoch_progress", shape: [4], doubles: [p.nllRowSum, Double(p.rows), Double(p.skippedSteps), p.seconds])
+            }
             w.add(name: "training.step", shape: [], int64s: [Int64(s.step)])
             w.add(name: "training.optimizer_step", shape: [], int64s: [Int64(s.optimizerStep)])
             if let best = s.bestValidationNLL, let epoch = s.bestEpoch {
@@ -222,9 +226,22 @@ public struct Checkpoint: Sendable {
                 }
                 averaged = params
             }
+            var progress = EpochProgress()
+            if file.tensors["training.epoch_progress"] != nil {
+                let info = try file.info("training.epoch_progress")
+                guard info.dtype == .F64, info.shape == [4] else {
+                    throw fail("tensor 'training.epoch_progress' must be F64 with shape [4], found \(info.dtype.rawValue) \(info.shape)")
+                }
+                used.insert("training.epoch_progress")
+                let v = try file.doubles("training.epoch_progress")
+                guard v.allSatisfy({ $0.isFinite }), v[1] >= 0, v[2] >= 0, v[3] >= 0,
+                      v[1] < 1e15, v[2] < 1e15, v[1] == v[1].rounded(), v[2] == v[2].rounded()
+                else { throw fail("tensor 'training.epoch_progress' = \(v) is not (Σ NLL·rows, rows ≥ 0, skipped ≥ 0, seconds ≥ 0)") }
+                progress = EpochProgress(nllRowSum: v[0], rows: Int(v[1]), skippedSteps: Int(v[2]), seconds: v[3])
+            }
             state = TrainingState(parameters: trained, firstMoment: m, secondMoment: v, optimizerStep: optimizerStep, step: step,
                                   normalizer: model.normalizer, bestValidationNLL: best, bestEpoch: bestEpoch,
-                                  averagedParameters: averaged, averageStep: averageStep)
+                                  averagedParameters: averaged, averageStep: averageStep, epochProgress: progress)
         }
         let extra = Set(file.tensors.keys).subtracting(used)
         if let name = extra.sorted().first {

@@ -20,11 +20,14 @@ public struct TrainingState: Sendable, Equatable {
     public var averagedParameters: [Float]?
     /// The step of the average's last update (``ParameterAverage/lastStep``).
     public var averageStep: Int
+    /// The running sums of the epoch in progress (zero at an epoch's end), so that a run resumed mid-epoch
+    /// reports that epoch's training NLL over all its steps.
+    public var epochProgress: EpochProgress
 
     /// A state.
     public init(parameters: [Float], firstMoment: [Float], secondMoment: [Float], optimizerStep: Int, step: Int,
                 normalizer: Normalizer<Float>, bestValidationNLL: Double? = nil, bestEpoch: Int? = nil,
-                averagedParameters: [Float]? = nil, averageStep: Int = 0) {
+                averagedParameters: [Float]? = nil, averageStep: Int = 0, epochProgress: EpochProgress = EpochProgress()) {
         self.parameters = parameters
         self.firstMoment = firstMoment
         self.secondMoment = secondMoment
@@ -35,5 +38,29 @@ public struct TrainingState: Sendable, Equatable {
         self.bestEpoch = bestEpoch
         self.averagedParameters = averagedParameters
         self.averageStep = averageStep
+        self.epochProgress = epochProgress
     }
+}
+
+/// Running sums over the steps of the epoch in progress.
+public struct EpochProgress: Sendable, Equatable {
+    /// Σ over the epoch's counted steps of (mean NLL of the step, nats, data units) × (its rows).
+    public var nllRowSum: Double
+    /// Rows of the counted steps (steps whose NLL was finite or that were applied).
+    public var rows: Int
+    /// Steps skipped by the non-finite policy.
+    public var skippedSteps: Int
+    /// Wall-clock seconds spent in the epoch's steps so far.
+    public var seconds: Double
+
+    /// Zero sums (the start of an epoch).
+    public init(nllRowSum: Double = 0, rows: Int = 0, skippedSteps: Int = 0, seconds: Double = 0) {
+        self.nllRowSum = nllRowSum
+        self.rows = rows
+        self.skippedSteps = skippedSteps
+        self.seconds = seconds
+    }
+
+    /// Whether nothing has been summed yet.
+    public var isEmpty: Bool { rows == 0 && skippedSteps == 0 && seconds == 0 && nllRowSum == 0 }
 }
