@@ -27,9 +27,11 @@ public protocol Communicator: AnyObject, Sendable {
 
     /// In-place reduce-scatter: afterwards rank r holds the sum over all ranks of its part of `buffer`
     /// (elements ``part(count:rank:)``); the rest of the buffer holds partial sums. Same count on every rank.
+    /// - Throws: ``CommunicatorError`` when a transfer fails or a part exceeds MPI's Int32 counts.
     func reduceScatterSum(_ buffer: UnsafeMutableBufferPointer<Float>) throws
     /// In-place allgather of the parts: afterwards every rank's `buffer` holds rank q's part (elements
     /// ``part(count:rank:)`` of q) from rank q, for every q. Same count on every rank.
+    /// - Throws: ``CommunicatorError`` when the transfer fails or the buffer exceeds MPI's Int32 counts.
     func allgatherParts(_ buffer: UnsafeMutableBufferPointer<Float>) throws
 
     /// Starts a non-blocking in-place sum (MPI_Iallreduce) of `buffer`; the buffer must stay untouched until
@@ -82,7 +84,7 @@ extension Communicator {
     /// Rank r's part of a buffer of `count` elements in ``reduceScatterSum(_:)`` and ``allgatherParts(_:)``:
     /// elements ⌊r·count/p⌋ ..< ⌊(r+1)·count/p⌋ for p = worldSize.
     public func part(count: Int, rank r: Int) -> Range<Int> {
-        (r * count / worldSize)..<((r + 1) * count / worldSize)
+        ShardPlan.part(count, parts: worldSize, index: r)
     }
 
     /// Whether this rank writes files and prints the job's results (rank 0).
