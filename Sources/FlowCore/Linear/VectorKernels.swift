@@ -131,6 +131,7 @@ public enum VectorKernels {
 
     /// Σ ((x[e] + x2[e])·scale + c·w[e])² over `count` elements (x2 optional; the sum x + x2 is rounded
     /// in the scalar type first, as a reduction pass would), accumulated in Double (8 lanes, fixed order).
+    /// With c = 0, `w` is not read (no pass over the weights without an L2 penalty).
     public static func sumOfSquares<S: FlowScalar>(_ x: UnsafePointer<S>, _ x2: UnsafePointer<S>? = nil, scale: Double,
                                                    plus c: Double, times w: UnsafePointer<S>, count: Int) -> Double {
         if c == 0 && x2 == nil { return scale * scale * sumOfSquares(x, count: count) }
@@ -141,7 +142,8 @@ public enum VectorKernels {
         while e < vectorEnd {
             var g = load(x + e)
             if let x2 { g = g + load(x2 + e) }
-            let v = SIMD8<Double>(g) * vs + vc * SIMD8<Double>(load(w + e))
+            var v = SIMD8<Double>(g) * vs
+            if c != 0 { v = v + vc * SIMD8<Double>(load(w + e)) }  // no pass over w without a penalty
             acc = acc + v * v
             e &+= 8
         }
@@ -149,7 +151,8 @@ public enum VectorKernels {
         while e < count {
             var g = x[e]
             if let x2 { g += x2[e] }
-            let v = Double(g) * scale + c * Double(w[e])
+            var v = Double(g) * scale
+            if c != 0 { v += c * Double(w[e]) }
             s += v * v
             e &+= 1
         }
