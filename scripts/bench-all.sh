@@ -24,6 +24,9 @@ peer="$repo/Benchmarks/pytorch/torch_realnvp.py"
 echo "$(date -u +%Y-%m-%dT%H:%MZ) $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) CPUs" > "$out/machine.txt"
 
 echo "== 1. flow-mpirun vs PyTorch (alternating, ${ROUNDS:-3} rounds)"
+if [ ! -x "$torch" ]; then
+  echo "note: no PyTorch interpreter at $torch (set TORCH_PYTHON, or see Benchmarks/pytorch/README.md): flow-mpirun only" >&2
+fi
 for round in $(seq 1 "${ROUNDS:-3}"); do
   for t in 1 2; do
     $bin bench --threads "$t" --steps 20 --repeats 3 --csv "$out/ours-t$t-r$round.csv" | tail -n 3

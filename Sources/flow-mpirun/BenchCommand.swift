@@ -98,16 +98,19 @@ struct BenchCommand: ParsableCommand {
         var fit: Fit?
     }
 
-    func validate() throws {
-        if steps < 1 || repeats < 1 || warmup < 0 { throw ValidationError("--steps and --repeats need at least 1, --warmup at least 0") }
-        if batchSize < 1 { throw ValidationError("invalid --batch-size \(batchSize): need at least 1") }
+    /// Range checks of the measurement flags (our errors: exit status 1, as `train`'s).
+    func checkRanges() throws {
+        if steps < 1 { throw FlowConfigurationError(field: "steps", value: "\(steps)", message: "need at least 1 step per measurement") }
+        if repeats < 1 { throw FlowConfigurationError(field: "repeats", value: "\(repeats)", message: "need at least 1 measurement") }
+        if warmup < 0 { throw FlowConfigurationError(field: "warmup", value: "\(warmup)", message: "must be 0 or more") }
+        if batchSize < 1 { throw FlowConfigurationError(field: "batch-size", value: "\(batchSize)", message: "need at least 1 row per batch") }
     }
 
     func threadList() throws -> [Int] {
         guard let threads else { return Array(Set([1, WorkerPool.availableCores])).sorted() }
         let list = threads.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
         guard !list.isEmpty, list.allSatisfy({ ($0 ?? 0) >= 1 }) else {
-            throw ValidationError("invalid --threads '\(threads)': use a comma-separated list of positive counts, e.g. 1,2")
+            throw FlowConfigurationError(field: "threads", value: "'\(threads)'", message: "use a comma-separated list of positive counts, e.g. 1,2")
         }
         return list.map { $0! }
     }
@@ -135,6 +138,7 @@ struct BenchCommand: ParsableCommand {
         let ctx = try RunContext()
         let c = self
         let (threadCounts, model) = ctx.setUp { () throws -> ([Int], FlowConfiguration) in
+            try c.checkRanges()
             let m = FlowConfiguration(dim: c.dim, couplings: c.couplings, hidden: c.hidden, hiddenLayers: c.hiddenLayers)
             try m.validate()
             return (try c.threadList(), m)

@@ -92,7 +92,8 @@ struct EvaluateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "evaluate", abstract: "Report log-likelihood, NLL (nats, data units), bits/dim and round-trip error.",
         discussion: """
-            Data: --data FILE, or --dataset NAME [--samples N --data-seed S] for fresh synthetic points; without \
+            Data: --data FILE, or --dataset NAME [--samples N --data-seed S] for synthetic points (without \
+            --data-seed: the seed after the run's own data seed, i.e. points it did not train on); without \
             either, the run's own data (stored in the checkpoint) and --split train|validation|all|both (default \
             validation). bits/dim = NLL / (D·ln 2). With a dequantising model (digits), the data are dequantised with \
             a fixed noise draw (--noise-seed, default the run's seed: the validation split then matches training's \
@@ -100,7 +101,7 @@ struct EvaluateCommand: ParsableCommand {
             """)
     @OptionGroup var modelOption: ModelOption
     @OptionGroup var data: DataOptions
-    @Option(help: "Without --data/--dataset: which split of the run's data: train | validation | all | both.") var split: String = "validation"
+    @Option(help: "Without --data/--dataset: which split of the run's data: train | validation | all | both (default: validation).") var split: SplitName?
     @Option(name: .customLong("noise-seed"), help: "Seed of the dequantisation noise (default: the run's seed).") var noiseSeed: UInt64?
     @Flag(name: .customLong("per-class"), help: "Also report bits/dim per class (bundled labelled data sets).") var perClass = false
     @Flag(help: "Also report diagonal and full-covariance Gaussian baselines, fitted on the run's training split in the same preprocessed space.")
@@ -163,9 +164,7 @@ struct EvaluateCommand: ParsableCommand {
             if c.perClass, let unlabelled = parts.first(where: { $0.labels == nil }) {
                 throw ValidationError("--per-class needs labelled data (the bundled digits, wine, breast-cancer); \(unlabelled.name) has no labels")
             }
-            if loaded.model.configuration.preprocessing != .none {
-                for part in parts { _ = try loaded.model.configuration.preprocessing.forward(part.x) }
-            }
+            for part in parts { try loaded.model.configuration.preprocessing.validateDiscrete(part.x) }
             return (loaded, parts)
         }
         do {
@@ -277,7 +276,12 @@ struct EvaluateCommand: ParsableCommand {
 
     func loadData(_ loaded: LoadedModel) throws -> [Part] {
         if data.given {
-            let spec = try data.spec(defaultSeed: 0)
+            // Without --data-seed, fresh points: the seed after the one the run generated its data from.
+            let trainedOn = loaded.dataSpec.map { $0.seed } ?? 0
+            let spec = try data.spec(defaultSeed: trainedOn &+ 1)
+            if let split {
+                throw ValidationError("--split \(split.rawValue) chooses a split of the run's own data; it does not apply to --data or --dataset")
+            }
             let (x, labels) = try spec.loadWithLabels()
             return [Part(name: spec.summary, x: x, labels: labels)]
         }
@@ -289,16 +293,15 @@ struct EvaluateCommand: ParsableCommand {
         func part(_ rows: [Int], _ name: String) -> Part {
             Part(name: "\(spec.summary), \(name) split", x: raw.gatherRows(rows), labels: labels.map { l in rows.map { l[$0] } })
         }
-        switch split {
-        case "train": return [part(s.train, "train")]
-        case "validation":
+        switch split ?? .validation {
+        case .train: return [part(s.train, "train")]
+        case .validation:
             guard !s.validation.isEmpty else { throw ValidationError("the run has no validation split; use --split train or all") }
             return [part(s.validation, "validation")]
-        case "both":
+        case .both:
             guard !s.validation.isEmpty else { throw ValidationError("the run has no validation split; use --split train or all") }
             return [part(s.train, "train"), part(s.validation, "validation")]
-        case "all": return [Part(name: spec.summary, x: raw, labels: labels)]
-        default: throw ValidationError("invalid --split '\(split)': use train, validation, all or both")
+        case .all: return [Part(name: spec.summary, x: raw, labels: labels)]
         }
     }
 }

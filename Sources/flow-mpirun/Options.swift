@@ -5,6 +5,16 @@ import FlowDistributed
 extension MaskScheme: ExpressibleByArgument {}
 extension NonFinitePolicy: ExpressibleByArgument {}
 
+/// `train --schedule`: the learning-rate schedule's name (the parser rejects others with exit status 64).
+enum ScheduleName: String, CaseIterable, ExpressibleByArgument {
+    case constant, cosine
+}
+
+/// `evaluate --split`: which split of the run's own data.
+enum SplitName: String, CaseIterable, ExpressibleByArgument {
+    case train, validation, all, both
+}
+
 /// Where the data comes from: `--dataset NAME` (synthetic, generated from `--data-seed`) or `--data FILE`.
 struct DataOptions: ParsableArguments {
     @Option(help: ArgumentHelp("A named data set: \(DataSpec.datasetNames.joined(separator: ", ")).", valueName: "name"))
@@ -19,7 +29,7 @@ struct DataOptions: ParsableArguments {
     @Option(help: "Noise of a synthetic data set (default: the set's own, 0.05 for moons).")
     var noise: Double?
 
-    @Option(name: .customLong("data-seed"), help: "Seed of a synthetic data set (default: --seed).")
+    @Option(name: .customLong("data-seed"), help: "Seed of a synthetic data set (train: default --seed; evaluate: default the run's data seed + 1, points it did not train on).")
     var dataSeed: UInt64?
 
     /// Whether any data flag was given.

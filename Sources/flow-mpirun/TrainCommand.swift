@@ -44,7 +44,7 @@ struct TrainCommand: ParsableCommand {
     @Flag(inversion: .prefixedNo, help: "Exact mode: the same model bytes for every ranks × threads layout.") var reproducible: Bool?
     @Option(name: .customLong("micro-batch"), help: "Rows per micro-batch in exact mode (default 64).") var microBatch: Int?
     @Option(name: .customLong("clip-norm"), help: "Clip the global gradient norm to this value.") var clipNorm: Double?
-    @Option(help: "Learning-rate schedule: constant | cosine (default constant).") var schedule: String?
+    @Option(help: "Learning-rate schedule: constant | cosine (default constant).") var schedule: ScheduleName?
     @Option(name: .customLong("warmup-steps"), help: "Linear warm-up steps of the cosine schedule (default 0).") var warmupSteps: Int?
     @Option(help: "Overlap the gradient allreduce with the backward pass: auto (on across hosts, off on one host) | on | off.")
     var overlap: OverlapSetting = .auto
@@ -122,10 +122,9 @@ struct TrainCommand: ParsableCommand {
         if let onNonFinite { t.onNonFinite = onNonFinite }
         if let emaMomentum { t.emaMomentum = emaMomentum == 0 ? nil : emaMomentum }
         if schedule != nil || warmupSteps != nil {
-            switch schedule ?? "cosine" {
-            case "constant": t.schedule = .constant
-            case "cosine": t.schedule = .cosine(warmupSteps: warmupSteps ?? 0, totalSteps: 0, minimum: 0)
-            default: throw ValidationError("invalid --schedule '\(schedule!)': use constant or cosine")
+            switch schedule ?? .cosine {
+            case .constant: t.schedule = .constant
+            case .cosine: t.schedule = .cosine(warmupSteps: warmupSteps ?? 0, totalSteps: 0, minimum: 0)
             }
         }
         return t
@@ -192,12 +191,12 @@ struct TrainCommand: ParsableCommand {
         let split = DataSplit(rows: raw.rows, validationFraction: config.training.validationFraction, seed: config.training.seed)
         if split.train.count < 2 { throw ValidationError("only \(split.train.count) training rows after the validation split of \(raw.rows) rows") }
         let trainRaw = raw.gatherRows(split.train)
-        // The normaliser is fitted on the preprocessed training split (epoch 0's dequantisation noise); the
-        // preprocessing also checks that discrete data lie in 0…levels−1.
+        // The normaliser is fitted on the preprocessed training split (epoch 0's dequantisation noise), after
+        // checking that discrete data are integers in 0…levels−1.
         let preprocessing = config.training.model.preprocessing
         let noise = preprocessing == .none ? nil
             : Preprocessing.noise(seed: config.training.seed, substream: 0, rows: trainRaw.rows, dim: trainRaw.columns)
-        if preprocessing != .none { _ = try preprocessing.forward(raw) }  // every row, in file order (errors name the row)
+        try preprocessing.validateDiscrete(raw)  // every row, in file order (errors name the row)
         let (preprocessed, _) = try preprocessing.forward(trainRaw, noise: noise)
         let normalizer: Normalizer<Float> = try state?.normalizer ?? Normalizer<Float>.fit(preprocessed)
         // Guards: every rank must run the same configuration on the same data.
@@ -215,7 +214,9 @@ struct TrainCommand: ParsableCommand {
             communicator: ctx.communicator, threads: threads, state: state)
         trainer.parameterCheckInterval = checkParametersEvery
         trainer.overlapAllreduce = overlap.resolved(hosts: ctx.communicator.hostCount)
-        if state != nil, trainer.step > trainer.totalSteps {
+        // Nothing left to do: more steps done than asked for, or exactly as many with the last epoch finished
+        // (no partial epoch's sums pending); the files are left untouched.
+        if state != nil, trainer.step > trainer.totalSteps || trainer.step == trainer.totalSteps && trainer.epochProgress.isEmpty {
             throw ValidationError("--epochs \(config.training.epochs): \(run.path) has already trained \(trainer.epoch) epochs; give --epochs above \(trainer.epoch) to continue it")
         }
         return Setup(run: run, config: config, trainer: trainer, rawTrain: trainRaw, trainLabels: labels.map { l in split.train.map { l[$0] } },

@@ -197,7 +197,7 @@ func npyFile(_ dictionary: String, version: UInt8 = 1, data: [UInt8]) -> [UInt8]
             ),
             ("x.npy: expected a 2-D array [rows, columns], found shape (2, 3, 4) (3-D)", npyFile(header(shape: "(2, 3, 4)"), data: [])),
             (
-                "x.npy: expected a 2-D array [rows, columns], found shape (5,) (1-D); use arr.reshape(-1, 1) for a single column",
+                "x.npy: expected a 2-D array [rows, columns], found shape (5,) (1-D); use arr.reshape(1, -1) for one row of features (arr.reshape(-1, 1) makes a single column)",
                 npyFile(header(shape: "(5,)"), data: [])
             ),
             ("x.npy: expected a 2-D array [rows, columns], found shape () (0-D)", npyFile(header(shape: "()"), data: [])),

@@ -41,6 +41,13 @@ struct TrainToolTests {
         #expect(fewer.stderr.contains("error: --epochs 3: \(dir)/part has already trained 4 epochs; give --epochs above 4 to continue it"),
                 "\(fewer.stderr)")
         #expect(Tool.bytes("\(dir)/part/model.safetensors") == Tool.bytes("\(dir)/full/model.safetensors"))
+        // As many epochs as already trained: refused too, and nothing is rewritten.
+        let metricsBefore = Tool.bytes("\(dir)/part/metrics.csv")
+        let same = try Tool.flow(["train", "--resume", "\(dir)/part", "--epochs", "4", "--no-plots"])
+        #expect(same.status == 1)
+        #expect(same.stderr.contains("error: --epochs 4: \(dir)/part has already trained 4 epochs; give --epochs above 4 to continue it"),
+                "\(same.stderr)")
+        #expect(Tool.bytes("\(dir)/part/metrics.csv") == metricsBefore)
         // A flag that changes the model is refused on resume, naming it.
         let bad = try Tool.flow(["train", "--resume", "\(dir)/part", "--hidden", "32", "--no-plots"])
         #expect(bad.status != 0)
@@ -108,6 +115,17 @@ struct TrainToolTests {
         let checkpoint = try Checkpoint.load(path: model)
         let fresh = ToyDataset.moons.generate(count: 500, seed: 99).converted(to: Float.self)
         #expect(abs(checkpoint.model.meanNLL(fresh) - nll) < 1e-4)
+        // Without --data-seed: points the run did not train on (its data seed 0, so seed 1), not its own.
+        let byDefault = try Tool.flow(["evaluate", "--model", model, "--dataset", "moons", "--samples", "300", "--json"])
+        #expect(byDefault.status == 0, "\(byDefault.output)")
+        let dNLL = try #require((try JSONSerialization.jsonObject(with: Data(byDefault.stdout.utf8)) as? [String: Any])?["nll"] as? Double)
+        let seed1 = ToyDataset.moons.generate(count: 300, seed: 1).converted(to: Float.self)
+        let seed0 = ToyDataset.moons.generate(count: 300, seed: 0).converted(to: Float.self)
+        #expect(abs(checkpoint.model.meanNLL(seed1) - dNLL) < 1e-4)
+        #expect(abs(checkpoint.model.meanNLL(seed0) - dNLL) > 1e-3)
+        let split = try Tool.flow(["evaluate", "--model", model, "--dataset", "moons", "--split", "train"])
+        #expect(split.status == 1 && split.stderr.contains("error: --split train chooses a split of the run's own data; it does not apply to --data or --dataset"),
+                "\(split.output)")
         // encode → decode returns the data.
         try CSVWriter.write(fresh.values, rows: 500, columns: 2, header: ["a", "b"], to: "\(dir)/x.csv")
         #expect(try Tool.flow(["encode", "--model", model, "--data", "\(dir)/x.csv", "--out", "\(dir)/z.csv"]).status == 0)

@@ -204,7 +204,7 @@ public enum NPYReader {
             throw failure("Fortran-ordered (column-major) arrays are not supported; save np.ascontiguousarray(arr) instead")
         }
         guard shape.count == 2 else {
-            let hint = shape.count == 1 ? "; use arr.reshape(-1, 1) for a single column" : ""
+            let hint = shape.count == 1 ? "; use arr.reshape(1, -1) for one row of features (arr.reshape(-1, 1) makes a single column)" : ""
             throw failure("expected a 2-D array [rows, columns], found shape \(shapeText) (\(shape.count)-D)\(hint)")
         }
         guard shape[0] >= 1, shape[1] >= 1 else {

@@ -72,6 +72,25 @@ public enum Preprocessing: Codable, Hashable, Sendable {
         }
     }
 
+    /// Checks that discrete data `[rows, D]` (data units, before dequantisation) hold integers in
+    /// 0 … levels − 1, row by row in file order; nothing to check without a preprocessing.
+    /// - Throws: ``FlowConfigurationError`` (field `levels`) naming the first row and column (1-based) whose value
+    ///   is not an integer or lies outside the levels.
+    public func validateDiscrete(_ x: Matrix<Double>) throws {
+        guard case let .dequantizeLogit(levels, _) = self else { return }
+        for (e, v) in x.values.enumerated() {
+            let place = "row \(e / x.columns + 1), column \(e % x.columns + 1) holds \(v)"
+            if !(v >= 0 && v < Double(levels)) {
+                throw FlowConfigurationError(field: "levels", value: "\(levels)",
+                    message: "\(place), outside 0…\(levels - 1); discrete data must be integers in 0…levels−1")
+            }
+            if v.rounded() != v {
+                throw FlowConfigurationError(field: "levels", value: "\(levels)",
+                    message: "\(place), not an integer; discrete data must be integers in 0…levels−1 (drop --dequantize/--levels for continuous data)")
+            }
+        }
+    }
+
     /// Inverse: x̃ = levels·(sigmoid(z) − α)/(1 − 2α) for `count` values (continuous, in [0, levels)).
     public func inverse(_ z: UnsafePointer<Double>, count: Int, into x: UnsafeMutablePointer<Double>) {
         switch self {
