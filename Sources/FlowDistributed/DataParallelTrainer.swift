@@ -238,6 +238,7 @@ public final class DataParallelTrainer: @unchecked Sendable {
         bestValidationNLL = s.bestValidationNLL
         bestEpoch = s.bestEpoch
         epochProgress = s.epochProgress
+        consecutiveNonFinite = s.nonFiniteStreak
     }
 
     /// Whether this step shards the optimiser (``shardOptimizer``, several ranks, default mode, no overlap).
@@ -262,7 +263,7 @@ public final class DataParallelTrainer: @unchecked Sendable {
                       optimizerStep: optimizer.step, step: step, normalizer: normalizer,
                       bestValidationNLL: bestValidationNLL, bestEpoch: bestEpoch,
                       averagedParameters: average?.average.array, averageStep: average?.lastStep ?? 0,
-                      epochProgress: epochProgress)
+                      epochProgress: epochProgress, nonFiniteStreak: consecutiveNonFinite)
     }
 
     /// The parameters that are evaluated, sampled and saved as the model `[storageCount]`: the moving average

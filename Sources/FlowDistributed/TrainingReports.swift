@@ -60,4 +60,6 @@ public struct TrainingStopped: Error, CustomStringConvertible, Sendable {
     /// The explanation.
     public var message: String
     public var description: String { message }
+    /// An explanation of why training stopped.
+    public init(message: String) { self.message = message }
 }

@@ -21,9 +21,6 @@ struct RunDirectory {
         enum CodingKeys: String, CodingKey { case formatVersion = "format_version", training, data }
     }
 
-    /// Creates the directory (and parents) and checks that a file can be written there and that the file
-    /// system has room for `bytesNeeded`.
-    /// - Throws: ``FlowIOError`` naming the directory.
     /// `mkdir -p`: creates `path` and its missing parents.
     ///
     /// - Throws: ``FlowIOError`` naming `path`, the component that could not be created and the C library's
@@ -41,8 +38,14 @@ struct RunDirectory {
         }
     }
 
-    func prepare(bytesNeeded: Int) throws {
+    /// Creates the directory (and parents), takes its ``Lock`` before anything in it is touched (another run's
+    /// temporary files included), and checks that a file can be written there and that the file system has
+    /// room for `bytesNeeded`.
+    /// - Returns: the lock, to hold for the run's duration.
+    /// - Throws: ``FlowIOError`` naming the directory.
+    func prepare(bytesNeeded: Int) throws -> Lock {
         try Self.makeDirectories(path)
+        let lock = try self.lock()
         let probe = file(".write-test-\(getpid())")
         guard FileManager.default.createFile(atPath: probe, contents: Data("ok".utf8)) else {
             throw FlowIOError(path: path, message: "the output directory is not writable")
@@ -59,6 +62,37 @@ struct RunDirectory {
                 throw FlowIOError(path: path, message: "only \(free) bytes free; a checkpoint needs about \(bytesNeeded)")
             }
         }
+        return lock
+    }
+
+    /// An exclusive lock on a run directory, held while the value lives (and released by the kernel when the
+    /// process ends, however it ends).
+    final class Lock {
+        let descriptor: Int32
+        init(descriptor: Int32) { self.descriptor = descriptor }
+        deinit { close(descriptor) }
+    }
+
+    /// Takes the directory's lock (`flock` on the directory itself, non-blocking), so that two `train`
+    /// processes never write the same run.
+    /// - Throws: ``FlowIOError`` naming the directory when another process holds it or it cannot be opened.
+    func lock() throws -> Lock {
+        let fd = open(path, O_RDONLY | O_DIRECTORY)
+        guard fd >= 0 else {
+            throw FlowIOError(path: path, message: "cannot open the run directory: \(String(cString: strerror(errno)))")
+        }
+        if flock(fd, LOCK_EX | LOCK_NB) != 0 {
+            close(fd)
+            throw FlowIOError(path: path, message: "is in use by another flow-mpirun train (it holds the directory's lock); wait for it to end or choose another --out")
+        }
+        return Lock(descriptor: fd)
+    }
+
+    /// `path` as an absolute, standardised path (relative paths are taken from the current directory), so that
+    /// a run records where its data file is whatever directory it is resumed from.
+    static func absolute(_ path: String) -> String {
+        let full = path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
+        return (full as NSString).standardizingPath
     }
 
     func writeConfig(_ c: RunConfig) throws {

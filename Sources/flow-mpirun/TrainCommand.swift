@@ -69,6 +69,10 @@ struct TrainCommand: ParsableCommand {
         /// Labels of the training rows (bundled data sets), for per-class views.
         var trainLabels: [Int]?
         var resumed: Bool
+        /// The data's fingerprint, recorded in every checkpoint and compared on resume.
+        var fingerprint: UInt64
+        /// Rank 0's lock on the run directory, held until the process ends.
+        var lock: RunDirectory.Lock?
     }
 
     mutating func run() throws {
@@ -117,10 +121,18 @@ struct TrainCommand: ParsableCommand {
         if let seed { t.seed = seed }
         if let validationFraction { t.validationFraction = validationFraction }
         if let reproducible { t.reproducible = reproducible }
-        if let microBatch { t.microBatch = microBatch }
+        if let microBatch {
+            guard t.reproducible else {
+                throw ValidationError("--micro-batch applies to the exact mode (--reproducible); the default mode does not split batches")
+            }
+            t.microBatch = microBatch
+        }
         if let clipNorm { t.clipNorm = clipNorm }
         if let onNonFinite { t.onNonFinite = onNonFinite }
         if let emaMomentum { t.emaMomentum = emaMomentum == 0 ? nil : emaMomentum }
+        if warmupSteps != nil, schedule == .constant {
+            throw ValidationError("--warmup-steps applies to --schedule cosine, not constant")
+        }
         if schedule != nil || warmupSteps != nil {
             switch schedule ?? .cosine {
             case .constant: t.schedule = .constant
@@ -137,6 +149,7 @@ struct TrainCommand: ParsableCommand {
         let threads = try threadOption.resolved()
         var config: RunDirectory.RunConfig
         var state: TrainingState?
+        var resumedFrom: Checkpoint?
         let run: RunDirectory
         if var resume {
             // A checkpoint file names its run directory.
@@ -153,11 +166,32 @@ struct TrainCommand: ParsableCommand {
                 throw FlowIOError(path: run.model, message: "holds a model without training state; it cannot be resumed")
             }
             state = s
+            resumedFrom = checkpoint
+            // The checkpoint must be this run's: its own record of the training configuration and the data
+            // must agree with config.json (a checkpoint copied from another run of the same shape would not).
+            if let cp = checkpoint.training {
+                var written = cp
+                written.epochs = stored.training.epochs  // a resumed run may have extended them
+                if case .cosine(let w, _, let m) = written.schedule, case .cosine(_, let total, _) = stored.training.schedule {
+                    written.schedule = .cosine(warmupSteps: w, totalSteps: total, minimum: m)
+                }
+                let d = Self.differences(stored.training, written)
+                if !d.isEmpty {
+                    throw FlowIOError(path: run.model, message: "was written by another run than \(run.config) describes (config.json vs the checkpoint: \(d.joined(separator: "; "))); copy a run directory whole, or start a new run")
+                }
+            }
+            if let text = checkpoint.metadata["data"], let written = try? JSONDecoder().decode(DataSpec.self, from: Data(text.utf8)),
+               written != stored.data {
+                throw FlowIOError(path: run.model, message: "was trained on \(written.summary), but \(run.config) says \(stored.data.summary); copy a run directory whole, or start a new run")
+            }
             // Flags may extend the run (--epochs); any other flag must agree with the stored run.
             var requested = try configuration(base: stored.training, dim: stored.training.model.dim)
             requested.epochs = stored.training.epochs
-            let dataRequested = data.given ? try data.spec(defaultSeed: requested.seed, fallback: stored.data) : stored.data
-            let differences = Self.differences(stored.training, requested) + (dataRequested == stored.data ? [] : ["data (\(stored.data.summary) vs \(dataRequested.summary))"])
+            var dataRequested = data.given ? try data.spec(defaultSeed: requested.seed, fallback: stored.data) : stored.data
+            var storedData = stored.data
+            if let f = dataRequested.file { dataRequested.file = RunDirectory.absolute(f) }
+            if let f = storedData.file { storedData.file = RunDirectory.absolute(f) }
+            let differences = Self.differences(stored.training, requested) + (dataRequested == storedData ? [] : ["data (\(stored.data.summary) vs \(dataRequested.summary))"])
             if !differences.isEmpty {
                 throw ValidationError("--resume \(resume) is a run with another configuration: \(differences.joined(separator: "; ")). Resume with the same flags (only --epochs, --threads, --overlap and --checkpoint-every may change), or start a new run.")
             }
@@ -182,6 +216,9 @@ struct TrainCommand: ParsableCommand {
         if state != nil, raw.columns != config.training.model.dim {
             throw FlowIOError(path: source, message: "has \(raw.columns) columns, the resumed model has D = \(config.training.model.dim)")
         }
+        if let recorded = resumedFrom?.metadata["data_fingerprint"], recorded != Self.hex(raw.fingerprint) {
+            throw FlowIOError(path: source, message: "differs from the data the run was trained on (fingerprint \(Self.hex(raw.fingerprint)), the checkpoint records \(recorded)); resume needs the same data")
+        }
         config.training.model.dim = raw.columns
         if case .cosine(let warmup, _, let minimum) = config.training.schedule {
             let steps = config.training.epochs * ((Int((Double(raw.rows) * (1 - config.training.validationFraction)).rounded(.up)) + config.training.batchSize - 1) / config.training.batchSize)
@@ -201,12 +238,16 @@ struct TrainCommand: ParsableCommand {
         let normalizer: Normalizer<Float> = try state?.normalizer ?? Normalizer<Float>.fit(preprocessed)
         // Guards: every rank must run the same configuration on the same data.
         try Self.checkAgreement(ctx, config: config, fingerprint: raw.fingerprint)
+        // The run records its data file's absolute path, so that it can be resumed from any directory.
+        if state == nil, let f = config.data.file { config.data.file = RunDirectory.absolute(f) }
+        try Self.checkMemory(config.training, threads: threads, rows: raw.rows)
+        var lock: RunDirectory.Lock?
         if ctx.isRoot {
             if state == nil, !force, FileManager.default.fileExists(atPath: run.model) {
                 throw FlowIOError(path: run.path, message: "already holds a trained model; use --resume \(run.path) to continue it, --force to overwrite it, or another --out")
             }
             let bytes = ParameterLayout(config.training.model).storageCount * 12 + (1 << 20)
-            try run.prepare(bytesNeeded: bytes)
+            lock = try run.prepare(bytesNeeded: bytes)
         }
         let trainer = try DataParallelTrainer(
             configuration: config.training, normalizer: normalizer, train: trainRaw,
@@ -220,7 +261,32 @@ struct TrainCommand: ParsableCommand {
             throw ValidationError("--epochs \(config.training.epochs): \(run.path) has already trained \(trainer.epoch) epochs; give --epochs above \(trainer.epoch) to continue it")
         }
         return Setup(run: run, config: config, trainer: trainer, rawTrain: trainRaw, trainLabels: labels.map { l in split.train.map { l[$0] } },
-                     resumed: state != nil)
+                     resumed: state != nil, fingerprint: raw.fingerprint, lock: lock)
+    }
+
+    /// A fingerprint as 16 hex digits.
+    static func hex(_ v: UInt64) -> String {
+        let digits = String(v, radix: 16)
+        return String(repeating: "0", count: 16 - digits.count) + digits
+    }
+
+    /// Refuses a model whose training buffers would not fit in this machine's memory: parameters, Adam's two
+    /// moments, the average, the reduced gradient and one gradient per worker (Float), plus each worker's
+    /// activations for its share of the batch, and the data (Double).
+    /// - Throws: ``FlowConfigurationError`` naming the sizes.
+    static func checkMemory(_ t: TrainingConfiguration, threads: Int, rows: Int) throws {
+        let pages = sysconf(Int32(_SC_PHYS_PAGES)), pageSize = sysconf(Int32(_SC_PAGESIZE))
+        guard pages > 0, pageSize > 0 else { return }
+        let available = Double(pages) * Double(pageSize)
+        let m = t.model
+        let parameters = Double(ParameterLayout(m).storageCount)
+        let activations = Double(t.batchSize) * Double(m.hidden) * Double(m.hiddenLayers + 2) * 2 * Double(m.couplings)
+        let bytes = 4 * (parameters * Double(5 + threads) + activations * 2) + 8 * Double(rows) * Double(m.dim)
+        if bytes > available {
+            throw FlowConfigurationError(field: "hidden", value: "\(m.hidden)",
+                message: String(format: "with --couplings %d, --hidden-layers %d and --batch-size %d training needs about %.1f GB of memory; this machine has %.1f GB",
+                                m.couplings, m.hiddenLayers, t.batchSize, bytes / 1e9, available / 1e9))
+        }
     }
 
     /// Field-by-field differences between two training configurations ("lr 0.0001 vs 0.001").
@@ -323,6 +389,10 @@ struct TrainCommand: ParsableCommand {
                 ctx.finish()
                 Foundation.exit(128 + signal)
             }
+            if let v = report.validationNLL, !v.isFinite {
+                // Diverged (parameters overflowed): stop, keeping the last checkpoint, which was finite.
+                throw TrainingStopped(message: "epoch \(report.epoch): the validation NLL is \(v): training diverged; the last checkpoint in \(s.run.path) is kept. Try a lower --lr or --clip-norm.")
+            }
             totalRows += report.samplesPerSecond * report.seconds
             totalSeconds += report.seconds
             if let v = report.validationNLL, trainer.recordValidation(v, epoch: report.epoch), keepBest {
@@ -389,7 +459,8 @@ struct TrainCommand: ParsableCommand {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         let data = String(decoding: try encoder.encode(s.config.data), as: UTF8.self)
-        return Checkpoint(model: trainer.model, state: withState ? trainer.state() : nil, training: trainer.configuration, metadata: ["data": data])
+        return Checkpoint(model: trainer.model, state: withState ? trainer.state() : nil, training: trainer.configuration,
+                          metadata: ["data": data, "data_fingerprint": Self.hex(s.fingerprint)])
     }
 }
 

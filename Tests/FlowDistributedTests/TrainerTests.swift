@@ -1,3 +1,4 @@
+import Foundation
 import FlowCore
 import Testing
 @testable import FlowDistributed
@@ -80,6 +81,29 @@ struct TrainerTests {
         #expect(t.optimizer.step == adamStep)
         _ = try t.trainStep()
         #expect(throws: TrainingStopped.self) { try t.trainStep() }
+    }
+
+    @Test("the count of non-finite steps in a row travels in the checkpoint: a resumed run stops after the same step")
+    func nonFiniteStreakSurvivesResume() throws {
+        let p = try smallProblem(batch: 40, epochs: 3)
+        let t = try makeTrainer(p, threads: 2)
+        _ = try t.trainStep()
+        t.injectNonFinite = { $0 >= 1 }
+        _ = try t.trainStep()
+        _ = try t.trainStep()  // two skipped in a row
+        let state = t.state()
+        #expect(state.nonFiniteStreak == 2)
+        // Through a checkpoint file, as `train --resume` does.
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("streak-\(getpid())").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try Checkpoint(model: t.model, state: state, training: p.0).write(to: "\(dir)/m.safetensors")
+        let loaded = try #require(try Checkpoint.load(path: "\(dir)/m.safetensors").state)
+        #expect(loaded.nonFiniteStreak == 2)
+        let resumed = try DataParallelTrainer(configuration: p.0, normalizer: p.1, train: p.2, validation: p.3,
+                                              communicator: SingleProcessCommunicator(), threads: 2, state: loaded)
+        resumed.injectNonFinite = { $0 >= 1 }
+        #expect(throws: TrainingStopped.self) { try resumed.trainStep() }  // the third in a row, as without the resume
     }
 
     @Test("the last partial batch is used with its true size")

@@ -10,7 +10,9 @@ import Foundation
 ///   names), `training.step`, `training.optimizer_step` I64 `[]`, `training.best_validation_nll` F64 `[1]` and
 ///   `training.best_epoch` I64 `[1]` (absent when no validation has run); with a parameter average
 ///   (``ParameterAverage``) the `couplings.*` tensors hold the average θ̄ (the model to use) and the trained
-///   parameters θ are `training.parameters.{name}` F32, with `training.average_step` I64 `[]`
+///   parameters θ are `training.parameters.{name}` F32, with `training.average_step` I64 `[]`; mid-epoch,
+///   `training.epoch_progress` F64 `[4]`; after non-finite steps skipped in a row, `training.nonfinite_streak`
+///   I64 `[]`
 /// - `__metadata__`: `format` = `realnvp-flow`, `format_version` = ``formatVersion``, `model` = the
 ///   ``FlowConfiguration`` as JSON, `training` = the ``TrainingConfiguration`` as JSON (when present), plus
 ///   caller entries (data description, preprocessing).
@@ -89,6 +91,9 @@ public struct Checkpoint: Sendable {
                 let p = s.epochProgress
                 w.add(name: "training.epoch_progress", shape: [4], doubles: [p.nllRowSum, Double(p.rows), Double(p.skippedSteps), p.seconds])
             }
+            if s.nonFiniteStreak > 0 {
+                w.add(name: "training.nonfinite_streak", shape: [], int64s: [Int64(s.nonFiniteStreak)])
+            }
             w.add(name: "training.step", shape: [], int64s: [Int64(s.step)])
             w.add(name: "training.optimizer_step", shape: [], int64s: [Int64(s.optimizerStep)])
             if let best = s.bestValidationNLL, let epoch = s.bestEpoch {
@@ -99,10 +104,30 @@ public struct Checkpoint: Sendable {
         return w.serialize()
     }
 
-    /// Writes the file atomically.
-    /// - Throws: ``FlowIOError`` naming the path when the file cannot be written (the old file stays).
+    /// Writes the file atomically, after checking that every parameter and Adam moment is finite (and every
+    /// second moment ≥ 0): a diverged run never replaces a good checkpoint.
+    /// - Throws: ``FlowIOError`` naming the path when the contents are not finite or the file cannot be written
+    ///   (the old file stays).
     public func write(to path: String) throws {
+        if let problem = nonFiniteContent() {
+            throw FlowIOError(path: path, message: "not written: \(problem) (training diverged: try a lower --lr or --clip-norm); the previous file, if any, is kept")
+        }
         try AtomicFile.write(serialize(), to: path)
+    }
+
+    /// The first tensor holding a value that ``load(path:expecting:)`` would refuse, described, or nil.
+    func nonFiniteContent() -> String? {
+        let layout = model.network.layout
+        func check(_ values: [Float], _ prefix: String, nonNegative: Bool = false) -> String? {
+            guard let e = values.firstIndex(where: { !$0.isFinite || nonNegative && $0 < 0 }) else { return nil }
+            let slot = layout.tensors.first { $0.offset <= e && e < $0.offset + $0.count }
+            let name = slot.map { prefix + $0.name } ?? prefix
+            return "tensor '\(name)' holds \(values[e]) at element \((slot.map { e - $0.offset }) ?? e)"
+        }
+        if let p = check(model.parameters, "") { return p }
+        guard let s = state else { return nil }
+        if s.averagedParameters != nil, let p = check(s.parameters, "training.parameters.") { return p }
+        return check(s.firstMoment, "optimizer.exp_avg.") ?? check(s.secondMoment, "optimizer.exp_avg_sq.", nonNegative: true)
     }
 
     /// Loads and validates a checkpoint.
@@ -192,8 +217,12 @@ public struct Checkpoint: Sendable {
         if file.tensors["training.step"] != nil {
             var m = [Float](repeating: 0, count: layout.storageCount), v = m
             for slot in layout.tensors {
-                m.replaceSubrange(slot.offset..<(slot.offset + slot.count), with: try tensor("optimizer.exp_avg." + slot.name, slot.shape))
-                v.replaceSubrange(slot.offset..<(slot.offset + slot.count), with: try tensor("optimizer.exp_avg_sq." + slot.name, slot.shape))
+                m.replaceSubrange(slot.offset..<(slot.offset + slot.count), with: try parameter("optimizer.exp_avg." + slot.name, slot.shape))
+                let second = try parameter("optimizer.exp_avg_sq." + slot.name, slot.shape)
+                if let bad = second.firstIndex(where: { $0 < 0 }) {
+                    throw fail("tensor 'optimizer.exp_avg_sq.\(slot.name)' has a negative value at element \(bad) (a second moment is ≥ 0)")
+                }
+                v.replaceSubrange(slot.offset..<(slot.offset + slot.count), with: second)
             }
             func scalarInt(_ name: String, _ shape: [Int]) throws -> Int {
                 let info = try file.info(name)
@@ -239,9 +268,11 @@ public struct Checkpoint: Sendable {
                 else { throw fail("tensor 'training.epoch_progress' = \(v) is not (Σ NLL·rows, rows ≥ 0, skipped ≥ 0, seconds ≥ 0)") }
                 progress = EpochProgress(nllRowSum: v[0], rows: Int(v[1]), skippedSteps: Int(v[2]), seconds: v[3])
             }
+            let streak = file.tensors["training.nonfinite_streak"] != nil ? try scalarInt("training.nonfinite_streak", []) : 0
             state = TrainingState(parameters: trained, firstMoment: m, secondMoment: v, optimizerStep: optimizerStep, step: step,
                                   normalizer: model.normalizer, bestValidationNLL: best, bestEpoch: bestEpoch,
-                                  averagedParameters: averaged, averageStep: averageStep, epochProgress: progress)
+                                  averagedParameters: averaged, averageStep: averageStep, epochProgress: progress,
+                                  nonFiniteStreak: streak)
         }
         let extra = Set(file.tensors.keys).subtracting(used)
         if let name = extra.sorted().first {

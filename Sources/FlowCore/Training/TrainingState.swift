@@ -23,11 +23,15 @@ public struct TrainingState: Sendable, Equatable {
     /// The running sums of the epoch in progress (zero at an epoch's end), so that a run resumed mid-epoch
     /// reports that epoch's training NLL over all its steps.
     public var epochProgress: EpochProgress
+    /// Non-finite steps in a row just before this state (the non-finite policy's count, so that a resumed run
+    /// stops after the same step as an uninterrupted one).
+    public var nonFiniteStreak: Int
 
     /// A state.
     public init(parameters: [Float], firstMoment: [Float], secondMoment: [Float], optimizerStep: Int, step: Int,
                 normalizer: Normalizer<Float>, bestValidationNLL: Double? = nil, bestEpoch: Int? = nil,
-                averagedParameters: [Float]? = nil, averageStep: Int = 0, epochProgress: EpochProgress = EpochProgress()) {
+                averagedParameters: [Float]? = nil, averageStep: Int = 0, epochProgress: EpochProgress = EpochProgress(),
+                nonFiniteStreak: Int = 0) {
         self.parameters = parameters
         self.firstMoment = firstMoment
         self.secondMoment = secondMoment
@@ -39,6 +43,7 @@ public struct TrainingState: Sendable, Equatable {
         self.averagedParameters = averagedParameters
         self.averageStep = averageStep
         self.epochProgress = epochProgress
+        self.nonFiniteStreak = nonFiniteStreak
     }
 }
 
