@@ -197,6 +197,9 @@ struct TrainCommand: ParsableCommand {
             }
             config = stored
             if let epochs { config.training.epochs = epochs }
+            if case .cosine = config.training.schedule, config.training.epochs != stored.training.epochs {
+                ctx.logger.warning("the cosine schedule is re-planned over \(config.training.epochs) epochs; the steps already taken followed the plan over \(stored.training.epochs), so this run's learning rates differ from an uninterrupted \(config.training.epochs)-epoch run's")
+            }
             if let cp = checkpoint.training, cp.model != config.training.model {
                 throw FlowIOError(path: run.model, message: "the checkpoint's model does not match config.json")
             }
