@@ -71,18 +71,19 @@ import Testing
     }
 
     /// `couplings` 10⁹ in the metadata: the loader computed 10⁹ masks and laid out 10⁹ couplings (out of memory)
-    /// before noticing that the file holds one.
+    /// before noticing that the file holds one. (These configurations are now refused by their parameter count,
+    /// before anything is laid out.)
     @Test func hugeCouplingCountFailsOnTheFirstMissingMask() throws {
         try Self.expectLoadError(
             Self.checkpoint(model: ["couplings": 1_000_000_000]),
-            "tensor 'couplings.1.mask' is missing (the file has \(Self.smallNames))")
+            "metadata \"model\": invalid --hidden: the model (D = 2, 1000000000 couplings, 1×2 hidden) would have 24000000000 parameters; at most 2³¹ − 1 (MPI's element counts are 32-bit)")
     }
 
     /// `dim` 10¹²: FlowConfiguration.masks() allocated 10¹² Ints (ASan: allocation-size-too-big).
     @Test func hugeDimensionFailsOnTheNormalizer() throws {
         try Self.expectLoadError(
             Self.checkpoint(model: ["dim": 1_000_000_000_000]),
-            "tensor 'normalizer.mean' has shape [2], this model (D=1000000000000, 1 couplings, 1×2 hidden, alternating masks) expects [1000000000000]")
+            "metadata \"model\": invalid --hidden: the model (D = 1000000000000, 1 couplings, 1×2 hidden) would have 10000000000004 parameters; at most 2³¹ − 1 (MPI's element counts are 32-bit)")
     }
 
     /// `hidden` 3·10⁹: the parameter buffer (~ 1.5·10¹⁰ floats) was allocated before any tensor was checked;
@@ -90,17 +91,17 @@ import Testing
     @Test func hugeHiddenWidthFailsOnTheFirstWeight() throws {
         try Self.expectLoadError(
             Self.checkpoint(model: ["hidden": 3_000_000_000]),
-            "tensor 'couplings.0.s.0.weight' has shape [2, 2], this model (D=2, 1 couplings, 1×3000000000 hidden, alternating masks) expects [3000000000, 2]")
+            "metadata \"model\": invalid --hidden: the model (D = 2, 1 couplings, 1×3000000000 hidden) would have 30000000004 parameters; at most 2³¹ − 1 (MPI's element counts are 32-bit)")
         try Self.expectLoadError(
             Self.checkpoint(model: ["hidden": 4_294_967_296, "hidden_layers": 2]),
-            "tensor 'couplings.0.s.0.weight' has shape [2, 2], this model (D=2, 1 couplings, 2×4294967296 hidden, alternating masks) expects [4294967296, 2]")
+            "metadata \"model\": invalid --hidden: the model (D = 2, 1 couplings, 2×4294967296 hidden) would have more parameters than an Int can count; at most 2³¹ − 1 (MPI's element counts are 32-bit)")
     }
 
     /// `hidden_layers` 10⁹: 2·10⁹ layer slots per coupling were laid out before the missing layer was noticed.
     @Test func hugeLayerCountFailsOnTheFirstMissingLayer() throws {
         try Self.expectLoadError(
             Self.checkpoint(model: ["hidden_layers": 1_000_000_000]),
-            "tensor 'couplings.0.s.2.weight' is missing (the file has \(Self.smallNames))")
+            "metadata \"model\": invalid --hidden: the model (D = 2, 1 couplings, 1000000000×2 hidden) would have 12000000012 parameters; at most 2³¹ − 1 (MPI's element counts are 32-bit)")
     }
 
     /// `image_shape` [2³², 2³²]: FlowConfiguration.validate() computed H × W unchecked (arithmetic overflow trap).

@@ -61,7 +61,7 @@ struct BadInputToolTests {
         Case(name: "warm-up with the constant schedule", arguments: train + ["--schedule", "constant", "--warmup-steps", "5"],
              message: "error: --warmup-steps applies to --schedule cosine, not constant"),
         Case(name: "a model too large to count", arguments: train + ["--couplings", "1000000", "--hidden", "1000000", "--hidden-layers", "1"],
-             message: "error: invalid --hidden 1000000: with --couplings 1000000 and --hidden-layers 1 the model would have 10000004000000 parameters, more than 2³¹ − 1 (the element counts MPI exchanges are 32-bit)"),
+             message: "error: invalid --hidden: the model (D = 2, 1000000 couplings, 1×1000000 hidden) would have 10000004000000 parameters; at most 2³¹ − 1 (MPI's element counts are 32-bit)"),
         Case(name: "dequantize without levels", arguments: train + ["--dequantize"],
              message: "error: --dequantize needs --levels N (the number of discrete values 0…N−1 of every feature)"),
         Case(name: "one level", arguments: train + ["--dequantize", "--levels", "1"], message: "error: invalid --levels 1: need at least 2 levels"),

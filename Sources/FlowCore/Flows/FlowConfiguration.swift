@@ -119,9 +119,9 @@ public struct FlowConfiguration: Codable, Hashable, Sendable {
             overflow = net.1 || all.overflow || couplings > Int.max / 4
         }
         if overflow || total > Int(Int32.max) {
-            try fail("hidden", "\(hidden)", "with --couplings \(couplings) and --hidden-layers \(hiddenLayers) the model would have "
+            try fail("hidden", "the model (D = \(dim), \(couplings) couplings, \(hiddenLayers)×\(hidden) hidden) would have "
                 + (overflow ? "more parameters than an Int can count" : "\(total) parameters")
-                + ", more than 2³¹ − 1 (the element counts MPI exchanges are 32-bit)")
+                + "; at most 2³¹ − 1 (MPI's element counts are 32-bit)")
         }
         if let shape = imageShape {
             // H×W with an overflow check: the shape may come from an untrusted checkpoint.
