@@ -24,10 +24,10 @@ import Testing
     }
 
     @Test func parsesDoublesExactly() throws {
-        let table = try CSVReader.parse(text: "0.1,2.2250738585072014e-308,1.7976931348623157e308,4.9e-324,-0.0\n", path: "d.csv")
+        let table = try CSVReader.parse(text: "0.1,2.2250738585072014e-308,-3.4028234663852886e38,4.9e-324,-0.0\n", path: "d.csv")
         #expect(table.values[0] == 0.1)
         #expect(table.values[1] == Double.leastNormalMagnitude)
-        #expect(table.values[2] == Double.greatestFiniteMagnitude)
+        #expect(table.values[2] == -Double(Float.greatestFiniteMagnitude))
         #expect(table.values[3] == Double.leastNonzeroMagnitude)
         #expect(table.values[4].sign == .minus && table.values[4] == 0)
     }
@@ -97,6 +97,22 @@ import Testing
         expectFlowIOError("data.csv:2: column 2: value 1e400 is too large for a 64-bit float (it would be Inf); remove or rescale it") {
             try CSVReader.parse(text: "1,2\n1,1e400\n", path: "data.csv")
         }
+    }
+
+    @Test func valuesBeyondFloat32RangeAreRefused() throws {
+        expectFlowIOError("d.csv:3: column 2: value 1e+39 is outside the Float32 range (±3.4e38)") {
+            try CSVReader.parse(text: "x,y\n1,2\n3,1e39\n", path: "d.csv")
+        }
+        expectFlowIOError("d.csv:1: column 1: value -1.7976931348623157e+308 is outside the Float32 range (±3.4e38)") {
+            try CSVReader.parse(text: "-1.7976931348623157e308,1\n", path: "d.csv")
+        }
+        // 2¹²⁸ − 2¹⁰³ rounds to Float's Inf and is refused; the Double below it rounds to
+        // Float.greatestFiniteMagnitude, and so does that Float's shortest text (what CSVWriter writes).
+        expectFlowIOError("d.csv:2: column 1: value 3.4028235677973366e+38 is outside the Float32 range (±3.4e38)") {
+            try CSVReader.parse(text: "1\n3.4028235677973366e38\n", path: "d.csv")
+        }
+        #expect(try CSVReader.parse(text: "3.4028235677973362e38,-3.4028235e+38\n", path: "d.csv").values.map { Float($0) }
+                == [.greatestFiniteMagnitude, -.greatestFiniteMagnitude])
     }
 
     @Test func emptyBlankAndHeaderOnlyFiles() {

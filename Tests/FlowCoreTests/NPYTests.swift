@@ -277,6 +277,20 @@ func npyFile(_ dictionary: String, version: UInt8 = 1, data: [UInt8]) -> [UInt8]
         }
     }
 
+    @Test func float64ValuesBeyondFloat32RangeAreRefused() throws {
+        let header = "{'descr': '<f8', 'fortran_order': False, 'shape': (3, 2), }"
+        expectFlowIOError("x.npy: row 3, column 2: value 1e+39 is outside the Float32 range (±3.4e38)") {
+            try NPYReader.parse(bytes: npyFile(header, data: littleEndian([1, 2, 3, 4, 5, 1e39])), path: "x.npy")
+        }
+        let limit: Double = 0x1p128 - 0x1p103  // the smallest magnitude that rounds to Float's Inf
+        expectFlowIOError("x.npy: row 1, column 1: value -3.4028235677973366e+38 is outside the Float32 range (±3.4e38)") {
+            try NPYReader.parse(bytes: npyFile(header, data: littleEndian([-limit, 2, 3, 4, 5, 6])), path: "x.npy")
+        }
+        let largest = Double(Float.greatestFiniteMagnitude)
+        let table = try NPYReader.parse(bytes: npyFile(header, data: littleEndian([limit.nextDown, -largest, 0, 1, 2, 3])), path: "x.npy")
+        #expect(table.values.prefix(2) == [limit.nextDown, -largest])
+    }
+
     @Test func badFilesOnDisk() throws {
         try withTemporaryDirectory { directory in
             expectFlowIOError("\(directory)/none.npy: cannot open file: No such file or directory") {

@@ -14,7 +14,8 @@
 ///
 /// Errors (all ``FlowIOError``, with the 1-based `line` and 1-based `column` = field index where relevant):
 /// ragged line, empty field, text in a data line, NaN or ±Inf (`value is NaN; remove or impute it`),
-/// a value that overflows `Double`, empty file, only blank lines, a header with no data rows, a line longer
+/// a value that overflows `Double`, a value beyond Float32's range (`value 1e+39 is outside the Float32 range
+/// (±3.4e38)`: the model computes in Float32), empty file, only blank lines, a header with no data rows, a line longer
 /// than `maxLineBytes`, bytes that are not UTF-8 text or are NUL (a binary file), and any open/read failure.
 public enum CSVReader {
     /// Reads the CSV file at `path`, streaming it in 256 KiB chunks (the whole file is never held in memory
@@ -24,7 +25,7 @@ public enum CSVReader {
     ///   - path: the file to read.
     ///   - maxLineBytes: the longest line accepted, in bytes, not counting its `\n` or `\r\n`. Reading stops
     ///     with an error as soon as a line exceeds it (so a huge file without newlines fails fast). Must be > 0.
-    /// - Returns: a table of shape `[rows, columns]` (`rows >= 1`, `columns >= 1`), all values finite.
+    /// - Returns: a table of shape `[rows, columns]` (`rows >= 1`, `columns >= 1`), all values within Float32's range.
     /// - Throws: ``FlowIOError`` as described on ``CSVReader``; open/read failures name the C library's error.
     public static func read(path: String, maxLineBytes: Int = 1 << 20) throws(FlowIOError) -> TabularData {
         var parser = try CSVParser(path: path, maxLineBytes: maxLineBytes)
@@ -46,7 +47,7 @@ public enum CSVReader {
     ///   - bytes: the file's contents (UTF-8).
     ///   - path: the name to report in errors.
     ///   - maxLineBytes: the longest line accepted, in bytes, without its terminator. Must be > 0.
-    /// - Returns: a table of shape `[rows, columns]`, all values finite.
+    /// - Returns: a table of shape `[rows, columns]`, all values within Float32's range.
     /// - Throws: ``FlowIOError`` as described on ``CSVReader``.
     public static func parse(bytes: [UInt8], path: String, maxLineBytes: Int = 1 << 20) throws(FlowIOError) -> TabularData {
         var parser = try CSVParser(path: path, maxLineBytes: maxLineBytes)
@@ -60,7 +61,7 @@ public enum CSVReader {
 
     /// Parses CSV text held in a `String`; `path` is only used in error messages.
     ///
-    /// - Returns: a table of shape `[rows, columns]`, all values finite.
+    /// - Returns: a table of shape `[rows, columns]`, all values within Float32's range.
     /// - Throws: ``FlowIOError`` as described on ``CSVReader``.
     public static func parse(text: String, path: String, maxLineBytes: Int = 1 << 20) throws(FlowIOError) -> TabularData {
         try parse(bytes: Array(text.utf8), path: path, maxLineBytes: maxLineBytes)
@@ -228,6 +229,9 @@ struct CSVParser {
             let field = UnsafeBufferPointer(rebasing: line[range])
             switch CSVParser.parseField(field) {
             case .number(let value):
+                guard TabularData.isInFloat32Range(value) else {
+                    throw FlowIOError(path: path, line: lineNumber, column: column, message: TabularData.float32RangeProblem(value)!)
+                }
                 values.append(value)
             case .notANumber:
                 if let problem = binaryProblem(line) { throw problem }

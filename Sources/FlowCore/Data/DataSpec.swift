@@ -40,7 +40,8 @@ public struct DataSpec: Codable, Hashable, Sendable {
 
     /// Loads or generates the rows `[rows, D]` in data units.
     /// - Throws: ``FlowIOError`` for unreadable or malformed files (naming file, line and column),
-    ///   ``FlowConfigurationError`` for an unknown data set or a bad size.
+    ///   ``FlowConfigurationError`` for an unknown data set, fewer than 2 samples, or a noise that is negative,
+    ///   not finite or takes the generated points beyond Float32's range.
     public func load() throws -> Matrix<Double> { try loadWithLabels().features }
 
     /// The rows and, for bundled data sets, the label of every row (nil otherwise).
@@ -68,11 +69,20 @@ public struct DataSpec: Codable, Hashable, Sendable {
         guard let set = ToyDataset(rawValue: name) else {
             throw FlowConfigurationError(field: "dataset", message: "unknown data set '\(name)'; known: \(Self.datasetNames.joined(separator: ", "))")
         }
-        guard samples >= 2 else { throw FlowConfigurationError(field: "samples", message: "\(samples): need at least 2 points") }
+        guard samples >= 2 else { throw FlowConfigurationError(field: "samples", value: "\(samples)", message: "need at least 2 points") }
         if let noise, !(noise >= 0) || !noise.isFinite {
-            throw FlowConfigurationError(field: "noise", message: "\(noise): must be ≥ 0")
+            throw FlowConfigurationError(field: "noise", value: "\(noise)", message: "must be a finite number ≥ 0")
         }
-        return set.generate(count: samples, noise: noise, seed: seed)
+        let points = set.generate(count: samples, noise: noise, seed: seed)
+        // The model computes in Float32: a large noise can take points beyond its range (or, via exp, to NaN).
+        if let bad = points.values.firstIndex(where: { !TabularData.isInFloat32Range($0) }) {
+            let value = points.values[bad]
+            let what = value.isNaN ? "a NaN coordinate" : "a coordinate of \(value), outside the Float32 range (±3.4e38)"
+            throw FlowConfigurationError(
+                field: "noise", value: "\(noise ?? set.defaultNoise)",
+                message: "the generated \(name) point \(bad / 2 + 1) has \(what); use a smaller noise")
+        }
+        return points
     }
 }
 

@@ -10,12 +10,13 @@
 /// version, header length beyond the file, malformed header dictionary, missing or unexpected keys,
 /// big-endian or native-order dtype, any other dtype (named), Fortran order, not 2-D (shape named),
 /// empty array, element count overflow, truncated data (expected vs actual bytes), trailing bytes after the
-/// data, NaN or ±Inf values (`row 3, column 2: value is NaN; remove or impute it`), open/read failures.
+/// data, NaN or ±Inf values (`row 3, column 2: value is NaN; remove or impute it`), `'<f8'` values beyond
+/// Float32's range (`row 3, column 2: value 1e+39 is outside the Float32 range (±3.4e38)`), open/read failures.
 public enum NPYReader {
     /// Reads the `.npy` file at `path`. The header is checked against the file size before anything is
     /// allocated; the data is read in 1 MiB chunks and converted to `Double`.
     ///
-    /// - Returns: a table of shape `[rows, columns]` (row-major, `header == nil`), all values finite.
+    /// - Returns: a table of shape `[rows, columns]` (row-major, `header == nil`), all values within Float32's range.
     /// - Throws: ``FlowIOError`` as described on ``NPYReader``.
     public static func read(path: String) throws(FlowIOError) -> TabularData {
         let file = try ReadOnlyFile(path: path)
@@ -27,7 +28,7 @@ public enum NPYReader {
 
     /// Parses the bytes of an `.npy` file held in memory; `path` is only used in error messages.
     ///
-    /// - Returns: a table of shape `[rows, columns]` (row-major, `header == nil`), all values finite.
+    /// - Returns: a table of shape `[rows, columns]` (row-major, `header == nil`), all values within Float32's range.
     /// - Throws: ``FlowIOError`` as described on ``NPYReader``.
     public static func parse(bytes: [UInt8], path: String) throws(FlowIOError) -> TabularData {
         try decode(path: path, fileSize: bytes.count) { (offset, count) throws(FlowIOError) in
@@ -121,10 +122,9 @@ public enum NPYReader {
                     }
                 }
             }
-            if let bad = values[element...].firstIndex(where: { !$0.isFinite }) {
-                let value = values[bad]
-                let what = value.isNaN ? "NaN" : (value > 0 ? "+Inf" : "-Inf")
-                throw failure("row \(bad / format.columns + 1), column \(bad % format.columns + 1): value is \(what); remove or impute it")
+            if let bad = values[element...].firstIndex(where: { !TabularData.isInFloat32Range($0) }),
+               let problem = TabularData.float32RangeProblem(values[bad]) {
+                throw failure("row \(bad / format.columns + 1), column \(bad % format.columns + 1): \(problem)")
             }
             element += elements
         }

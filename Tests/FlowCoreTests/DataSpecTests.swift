@@ -1,0 +1,28 @@
+import Foundation
+import Testing
+
+@testable import FlowCore
+
+/// `DataSpec`: the checks on synthetic data sets' sizes and noise.
+@Suite struct DataSpecTests {
+    /// The error `body` throws, as text, or nil.
+    func message(_ body: () throws -> Any) -> String? {
+        do { _ = try body(); return nil } catch { return "\(error)" }
+    }
+
+    @Test func noiseMustBeFiniteAndNonNegative() {
+        #expect(message { try DataSpec(noise: -1).load() } == "invalid --noise -1.0: must be a finite number ≥ 0")
+        #expect(message { try DataSpec(noise: .infinity).load() } == "invalid --noise inf: must be a finite number ≥ 0")
+        #expect(message { try DataSpec(noise: .nan).load() } == "invalid --noise nan: must be a finite number ≥ 0")
+    }
+
+    @Test func pointsBeyondFloat32RangeAreRefused() throws {
+        let moons = message { try DataSpec(samples: 100, noise: 1e300).load() }
+        #expect(moons?.hasPrefix("invalid --noise 1e+300: the generated moons point 1 has a coordinate of ") == true, "\(moons ?? "no error")")
+        #expect(moons?.hasSuffix(", outside the Float32 range (±3.4e38); use a smaller noise") == true, "\(moons ?? "no error")")
+        // pinwheel's exp(noise · g) overflows to NaN angles.
+        #expect(message { try DataSpec(dataset: "pinwheel", samples: 100, noise: 1000).load() }
+                == "invalid --noise 1000.0: the generated pinwheel point 8 has a NaN coordinate; use a smaller noise")
+        #expect(try DataSpec(samples: 100, noise: 1e30).load().rows == 100)
+    }
+}
