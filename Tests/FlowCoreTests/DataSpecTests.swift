@@ -25,4 +25,15 @@ import Testing
                 == "invalid --noise 1000.0: the generated pinwheel point 8 has a NaN coordinate; use a smaller noise")
         #expect(try DataSpec(samples: 100, noise: 1e30).load().rows == 100)
     }
+
+    @Test func samplesBeyondPhysicalMemoryAreRefused() {
+        let memory = DataSpec.physicalMemory
+        #expect(memory > 1 << 20 && memory < Int.max)
+        let n = Int.max / 16
+        #expect(message { try DataSpec(samples: n).load() }
+                == "invalid --samples \(n): the points need \(n * 16) bytes (16 per point), more than this machine's memory (\(memory) bytes)")
+        #expect(message { try DataSpec(samples: Int.max).load() }
+                == "invalid --samples \(Int.max): the points need more than \(Int.max) bytes (16 per point), more than this machine's memory (\(memory) bytes)")
+        #expect(message { try DataSpec(samples: 1).load() } == "invalid --samples 1: need at least 2 points")
+    }
 }

@@ -18,6 +18,8 @@ struct BadInputToolTests {
         var description: String { name }
     }
 
+    /// This machine's physical memory in bytes, as the tool computes it.
+    static let physicalMemory = sysconf(Int32(_SC_PHYS_PAGES)) * sysconf(Int32(_SC_PAGESIZE))
     static let train = ["train", "--epochs", "1", "--no-plots", "--quiet", "--out", "DIR/out"]
     static let cases: [Case] = [
         Case(name: "ragged CSV rows", files: ["d.csv": "1,2\n3,4\n5\n"], arguments: train + ["--data", "DIR/d.csv"],
@@ -32,6 +34,8 @@ struct BadInputToolTests {
              message: "error: DIR/d.csv:3: column 2: value 1e+39 is outside the Float32 range (±3.4e38)"),
         Case(name: "noise that takes the points beyond Float32's range", arguments: train + ["--noise", "1e300"],
              message: "error: invalid --noise 1e+300: the generated moons point 1 has a coordinate of -6.19498324297612e+299, outside the Float32 range (±3.4e38); use a smaller noise"),
+        Case(name: "more samples than fit in memory", arguments: train + ["--samples", "100000000000"],
+             message: "error: invalid --samples 100000000000: the points need 1600000000000 bytes (16 per point), more than this machine's memory (\(physicalMemory) bytes)"),
         Case(name: "negative noise", arguments: train + ["--noise=-0.1"], message: "error: invalid --noise -0.1: must be a finite number ≥ 0"),
         Case(name: "empty file", files: ["d.csv": ""], arguments: train + ["--data", "DIR/d.csv"],
              message: "error: DIR/d.csv: file is empty"),

@@ -40,8 +40,9 @@ public struct DataSpec: Codable, Hashable, Sendable {
 
     /// Loads or generates the rows `[rows, D]` in data units.
     /// - Throws: ``FlowIOError`` for unreadable or malformed files (naming file, line and column),
-    ///   ``FlowConfigurationError`` for an unknown data set, fewer than 2 samples, or a noise that is negative,
-    ///   not finite or takes the generated points beyond Float32's range.
+    ///   ``FlowConfigurationError`` for an unknown data set, fewer than 2 samples or more than fit in this
+    ///   machine's physical memory (16 bytes per point), or a noise that is negative, not finite or takes the
+    ///   generated points beyond Float32's range.
     public func load() throws -> Matrix<Double> { try loadWithLabels().features }
 
     /// The rows and, for bundled data sets, the label of every row (nil otherwise).
@@ -70,6 +71,13 @@ public struct DataSpec: Codable, Hashable, Sendable {
             throw FlowConfigurationError(field: "dataset", message: "unknown data set '\(name)'; known: \(Self.datasetNames.joined(separator: ", "))")
         }
         guard samples >= 2 else { throw FlowConfigurationError(field: "samples", value: "\(samples)", message: "need at least 2 points") }
+        let (bytes, overflow) = samples.multipliedReportingOverflow(by: 2 * MemoryLayout<Double>.size)
+        let memory = Self.physicalMemory
+        if overflow || bytes > memory {
+            throw FlowConfigurationError(
+                field: "samples", value: "\(samples)",
+                message: "the points need \(overflow ? "more than \(Int.max)" : "\(bytes)") bytes (16 per point), more than this machine's memory (\(memory) bytes)")
+        }
         if let noise, !(noise >= 0) || !noise.isFinite {
             throw FlowConfigurationError(field: "noise", value: "\(noise)", message: "must be a finite number ≥ 0")
         }
@@ -83,6 +91,14 @@ public struct DataSpec: Codable, Hashable, Sendable {
                 message: "the generated \(name) point \(bad / 2 + 1) has \(what); use a smaller noise")
         }
         return points
+    }
+
+    /// This machine's physical memory in bytes (`sysconf(_SC_PHYS_PAGES)` × page size; `Int.max` if unknown).
+    static var physicalMemory: Int {
+        let pages = sysconf(Int32(_SC_PHYS_PAGES)), pageSize = sysconf(Int32(_SC_PAGESIZE))
+        guard pages > 0, pageSize > 0 else { return .max }
+        let (bytes, overflow) = pages.multipliedReportingOverflow(by: pageSize)
+        return overflow ? .max : bytes
     }
 }
 
