@@ -108,7 +108,7 @@ struct BenchCommand: ParsableCommand {
 
     func threadList() throws -> [Int] {
         guard let threads else { return Array(Set([1, WorkerPool.availableCores])).sorted() }
-        let list = threads.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        let list = threads.split(separator: ",", omittingEmptySubsequences: false).map { Int($0.trimmingCharacters(in: .whitespaces)) }
         guard !list.isEmpty, list.allSatisfy({ ($0 ?? 0) >= 1 }) else {
             throw FlowConfigurationError(field: "threads", value: "'\(threads)'", message: "use a comma-separated list of positive counts, e.g. 1,2")
         }

@@ -88,6 +88,8 @@ struct BadInputToolTests {
         Case(name: "bench with 0 steps", arguments: ["bench", "--steps", "0"], message: "error: invalid --steps 0: need at least 1 step per measurement"),
         Case(name: "bench with 0 threads", arguments: ["bench", "--threads", "1,0"],
              message: "error: invalid --threads '1,0': use a comma-separated list of positive counts, e.g. 1,2"),
+        Case(name: "bench with an empty thread count", arguments: ["bench", "--threads", "1,,2"],
+             message: "error: invalid --threads '1,,2': use a comma-separated list of positive counts, e.g. 1,2"),
         Case(name: "discrete data outside the levels", files: ["d.csv": "0,1\n2,17\n3,4\n5,6\n7,8\n"],
              arguments: train + ["--data", "DIR/d.csv", "--dequantize", "--levels", "17", "--validation-fraction", "0"],
              message: "error: invalid --levels 17: row 2, column 2 holds 17.0, outside 0…16; discrete data must be integers in 0…levels−1"),
