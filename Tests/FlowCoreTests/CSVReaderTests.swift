@@ -115,6 +115,15 @@ import Testing
                 == [.greatestFiniteMagnitude, -.greatestFiniteMagnitude])
     }
 
+    @Test func crOnlyLineEndingsAreRefused() {
+        let message = "carriage return (\\r) not followed by a newline: CR-only line endings (classic Mac OS) are not supported; convert them to \\n, e.g. tr '\\r' '\\n' < in.csv > out.csv"
+        expectFlowIOError("d.csv:1: \(message)") { try CSVReader.parse(text: "1,2\r3,4\r", path: "d.csv") }
+        expectFlowIOError("d.csv:1: \(message)") { try CSVReader.parse(text: "x,y\r1,2\r3,4", path: "d.csv") }
+        expectFlowIOError("d.csv:3: \(message)") { try CSVReader.parse(text: "1,2\r\n3,4\r\n5,6\r\r\n", path: "d.csv") }
+        // A last line ending in \r without its \n (a \r\n file cut short) still loads.
+        #expect(throws: Never.self) { try CSVReader.parse(text: "1,2\r\n3,4\r", path: "d.csv") }
+    }
+
     @Test func emptyBlankAndHeaderOnlyFiles() {
         expectFlowIOError("data.csv: file is empty") { try CSVReader.parse(text: "", path: "data.csv") }
         expectFlowIOError("data.csv: file contains only blank lines (3 lines); expected numeric data") {

@@ -39,6 +39,8 @@ struct BadInputToolTests {
         Case(name: "negative noise", arguments: train + ["--noise=-0.1"], message: "error: invalid --noise -0.1: must be a finite number ≥ 0"),
         Case(name: "empty file", files: ["d.csv": ""], arguments: train + ["--data", "DIR/d.csv"],
              message: "error: DIR/d.csv: file is empty"),
+        Case(name: "CR-only line endings", files: ["d.csv": "1,2\r3,4\r5,6\r"], arguments: train + ["--data", "DIR/d.csv"],
+             message: "error: DIR/d.csv:1: carriage return (\\r) not followed by a newline: CR-only line endings (classic Mac OS) are not supported; convert them to \\n, e.g. tr '\\r' '\\n' < in.csv > out.csv"),
         Case(name: "header only", files: ["d.csv": "x,y\n"], arguments: train + ["--data", "DIR/d.csv"],
              message: "error: DIR/d.csv: file has a header (line 1) but no data rows"),
         Case(name: "D = 1", files: ["d.csv": "1\n2\n3\n4\n"], arguments: train + ["--data", "DIR/d.csv"],

@@ -1,7 +1,8 @@
 /// Reads comma-separated numeric tables into ``TabularData``.
 ///
 /// Format accepted:
-/// - Fields are separated by `,`; lines end with `\n` or `\r\n`; the last line may lack a newline.
+/// - Fields are separated by `,`; lines end with `\n` or `\r\n`; the last line may lack a newline. A `\r`
+///   anywhere else (CR-only line endings, as classic Mac OS wrote them) is refused, naming the line.
 ///   A UTF-8 byte-order mark at the start of the file is ignored.
 /// - Spaces and tabs around a field are ignored. Numbers are decimal with optional sign, fraction and
 ///   exponent (`-1.5`, `.5`, `3.`, `2e-3`, `+1E+10`); hexadecimal and other forms are rejected.
@@ -13,10 +14,11 @@
 /// - Every non-blank line must have as many fields as the first non-blank line. One column is allowed.
 ///
 /// Errors (all ``FlowIOError``, with the 1-based `line` and 1-based `column` = field index where relevant):
-/// ragged line, empty field, text in a data line, NaN or ±Inf (`value is NaN; remove or impute it`),
-/// a value that overflows `Double`, a value beyond Float32's range (`value 1e+39 is outside the Float32 range
-/// (±3.4e38)`: the model computes in Float32), empty file, only blank lines, a header with no data rows, a line longer
-/// than `maxLineBytes`, bytes that are not UTF-8 text or are NUL (a binary file), and any open/read failure.
+/// ragged line, empty field, a carriage return inside a line, text in a data line, NaN or ±Inf
+/// (`value is NaN; remove or impute it`), a value that overflows `Double`, a value beyond Float32's range
+/// (`value 1e+39 is outside the Float32 range (±3.4e38)`: the model computes in Float32), empty file, only
+/// blank lines, a header with no data rows, a line longer than `maxLineBytes`, bytes that are not UTF-8 text
+/// or are NUL (a binary file), and any open/read failure.
 public enum CSVReader {
     /// Reads the CSV file at `path`, streaming it in 256 KiB chunks (the whole file is never held in memory
     /// as text; only the parsed values are).
@@ -159,6 +161,12 @@ struct CSVParser {
             count -= 3
         }
         let line = UnsafeBufferPointer(start: base, count: count)
+        if line.contains(0x0D) {
+            if let problem = binaryProblem(line) { throw problem }
+            throw FlowIOError(
+                path: path, line: lineNumber,
+                message: "carriage return (\\r) not followed by a newline: CR-only line endings (classic Mac OS) are not supported; convert them to \\n, e.g. tr '\\r' '\\n' < in.csv > out.csv")
+        }
         var blank = true
         for byte in line where byte != 0x20 && byte != 0x09 {
             blank = false
