@@ -238,7 +238,7 @@ struct TrainCommand: ParsableCommand {
             : Preprocessing.noise(seed: config.training.seed, substream: 0, rows: trainRaw.rows, dim: trainRaw.columns)
         try preprocessing.validateDiscrete(raw)  // every row, in file order (errors name the row)
         let (preprocessed, _) = try preprocessing.forward(trainRaw, noise: noise)
-        let normalizer: Normalizer<Float> = try state?.normalizer ?? Normalizer<Float>.fit(preprocessed)
+        let normalizer: Normalizer<Float> = try state?.normalizer ?? Normalizer<Float>.fit(preprocessed, source: source)
         // Guards: every rank must run the same configuration on the same data.
         try Self.checkAgreement(ctx, config: config, fingerprint: raw.fingerprint)
         // The run records its data file's absolute path, so that it can be resumed from any directory.

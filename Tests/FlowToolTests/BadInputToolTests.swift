@@ -45,6 +45,8 @@ struct BadInputToolTests {
              message: "error: DIR/d.csv: file has a header (line 1) but no data rows"),
         Case(name: "D = 1", files: ["d.csv": "1\n2\n3\n4\n"], arguments: train + ["--data", "DIR/d.csv"],
              message: "error: DIR/d.csv has 1 column: a coupling layer needs D ≥ 2 features"),
+        Case(name: "constant column", files: ["d.csv": "1,5\n2,5\n3,5\n4,5\n5,5\n"], arguments: train + ["--data", "DIR/d.csv"],
+             message: "error: DIR/d.csv: feature 2 (1-based column) is constant in the training split (std = 0); a density on it is degenerate: drop the column"),
         Case(name: "missing file", arguments: train + ["--data", "DIR/nope.csv"],
              message: "error: DIR/nope.csv: cannot open file: No such file or directory"),
         Case(name: "unknown file type", files: ["d.json": "[]"], arguments: train + ["--data", "DIR/d.json"],

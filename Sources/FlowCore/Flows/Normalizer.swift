@@ -24,27 +24,50 @@ public struct Normalizer<Scalar: FlowScalar>: Sendable, Equatable {
     }
 
     /// Fits mean and population standard deviation (ddof = 0, as `keras.layers.Normalization.adapt`) in
-    /// Double precision on `data` `[rows, D]`.
-    /// - Throws: ``NormalizerError`` when there are no rows or a feature is constant (std = 0: no density).
-    public static func fit<T: BinaryFloatingPoint>(_ data: Matrix<T>) throws -> Normalizer {
+    /// Double precision on `data` `[rows, D]`. Two passes; when a sum overflows Double (values near
+    /// `Double.greatestFiniteMagnitude`), that feature is recomputed on values scaled by its largest magnitude.
+    /// - Parameter source: the data's file or data set, named in errors.
+    /// - Throws: ``NormalizerError`` when there are no rows, a feature is constant (std = 0: no density), or a
+    ///   feature's standard deviation is not finite or beyond `Scalar`'s range.
+    public static func fit<T: BinaryFloatingPoint>(_ data: Matrix<T>, source: String? = nil) throws -> Normalizer {
         let n = data.rows, d = data.columns
-        guard n > 0 else { throw NormalizerError(message: "cannot fit the normaliser on 0 rows") }
+        func failure(_ message: String) -> NormalizerError { NormalizerError(message: message, source: source) }
+        guard n > 0 else { throw failure("cannot fit the normaliser on 0 rows") }
+        func x(_ i: Int, _ j: Int) -> Double { Double(data.values[i * d + j]) }
         var mean = [Double](repeating: 0, count: d)
-        for i in 0..<n { for j in 0..<d { mean[j] += Double(data.values[i * d + j]) } }
+        for i in 0..<n { for j in 0..<d { mean[j] += x(i, j) } }
         for j in 0..<d { mean[j] /= Double(n) }
         var variance = [Double](repeating: 0, count: d)
         for i in 0..<n {
             for j in 0..<d {
-                let e = Double(data.values[i * d + j]) - mean[j]
+                let e = x(i, j) - mean[j]
                 variance[j] += e * e
             }
         }
         var std = [Scalar]()
         for j in 0..<d {
-            let s = (variance[j] / Double(n)).squareRoot()
-            guard s > 0, Scalar(s) > 0, Scalar(s).isFinite else {
-                throw NormalizerError(
-                    message: "feature \(j + 1) (1-based column) is constant in the training split (std = 0); "
+            var s = (variance[j] / Double(n)).squareRoot()
+            if !mean[j].isFinite || !s.isFinite {
+                // A sum overflowed: the same two passes on x / c, with c the column's largest magnitude.
+                var c = 0.0
+                for i in 0..<n { c = max(c, x(i, j).magnitude) }
+                var m = 0.0, v = 0.0
+                if c.isFinite {
+                    for i in 0..<n { m += x(i, j) / c }
+                    m /= Double(n)
+                    for i in 0..<n { let e = x(i, j) / c - m; v += e * e }
+                }
+                mean[j] = m * c
+                s = (v / Double(n)).squareRoot() * c
+            }
+            guard s.isFinite, mean[j].isFinite else {
+                throw failure("feature \(j + 1) (1-based column): the mean or standard deviation is not finite (a value is NaN, ±Inf or near Double's limit)")
+            }
+            guard Scalar(s).isFinite else {
+                throw failure("feature \(j + 1) (1-based column): the standard deviation \(s) is beyond \(Scalar.self)'s range (\(Scalar.greatestFiniteMagnitude)); rescale the column")
+            }
+            guard s > 0, Scalar(s) > 0 else {
+                throw failure("feature \(j + 1) (1-based column) is constant in the training split (std = 0); "
                         + "a density on it is degenerate: drop the column")
             }
             std.append(Scalar(s))
@@ -101,5 +124,15 @@ public struct Normalizer<Scalar: FlowScalar>: Sendable, Equatable {
 public struct NormalizerError: Error, CustomStringConvertible, Sendable {
     /// What is wrong.
     public var message: String
-    public var description: String { message }
+    /// The data's file or data set, when known.
+    public var source: String?
+
+    /// An error about `source`'s data.
+    public init(message: String, source: String? = nil) {
+        self.message = message
+        self.source = source
+    }
+
+    /// `source: message`, or the message alone.
+    public var description: String { source.map { "\($0): \(message)" } ?? message }
 }
