@@ -229,7 +229,7 @@ struct TrainCommand: ParsableCommand {
         }
         try config.training.validate()
         let split = DataSplit(rows: raw.rows, validationFraction: config.training.validationFraction, seed: config.training.seed)
-        if split.train.count < 2 { throw ValidationError("only \(split.train.count) training rows after the validation split of \(raw.rows) rows") }
+        if split.train.count < 2 { throw ValidationError("\(source): only \(split.train.count) training row\(split.train.count == 1 ? "" : "s") after holding out \(split.validation.count) of \(raw.rows) row\(raw.rows == 1 ? "" : "s") for validation; need at least 2") }
         let trainRaw = raw.gatherRows(split.train)
         // The normaliser is fitted on the preprocessed training split (epoch 0's dequantisation noise), after
         // checking that discrete data are integers in 0…levels−1.
