@@ -15,7 +15,8 @@ enum SplitName: String, CaseIterable, ExpressibleByArgument {
     case train, validation, all, both
 }
 
-/// Where the data comes from: `--dataset NAME` (synthetic, generated from `--data-seed`) or `--data FILE`.
+/// Where the data comes from: `--dataset NAME` (synthetic, generated from `--data-seed`; or bundled) or
+/// `--data FILE`. `--samples`, `--noise` and `--data-seed` apply to synthetic sets only.
 struct DataOptions: ParsableArguments {
     @Option(help: ArgumentHelp("A named data set: \(DataSpec.datasetNames.joined(separator: ", ")).", valueName: "name"))
     var dataset: String?
@@ -36,6 +37,8 @@ struct DataOptions: ParsableArguments {
     var given: Bool { dataset != nil || data != nil || samples != nil || noise != nil || dataSeed != nil }
 
     /// The spec these flags describe; `defaultSeed` is used when `--data-seed` is absent.
+    /// - Throws: `ValidationError` for both `--dataset` and `--data`, or for `--samples`, `--noise` or
+    ///   `--data-seed` with a file or a bundled data set (they only shape generated points).
     func spec(defaultSeed: UInt64, fallback: DataSpec? = nil) throws -> DataSpec {
         if dataset != nil && data != nil {
             throw ValidationError("give either --dataset or --data, not both")
@@ -43,6 +46,14 @@ struct DataOptions: ParsableArguments {
         var s = fallback ?? DataSpec(dataset: "moons", samples: 3000, seed: defaultSeed)
         if let data { s.file = data; s.dataset = nil }
         if let dataset { s.dataset = dataset; s.file = nil }
+        // These shape generated points only; a file or a bundled set would silently ignore them.
+        let given = [("--samples", samples != nil), ("--noise", noise != nil), ("--data-seed", dataSeed != nil)]
+        if let flag = given.first(where: { $0.1 })?.0 {
+            if s.file != nil { throw ValidationError("\(flag) applies to synthetic data sets (--dataset), not to --data FILE") }
+            if let bundled = s.bundled {
+                throw ValidationError("\(flag) applies to synthetic data sets, not to the bundled data set \(bundled.rawValue)")
+            }
+        }
         if let samples { s.samples = samples }
         if let noise { s.noise = noise }
         s.seed = dataSeed ?? (fallback?.seed ?? defaultSeed)

@@ -47,6 +47,12 @@ struct BadInputToolTests {
              message: "error: DIR/d.csv: only 1 training row after holding out 0 of 1 row for validation; need at least 2"),
         Case(name: "one training row after the split", arguments: train + ["--samples", "5", "--validation-fraction", "0.8"],
              message: "error: --dataset moons: only 1 training row after holding out 4 of 5 rows for validation; need at least 2"),
+        Case(name: "--samples with a file", files: ["d.csv": "1,2\n3,4\n5,6\n"], arguments: train + ["--data", "DIR/d.csv", "--samples", "300"],
+             message: "error: --samples applies to synthetic data sets (--dataset), not to --data FILE"),
+        Case(name: "--noise with a file", files: ["d.csv": "1,2\n3,4\n5,6\n"], arguments: train + ["--data", "DIR/d.csv", "--noise", "0.1"],
+             message: "error: --noise applies to synthetic data sets (--dataset), not to --data FILE"),
+        Case(name: "--samples with a bundled data set", arguments: train + ["--dataset", "wine", "--samples", "100"],
+             message: "error: --samples applies to synthetic data sets, not to the bundled data set wine"),
         Case(name: "D = 1", files: ["d.csv": "1\n2\n3\n4\n"], arguments: train + ["--data", "DIR/d.csv"],
              message: "error: DIR/d.csv has 1 column: a coupling layer needs D ≥ 2 features"),
         Case(name: "constant column", files: ["d.csv": "1,5\n2,5\n3,5\n4,5\n5,5\n"], arguments: train + ["--data", "DIR/d.csv"],
@@ -115,7 +121,8 @@ struct BadInputToolTests {
              message: "error: DIR/m.safetensors: header length 8367736964726416744 exceeds the file size (31 bytes); is this really a safetensors file?"),
     ]
 
-    /// `.npy` and safetensors files that are malformed, written byte by byte.
+    /// `.npy` and safetensors files that are malformed, written byte by byte, and other cases that need a
+    /// trained model (`MODEL`).
     static let fileCases: [Case] = {
         let evaluate = ["evaluate", "--model", "MODEL", "--data"]
         return [
@@ -131,6 +138,10 @@ struct BadInputToolTests {
                  message: "error: DIR/object.npy: unsupported dtype '|O' (Python objects, a pickled array); expected '<f4' (float32) or '<f8' (float64)"),
             Case(name: "truncated npy", arguments: evaluate + ["DIR/trunc.npy"],
                  message: "error: DIR/trunc.npy: data is truncated: shape (4, 2) of '<f4' needs 32 bytes after the header, the file has 20"),
+            Case(name: "evaluate --data with --data-seed", arguments: evaluate + ["DIR/d.csv", "--data-seed", "3"],
+                 message: "error: --data-seed applies to synthetic data sets (--dataset), not to --data FILE"),
+            Case(name: "evaluate a bundled data set with --noise", arguments: ["evaluate", "--model", "MODEL", "--dataset", "digits", "--noise", "0.1"],
+                 message: "error: --noise applies to synthetic data sets, not to the bundled data set digits"),
             Case(name: "safetensors with overlapping offsets", arguments: ["inspect", "--model", "DIR/overlap.safetensors"],
                  message: "error: DIR/overlap.safetensors: tensors 'a' (bytes 0..<8) and 'b' (bytes 4..<12) overlap"),
             Case(name: "safetensors with offsets beyond the data", arguments: ["inspect", "--model", "DIR/range.safetensors"],
