@@ -36,4 +36,22 @@ import Testing
                 == "invalid --samples \(Int.max): the points need more than \(Int.max) bytes (16 per point), more than this machine's memory (\(memory) bytes)")
         #expect(message { try DataSpec(samples: 1).load() } == "invalid --samples 1: need at least 2 points")
     }
+
+    @Test func encodesSamplesAndNoiseOnlyForSyntheticSets() throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        func json(_ spec: DataSpec) throws -> String { String(decoding: try encoder.encode(spec), as: UTF8.self) }
+        let file = DataSpec(dataset: nil, file: "d.csv", seed: 5)
+        let wine = DataSpec(dataset: "wine", seed: 5)
+        let moons = DataSpec(dataset: "moons", samples: 200, noise: 0.1, seed: 5)
+        #expect(try json(file) == #"{"file":"d.csv","seed":5}"#)
+        #expect(try json(wine) == #"{"dataset":"wine","seed":5}"#)
+        #expect(try json(moons) == #"{"dataset":"moons","noise":0.1,"samples":200,"seed":5}"#)
+        for spec in [file, wine, moons] {
+            #expect(try JSONDecoder().decode(DataSpec.self, from: encoder.encode(spec)) == spec)
+        }
+        // A config.json written before samples were left out for files still reads.
+        let old = try JSONDecoder().decode(DataSpec.self, from: Data(#"{"file":"d.csv","samples":300,"seed":5}"#.utf8))
+        #expect(old.file == "d.csv" && old.samples == 300)
+    }
 }

@@ -24,6 +24,31 @@ public struct DataSpec: Codable, Hashable, Sendable {
         self.seed = seed
     }
 
+    private enum CodingKeys: String, CodingKey { case dataset, file, samples, noise, seed }
+
+    /// Decodes a spec; `samples` and `noise` may be absent (as they are for files and bundled sets), then
+    /// 3000 and nil.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        dataset = try c.decodeIfPresent(String.self, forKey: .dataset)
+        file = try c.decodeIfPresent(String.self, forKey: .file)
+        samples = try c.decodeIfPresent(Int.self, forKey: .samples) ?? 3000
+        noise = try c.decodeIfPresent(Double.self, forKey: .noise)
+        seed = try c.decode(UInt64.self, forKey: .seed)
+    }
+
+    /// Encodes the spec; `samples` and `noise` only for a synthetic set (a file or a bundled set has its own rows).
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encodeIfPresent(dataset, forKey: .dataset)
+        try c.encodeIfPresent(file, forKey: .file)
+        if file == nil && bundled == nil {
+            try c.encode(samples, forKey: .samples)
+            try c.encodeIfPresent(noise, forKey: .noise)
+        }
+        try c.encode(seed, forKey: .seed)
+    }
+
     /// Names accepted by `--dataset`.
     public static var datasetNames: [String] { ToyDataset.allCases.map(\.rawValue) + BundledDataset.allCases.map(\.rawValue) }
 
