@@ -35,7 +35,9 @@ struct RunIntegrityToolTests {
         let rows = (0..<200).map { i in "\(Double(i % 17) / 7 - 1),\(Double(i % 13) / 5 - 1.2)" }
         try ("x,y\n" + rows.joined(separator: "\n") + "\n").write(toFile: "\(dir)/d.csv", atomically: true, encoding: .utf8)
         // Started with a relative path from the data's directory …
-        let first = try Tool.run(Tool.binary, Tool.smallTraining(out: "run", epochs: 1) + ["--data", "d.csv"], currentDirectory: dir)
+        let args = ["train", "--data", "d.csv", "--epochs", "1", "--hidden", "16", "--hidden-layers", "2", "--couplings", "4",
+                    "--batch-size", "64", "--out", "run", "--no-plots", "--quiet"]
+        let first = try Tool.run(Tool.binary, args, currentDirectory: dir)
         #expect(first.status == 0, "\(first.output)")
         let config = try String(contentsOfFile: "\(dir)/run/config.json", encoding: .utf8)
         #expect(config.contains("\"file\" : \"\(dir)/d.csv\""), "\(config)")
