@@ -89,6 +89,14 @@ struct AxesRenderer {
         doc.group(attributes: [("class", cssClass), ("clip-path", "url(#\(clip))")], content)
     }
 
+    /// The note a plot area shows when it has points but none with finite coordinates.
+    static let nothingToPlot = "nothing to plot: every value is \u{00B1}\u{221E} or not a number"
+
+    /// `text` centred in the plot area in gray (e.g. ``nothingToPlot``), so that an empty panel says why.
+    func drawNote(_ doc: inout SVGDocument, _ text: String) {
+        doc.text(text, x: area.midX, y: area.midY + 4, anchor: .middle, fill: PlotTheme.tickLabelColor, cssClass: "note")
+    }
+
     /// Frame, ticks, tick labels, axis labels and title (drawn on top of the data).
     func drawFrame(_ doc: inout SVGDocument, title: String, xLabel: String, yLabel: String) {
         let tick = PlotTheme.tickLength

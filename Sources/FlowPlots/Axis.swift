@@ -14,13 +14,30 @@ public struct NiceTicks: Sendable, Equatable {
     public let domain: ClosedRange<Double>
     /// The number of fraction digits needed to print every tick exactly (0 for steps ≥ 1).
     public let decimals: Int
+    /// `step` is `mantissa × 10^exponent`, mantissa 1, 2 or 5.
+    private let mantissa: Int
+    private let exponent: Int
 
-    /// The tick labels, one per value, with ``decimals`` fraction digits and a typographic minus sign (U+2212).
+    /// The tick labels, one per value, with ``decimals`` fraction digits and a typographic minus sign (U+2212);
+    /// in scientific notation (`1.5e10`, `2e−12`) when a tick reaches 10⁹ in magnitude or the step needs more
+    /// than 9 decimals.
     public var labels: [String] { values.map(label(for:)) }
 
     /// Formats `value` like the tick labels of this axis.
     public func label(for value: Double) -> String {
-        SVGFormat.fixed(value, decimals: decimals, minus: "\u{2212}")
+        let scientific = decimals > 9 || values.contains { abs($0) >= 1e9 }
+        guard scientific, value.isFinite, abs(value / step) < 1e15 else {
+            return SVGFormat.fixed(value, decimals: decimals, minus: "\u{2212}")
+        }
+        // value = digits × 10^power exactly, with every digit of the tick's multiple of the step.
+        let multiple = Int((value / step).rounded()) * mantissa
+        guard multiple != 0 else { return "0" }
+        var digits = String(multiple.magnitude), power = exponent
+        while digits.count > 1, digits.hasSuffix("0") { digits.removeLast(); power += 1 }
+        power += digits.count - 1
+        let sign = multiple < 0 ? "\u{2212}" : ""
+        let head = String(digits.prefix(1)), tail = String(digits.dropFirst())
+        return sign + head + (tail.isEmpty ? "" : "." + tail) + "e" + (power < 0 ? "\u{2212}" : "") + String(power.magnitude)
     }
 
     /// The smallest number of the form 1, 2 or 5 × 10ᵏ that is ≥ `rawStep` (up to a relative 1e-9).
@@ -58,12 +75,14 @@ public struct NiceTicks: Sendable, Equatable {
         return make(first: first, last: last, mantissa: parts.0, exponent: parts.1, domain: low...high)
     }
 
-    /// The range actually used for ticks: non-finite bounds give `0…1`, and a zero-width range `v…v` is widened
-    /// to `v − d … v + d` with `d = max(|v| × 0.1, 0.5)`, so that a constant series still gets an axis.
+    /// The range actually used for ticks: non-finite bounds give `0…1`, finite bounds beyond ±10³⁰⁰ are clamped
+    /// to ±10³⁰⁰ (so that spans and steps stay finite), and a zero-width range `v…v` (or one narrower than
+    /// 10⁻³⁰⁰) is widened to `v − d … v + d` with `d = max(|v| × 0.1, 0.5)`, so that a constant series still gets
+    /// an axis.
     public static func sanitized(_ range: ClosedRange<Double>) -> (Double, Double) {
-        let low = range.lowerBound, high = range.upperBound
-        guard low.isFinite, high.isFinite else { return (0, 1) }
-        if high - low > max(abs(low), abs(high)) * 1e-12 { return (low, high) }
+        guard range.lowerBound.isFinite, range.upperBound.isFinite else { return (0, 1) }
+        let low = min(max(range.lowerBound, -1e300), 1e300), high = min(max(range.upperBound, -1e300), 1e300)
+        if high - low > max(abs(low), abs(high)) * 1e-12, high - low >= 1e-300 { return (low, high) }
         let pad = max(abs(low) * 0.1, 0.5)
         return (low - pad, high + pad)
     }
@@ -94,7 +113,8 @@ public struct NiceTicks: Sendable, Equatable {
         let values = first <= last ? (first...upper).map { value(index: $0, mantissa: mantissa, exponent: exponent) } : []
         let step = value(index: 1, mantissa: mantissa, exponent: exponent)
         let ownDomain = domain ?? (values.first ?? 0)...(values.last ?? 1)
-        return NiceTicks(values: values, step: step, domain: ownDomain, decimals: max(0, -exponent))
+        return NiceTicks(values: values, step: step, domain: ownDomain, decimals: max(0, -exponent), mantissa: mantissa,
+                         exponent: exponent)
     }
 }
 

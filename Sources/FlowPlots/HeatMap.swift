@@ -9,7 +9,9 @@ extension Plots {
     ///   painted; +inf counts as the maximum, −inf as the floor.
     /// - Colour scale: from `floor` (default: maximum finite value − `dynamicRange`) to the maximum finite value.
     ///   Lower values are clipped to the floor colour. If the floor is not below the maximum it is set to
-    ///   maximum − 1. Colours are quantised to 256 levels and horizontal runs of equal colour are merged into one
+    ///   maximum − 1; the scale then goes through ``NiceTicks/sanitized(_:)`` (which widens it when a huge
+    ///   maximum swallows the 1). With no finite value the plot area says so (``AxesRenderer/nothingToPlot``).
+    ///   Colours are quantised to 256 levels and horizontal runs of equal colour are merged into one
     ///   `<rect>`, so `nx`, `ny` up to ~120 give at most `nx · ny` rectangles.
     /// - `points`: optional `[n, 2]` points drawn as 2 px dots of `pointColor` at `pointOpacity`
     ///   (points outside the ranges are clipped).
@@ -23,10 +25,12 @@ extension Plots {
         let columns = max(nx, 0), rows = max(ny, 0)
         var top = -Double.infinity
         for value in values.prefix(columns * rows) where value.isFinite { top = max(top, value) }
+        let noFiniteValue = top == -.infinity && !values.prefix(columns * rows).isEmpty
         if top == -.infinity { top = 0 }
         var bottom = floor ?? (top - max(dynamicRange, 0))
         if !bottom.isFinite || bottom >= top { bottom = top - 1 }
-        let colorDomain = bottom...top
+        let (lowColor, highColor) = NiceTicks.sanitized(bottom...top)
+        let colorDomain = lowColor...highColor
 
         // Room on the right for the colour bar: gap, bar, ticks, labels, rotated label.
         let barTicks = AxesRenderer.fittedTicks(colorDomain, length: height - 120, minimumStep: 0) { _ in PlotTheme.fontSize }
@@ -74,6 +78,7 @@ extension Plots {
                 }
             }
         }
+        if noFiniteValue { axes.drawNote(&doc, AxesRenderer.nothingToPlot) }
         axes.drawFrame(&doc, title: "", xLabel: xLabel, yLabel: yLabel)
         drawColorBar(&doc, ticks: barTicks, domain: colorDomain, label: colorBarLabel,
                      bar: PixelRect(x: area.maxX + barGap, y: area.y, width: barWidth, height: area.height),

@@ -117,8 +117,9 @@ extension Plots {
             let index = row * width + column
             guard index < image.count else { return 0 }
             let value = image[index]
-            guard !value.isNaN, span > 0 else { return 0 }
-            return Int((min(max((value - low) / span, 0), 1) * 255).rounded())
+            let t = (value - low) / span
+            guard !t.isNaN, span > 0 else { return 0 }
+            return Int((min(max(t, 0), 1) * 255).rounded())
         }
         doc.group(attributes: [("class", "image"), ("shape-rendering", "crispEdges")]) { doc in
             doc.rect(x: x, y: y, width: Double(width) * pixel, height: Double(height) * pixel, fill: "#000000",

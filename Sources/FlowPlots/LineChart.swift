@@ -49,7 +49,8 @@ extension Plots {
     /// Limits default to the range of the finite x values (widened by 2 %) and of the finite y values
     /// (widened by 5 %); explicit `xLimits`/`yLimits` clip anything outside them. Non-finite points are
     /// skipped (they split a curve); isolated finite points get a marker. No series or no finite value still
-    /// gives a valid chart with empty axes. When every x value is an integer, x ticks are integers too.
+    /// gives a valid chart with empty axes; when there are points but none is finite, the plot area says so
+    /// (``AxesRenderer/nothingToPlot``). When every x value is an integer, x ticks are integers too.
     public static func lineChart(
         series: [LineSeries], title: String, xLabel: String = "epoch", yLabel: String = "NLL (nats, data units)",
         xLimits: ClosedRange<Double>? = nil, yLimits: ClosedRange<Double>? = nil, legend: LegendCorner = .topRight,
@@ -79,6 +80,7 @@ extension Plots {
                 drawLine(&doc, line: line, color: color, axes: axes)
             }
         }
+        if finiteXs.isEmpty, series.contains(where: { !$0.xs.isEmpty }) { axes.drawNote(&doc, AxesRenderer.nothingToPlot) }
         axes.drawFrame(&doc, title: "", xLabel: xLabel, yLabel: yLabel)
 
         let entries = series.enumerated().map { k, line in

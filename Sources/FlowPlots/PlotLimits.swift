@@ -32,7 +32,9 @@ public enum PlotLimits {
         let lower = Int(position.rounded(.down))
         let upper = min(lower + 1, sorted.count - 1)
         let weight = position - Double(lower)
-        return sorted[lower] + (sorted[upper] - sorted[lower]) * weight
+        let gap = sorted[upper] - sorted[lower]
+        // Neighbours near ±Double.greatestFiniteMagnitude: their gap overflows, so weight them instead.
+        return gap.isFinite ? sorted[lower] + gap * weight : sorted[lower] * (1 - weight) + sorted[upper] * weight
     }
 
     private static func widened(_ low: Double, _ high: Double, margin: Double) -> ClosedRange<Double> {

@@ -1,11 +1,15 @@
+import Foundation
+
 /// Deterministic number formatting and XML escaping used by every SVG writer in this module.
 ///
 /// Nothing here depends on the locale, so output bytes are the same on every machine.
 public enum SVGFormat {
-    /// Powers of ten that are exact in `Double` (10⁰ … 10²²).
+    /// 10^`exponent`: exact in `Double` for 10⁰ … 10²² (and correctly rounded reciprocals); beyond that the
+    /// nearest `Double` from `pow` (10³⁰⁹ and above is +∞).
     static func powerOfTen(_ exponent: Int) -> Double {
+        guard abs(exponent) <= 22 else { return pow(10, Double(exponent)) }
         var result = 1.0
-        for _ in 0..<min(abs(exponent), 22) { result *= 10 }
+        for _ in 0..<abs(exponent) { result *= 10 }
         return exponent >= 0 ? result : 1 / result
     }
 

@@ -2,7 +2,8 @@
 public struct ScatterSeries: Sendable, Equatable {
     /// Name shown in the figure legend (a legend is drawn when some panel holds two or more series).
     public var name: String
-    /// The points in data units. Non-finite points and points outside the panel limits are not drawn.
+    /// The points in data units. Non-finite points and points outside the panel limits are not drawn; a panel
+    /// whose points are all non-finite shows a note instead (``AxesRenderer/nothingToPlot``).
     public var points: Points2D
     /// CSS colour of the dots, e.g. `"#1f77b4"`.
     public var color: String
@@ -108,6 +109,10 @@ enum ScatterPanelRenderer {
                              lineCap: "round")
                 }
             }
+        }
+        let points = panel.series.map(\.points)
+        if points.contains(where: { $0.count > 0 }), points.allSatisfy({ $0.finiteCount == 0 }) {
+            axes.drawNote(&doc, AxesRenderer.nothingToPlot)
         }
         axes.drawFrame(&doc, title: panel.title, xLabel: panel.xLabel, yLabel: panel.yLabel)
     }

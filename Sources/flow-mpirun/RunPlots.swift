@@ -130,12 +130,14 @@ enum RunPlots {
         return trainer.configuration.model.preprocessing.dataSpace(Matrix(rows: u.count / D, columns: D, values: u), normalizer: trainer.normalizer)
     }
 
-    /// A y range that shows the curve's shape after the first epochs rather than a huge first value.
+    /// A y range that shows the curve's shape after the first epochs rather than a huge first value
+    /// (nil: the chart's own limits, e.g. when the finite values are too few or too far apart for a `Double` span).
     static func lossLimits(_ values: [Double]) -> ClosedRange<Double>? {
         let finite = values.filter(\.isFinite).sorted()
         guard finite.count >= 4 else { return nil }
         let lo = finite[0], hi = finite[min(finite.count - 1, Int(Double(finite.count) * 0.97))]
-        return hi > lo ? (lo - 0.05 * (hi - lo))...(hi + 0.05 * (hi - lo)) : nil
+        let low = lo - 0.05 * (hi - lo), high = hi + 0.05 * (hi - lo)
+        return hi > lo && low.isFinite && high.isFinite ? low...high : nil
     }
 
     static func write(_ svg: String, to path: String) throws {
