@@ -54,6 +54,39 @@ enum OutputFile {
     }
 }
 
+/// The rows of a row-major `[rows, columns]` result that hold a NaN or ±∞.
+struct NonFiniteRows {
+    /// How many rows hold a non-finite value.
+    let count: Int
+    /// The first such row, 0-based.
+    let first: Int
+
+    /// nil when every value is finite.
+    init?<T: BinaryFloatingPoint>(_ values: [T], columns: Int) {
+        var count = 0, first = 0
+        for r in 0..<(values.count / max(columns, 1)) where values[(r * columns)..<((r + 1) * columns)].contains(where: { !$0.isFinite }) {
+            if count == 0 { first = r }
+            count += 1
+        }
+        guard count > 0 else { return nil }
+        self.count = count
+        self.first = first
+    }
+}
+
+/// A result that holds NaN or ±∞: the job ends with status 1 and nothing written (a plain message naming the
+/// file or data, the row and the likely cause).
+struct NonFiniteResult: Error, CustomStringConvertible {
+    let description: String
+
+    /// Ends the job with `error`'s message on every rank (they all computed the same gathered values, so they
+    /// all get here together).
+    static func refuse(_ error: NonFiniteResult, _ ctx: RunContext) -> Never {
+        ctx.agree(error)
+        fatalError("unreachable")
+    }
+}
+
 /// `flow-mpirun sample`: draw x = g(z), z ~ N(0, τ²I).
 struct SampleCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -71,19 +104,32 @@ struct SampleCommand: ParsableCommand {
         let c = self
         let loaded = ctx.setUp { () throws -> LoadedModel in
             if c.n < 1 { throw ValidationError("invalid -n \(c.n): need at least 1 sample") }
-            if !(c.temperature >= 0) || !c.temperature.isFinite { throw ValidationError("invalid --temperature \(c.temperature): must be ≥ 0") }
+            if !(c.temperature >= 0) || !c.temperature.isFinite {
+                throw ValidationError("invalid --temperature \(c.temperature): must be finite and ≥ 0")
+            }
             try OutputFile.check(c.out)
             return try LoadedModel(path: c.modelOption.path, ctx: ctx, threads: try c.threadOption.resolved())
         }
         do {
             let u = try loaded.evaluator.sample(count: n, seed: seed, temperature: temperature, parameters: loaded.parameters.base)
             let x = loaded.dataSpace(u)
+            if let bad = NonFiniteRows(x.values, columns: loaded.dim) {
+                NonFiniteResult.refuse(NonFiniteResult(description: "\(bad.count) of \(n) samples are not finite (\(cause(loaded))): nothing written"), ctx)
+            }
             if ctx.isRoot {
                 try OutputFile.write(x.values, rows: n, columns: loaded.dim, to: out)
                 FileHandle.standardError.write(Data("wrote \(n) samples (D = \(loaded.dim), τ = \(temperature), seed \(seed)) to \(out)\n".utf8))
             }
         } catch { ctx.fail(error) }
         ctx.finish()
+    }
+
+    /// Why samples came out non-finite: a temperature that overflows the Float latents, else the model's g(z).
+    func cause(_ loaded: LoadedModel) -> String {
+        // |z| of N(0, 1) draws stays below ~6; τ·z beyond Float's range is ±∞ before the model sees it.
+        if temperature * 6 > Double(Float.greatestFiniteMagnitude) { return "--temperature \(temperature) overflows" }
+        let largest = loaded.checkpoint.model.parameters.reduce(Float(0)) { max($0, abs($1)) }
+        return "the model's g(z) overflows at --temperature \(temperature)" + (largest > 1e6 ? "; its largest |parameter| is \(largest)" : "")
     }
 }
 
