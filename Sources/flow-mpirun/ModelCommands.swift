@@ -99,6 +99,10 @@ struct SampleCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Output file (.csv or .npy).", valueName: "file")) var out: String
     @OptionGroup var threadOption: ThreadOption
 
+    /// Bytes held per output value at the peak of `sample` (the samples, their gathered copy, the data-space
+    /// conversion through `Double`, the CSV text): about 18 measured; `-n` is refused when this exceeds memory.
+    static let bytesPerValue = 20
+
     mutating func run() throws {
         let ctx = try RunContext()
         let c = self
@@ -108,7 +112,9 @@ struct SampleCommand: ParsableCommand {
                 throw ValidationError("invalid --temperature \(c.temperature): must be finite and ≥ 0")
             }
             try OutputFile.check(c.out)
-            return try LoadedModel(path: c.modelOption.path, ctx: ctx, threads: try c.threadOption.resolved())
+            let loaded = try LoadedModel(path: c.modelOption.path, ctx: ctx, threads: try c.threadOption.resolved())
+            try c.checkMemory(dim: loaded.dim)
+            return loaded
         }
         do {
             let u = try loaded.evaluator.sample(count: n, seed: seed, temperature: temperature, parameters: loaded.parameters.base)
@@ -122,6 +128,16 @@ struct SampleCommand: ParsableCommand {
             }
         } catch { ctx.fail(error) }
         ctx.finish()
+    }
+
+    /// Refuses an `-n` whose samples would not fit in the machine's physical memory.
+    func checkMemory(dim: Int) throws {
+        let physical = sysconf(Int32(_SC_PHYS_PAGES)) * sysconf(Int32(_SC_PAGESIZE))
+        let (values, overflow) = n.multipliedReportingOverflow(by: dim)
+        let (bytes, overflow2) = values.multipliedReportingOverflow(by: Self.bytesPerValue)
+        guard overflow || overflow2 || bytes > physical else { return }
+        let needed = overflow || overflow2 ? "more than \(Int.max)" : "about \(bytes)"
+        throw ValidationError("invalid -n \(n): \(n) samples of D = \(dim) need \(needed) bytes of memory; this machine has \(physical)")
     }
 
     /// Why samples came out non-finite: a temperature that overflows the Float latents, else the model's g(z).

@@ -76,4 +76,20 @@ struct NonFiniteOutputTests {
         let rows = try String(contentsOfFile: "\(dir)/mode.csv", encoding: .utf8).split(separator: "\n").dropFirst()
         #expect(rows.count == 4 && Set(rows).count == 1)
     }
+
+    @Test("sample -n beyond the machine's memory is refused, naming -n and the bytes needed")
+    func sampleMemory() throws {
+        let dir = try Tool.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let (good, _) = try Self.models(dir)
+        let physical = sysconf(Int32(_SC_PHYS_PAGES)) * sysconf(Int32(_SC_PAGESIZE))
+        try Self.expectRefused(["sample", "--model", good, "-n", "100000000000000", "--out", "DIR/s.npy"], dir: dir,
+                               message: "error: invalid -n 100000000000000: 100000000000000 samples of D = 2 need about "
+                                   + "4000000000000000 bytes of memory; this machine has \(physical)",
+                               out: "DIR/s.npy")
+        try Self.expectRefused(["sample", "--model", good, "-n", "\(Int.max)", "--out", "DIR/s.npy"], dir: dir,
+                               message: "error: invalid -n \(Int.max): \(Int.max) samples of D = 2 need more than \(Int.max) "
+                                   + "bytes of memory; this machine has \(physical)",
+                               out: "DIR/s.npy")
+    }
 }
