@@ -74,6 +74,26 @@ struct NonFiniteRows {
     }
 }
 
+extension NonFiniteRows {
+    /// Where data row `row` (0-based) of `source` is, counted as its reader counts: `file.csv:LINE` for a CSV
+    /// file (blank lines and the header included, as in the reader's errors and an editor), `file.npy: row N`
+    /// for an `.npy` file, `source: row N` for generated or bundled data.
+    static func location(of row: Int, in source: String, isFile: Bool) -> String {
+        guard isFile, ["csv", "txt", "tsv", ""].contains((source as NSString).pathExtension.lowercased()),
+              let bytes = FileManager.default.contents(atPath: source) else { return "\(source): row \(row + 1)" }
+        var skip = (try? CSVReader.read(path: source))?.header != nil ? row + 1 : row
+        var line = 0
+        for text in bytes.split(separator: 0x0A, omittingEmptySubsequences: false) {
+            line += 1
+            let blank = text.allSatisfy { $0 == 0x20 || $0 == 0x09 || $0 == 0x0D || (line == 1 && [0xEF, 0xBB, 0xBF].contains($0)) }
+            if blank { continue }
+            if skip == 0 { return "\(source):\(line)" }
+            skip -= 1
+        }
+        return "\(source): row \(row + 1)"
+    }
+}
+
 /// A result that holds NaN or ±∞: the job ends with status 1 and nothing written (a plain message naming the
 /// file or data, the row and the likely cause).
 struct NonFiniteResult: Error, CustomStringConvertible {
@@ -394,7 +414,9 @@ struct DecodeCommand: ParsableCommand {
     }
 }
 
+/// `encode` and `decode`: one file of rows through the model, refusing output that is not finite.
 enum Transform {
+    /// Maps `input` to `output` through f (`forward`) or f⁻¹.
     static func run(model: String, input: String, output: String, threads: ThreadOption, forward: Bool) throws {
         let ctx = try RunContext()
         let (loaded, x) = ctx.setUp { () throws -> (LoadedModel, Matrix<Float>) in
@@ -416,6 +438,15 @@ enum Transform {
                 result = loaded.dataSpace(u).values
             }
             _ = D
+            if let bad = NonFiniteRows(result, columns: D) {
+                let map = forward ? "encoding" : "decoding"
+                let row = Array(x.values[(bad.first * D)..<((bad.first + 1) * D)])
+                let why = row.contains(where: \.isInfinite) ? "its values are beyond Float's range (±3.4e38)"
+                    : forward ? "the model's f(x) overflows there" : "the model's g(z) overflows there"
+                let at = NonFiniteRows.location(of: bad.first, in: input, isFile: true)
+                NonFiniteResult.refuse(NonFiniteResult(description: "\(at): \(map) gives non-finite values "
+                    + "(\(bad.count) of \(x.rows) rows): \(why): nothing written"), ctx)
+            }
             if ctx.isRoot {
                 try OutputFile.write(result, rows: x.rows, columns: D, to: output)
                 FileHandle.standardError.write(Data("wrote \(x.rows) rows to \(output)\n".utf8))

@@ -92,4 +92,28 @@ struct NonFiniteOutputTests {
                                    + "bytes of memory; this machine has \(physical)",
                                out: "DIR/s.npy")
     }
+
+    @Test("decode of an overflowing latent and encode through huge weights or beyond Float's range name the file and line")
+    func transform() throws {
+        let dir = try Tool.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let (good, huge) = try Self.models(dir)
+        try "0,0\n1e38,-1e38\n".write(toFile: "\(dir)/z.csv", atomically: true, encoding: .utf8)
+        try "x,y\n\n1,0\n0.5,0.5\n".write(toFile: "\(dir)/x.csv", atomically: true, encoding: .utf8)
+        try "x,y\n1,0\n1e39,0\n".write(toFile: "\(dir)/big.csv", atomically: true, encoding: .utf8)
+        for out in ["DIR/o.csv", "DIR/o.npy"] {
+            try Self.expectRefused(["decode", "--model", good, "--data", "DIR/z.csv", "--out", out], dir: dir,
+                                   message: "error: DIR/z.csv:2: decoding gives non-finite values (1 of 2 rows): "
+                                       + "the model's g(z) overflows there: nothing written",
+                                   out: out)
+            try Self.expectRefused(["encode", "--model", huge, "--data", "DIR/x.csv", "--out", out], dir: dir,
+                                   message: "error: DIR/x.csv:3: encoding gives non-finite values (2 of 2 rows): "
+                                       + "the model's f(x) overflows there: nothing written",
+                                   out: out)
+            try Self.expectRefused(["encode", "--model", good, "--data", "DIR/big.csv", "--out", out], dir: dir,
+                                   message: "error: DIR/big.csv:3: encoding gives non-finite values (1 of 2 rows): "
+                                       + "its values are beyond Float's range (±3.4e38): nothing written",
+                                   out: out)
+        }
+    }
 }
