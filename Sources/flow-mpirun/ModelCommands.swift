@@ -234,6 +234,8 @@ struct EvaluateCommand: ParsableCommand {
         var name: String
         var x: Matrix<Double>
         var labels: [Int]?
+        /// `name` is the path of a `--data` file.
+        var isFile = false
     }
 
     mutating func run() throws {
@@ -286,6 +288,8 @@ struct EvaluateCommand: ParsableCommand {
                     ctx.say(text)
                 }
             }
+        } catch let error as NonFiniteResult {
+            NonFiniteResult.refuse(error, ctx)
         } catch { ctx.fail(error) }
         ctx.finish()
     }
@@ -302,11 +306,25 @@ struct EvaluateCommand: ParsableCommand {
         let ld = try u.values.withUnsafeBufferPointer { try loaded.evaluator.logDensity($0.baseAddress!, rows: n, parameters: p) }
         let normLogDet = model.normalizer.logDetJacobian
         let ll = (0..<n).map { ld[$0] + normLogDet + preLogDet[$0] }
+        if let bad = NonFiniteRows(ll, columns: 1) {
+            let value = ll[bad.first]
+            let row = Array(part.x.values[(bad.first * D)..<((bad.first + 1) * D)])
+            let why = row.contains { !Float($0).isFinite } ? "its values are beyond Float's range (±3.4e38)"
+                : value == -.infinity ? "the model's density underflows there" : "the model's density overflows there"
+            let at = NonFiniteRows.location(of: bad.first, in: part.name, isFile: part.isFile)
+            throw NonFiniteResult(description: "\(at): log p(x) is \(value.isNaN ? "NaN" : "\(value)") (\(bad.count) of \(n) rows): "
+                + "\(why): no NLL reported")
+        }
         let meanLL = ll.reduce(0, +) / Double(n)
         // Round trip in data space (the dequantised values for a dequantising model).
         let (latent, _) = try u.values.withUnsafeBufferPointer { try loaded.evaluator.encode($0.baseAddress!, rows: n, parameters: p) }
         let back = try latent.withUnsafeBufferPointer { try loaded.evaluator.decode($0.baseAddress!, rows: n, parameters: p) }
         let xBack = pre.dataSpace(Matrix(rows: n, columns: D, values: back), normalizer: model.normalizer)
+        if let bad = NonFiniteRows(xBack.values, columns: D) {
+            let at = NonFiniteRows.location(of: bad.first, in: part.name, isFile: part.isFile)
+            throw NonFiniteResult(description: "\(at): decode(encode(x)) is not finite (\(bad.count) of \(n) rows): "
+                + "the model's g(z) overflows there: no NLL reported")
+        }
         var worst = 0.0
         for e in 0..<(n * D) { worst = max(worst, abs(xBack.values[e] - (part.x.values[e] + (noise?[e] ?? 0)))) }
         let bitsDivisor = Double(D) * log(2.0)
@@ -353,6 +371,10 @@ struct EvaluateCommand: ParsableCommand {
         }
         let bits = Double(D) * log(2.0)
         let (d, f) = (nll(g.diagonal), nll(g.full))
+        guard d.isFinite && f.isFinite else {
+            throw NonFiniteResult(description: "\(part.name): the Gaussian baselines' NLL is not finite (diagonal \(d), full covariance \(f)): "
+                + "their density overflows or underflows there: no NLL reported")
+        }
         return BaselineResult(diagonalNLL: d, diagonalBitsPerDim: d / bits, fullNLL: f, fullBitsPerDim: f / bits, fittedOn: g.name)
     }
 
@@ -365,7 +387,7 @@ struct EvaluateCommand: ParsableCommand {
                 throw ValidationError("--split \(split.rawValue) chooses a split of the run's own data; it does not apply to --data or --dataset")
             }
             let (x, labels) = try spec.loadWithLabels()
-            return [Part(name: spec.summary, x: x, labels: labels)]
+            return [Part(name: spec.summary, x: x, labels: labels, isFile: spec.file != nil)]
         }
         guard let spec = loaded.dataSpec, let training = loaded.checkpoint.training else {
             throw ValidationError("the checkpoint does not record its data: give --data FILE or --dataset NAME")

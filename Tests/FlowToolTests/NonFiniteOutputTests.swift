@@ -116,4 +116,24 @@ struct NonFiniteOutputTests {
                                    out: out)
         }
     }
+
+    @Test("evaluate with a non-finite log-likelihood fails cleanly in text and JSON mode, naming the data")
+    func evaluate() throws {
+        let dir = try Tool.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let (good, huge) = try Self.models(dir)
+        try "x,y\n1,0\n0.5,0.5\n".write(toFile: "\(dir)/x.csv", atomically: true, encoding: .utf8)
+        try "x,y\n1,0\n1e39,0\n".write(toFile: "\(dir)/big.csv", atomically: true, encoding: .utf8)
+        for json in [[], ["--json"]] {
+            try Self.expectRefused(["evaluate", "--model", huge, "--data", "DIR/x.csv"] + json, dir: dir,
+                                   message: "error: DIR/x.csv:2: log p(x) is NaN (2 of 2 rows): the model's density overflows there: "
+                                       + "no NLL reported")
+            try Self.expectRefused(["evaluate", "--model", good, "--data", "DIR/big.csv"] + json, dir: dir,
+                                   message: "error: DIR/big.csv:3: log p(x) is NaN (1 of 2 rows): its values are beyond Float's range "
+                                       + "(±3.4e38): no NLL reported")
+            try Self.expectRefused(["evaluate", "--model", huge, "--split", "both"] + json, dir: dir,
+                                   message: "error: moons (300 points, noise 0.05, seed 0), train split: row 1: log p(x) is NaN "
+                                       + "(240 of 240 rows): the model's density overflows there: no NLL reported")
+        }
+    }
 }
