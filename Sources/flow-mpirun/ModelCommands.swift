@@ -512,6 +512,10 @@ struct InspectCommand: ParsableCommand {
             FileHandle.standardError.write(Data("error: \(RunContext.message(of: error))\n".utf8))
             throw ExitCode.failure
         }
+        if let best = checkpoint.state?.bestValidationNLL, !best.isFinite {
+            FileHandle.standardError.write(Data("error: \(path): tensor 'training.best_validation_nll' is \(best.isNaN ? "NaN" : "\(best)"): a best NLL must be finite\n".utf8))
+            throw ExitCode.failure
+        }
         let s = checkpoint.state
         var epoch: Int?, perEpoch: Int?
         if let s, let t = checkpoint.training, let spec = checkpoint.metadata["data"].flatMap({ try? JSONDecoder().decode(DataSpec.self, from: Data($0.utf8)) }),

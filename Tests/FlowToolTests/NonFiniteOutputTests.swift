@@ -136,4 +136,19 @@ struct NonFiniteOutputTests {
                                        + "(240 of 240 rows): the model's density overflows there: no NLL reported")
         }
     }
+
+    @Test("inspect refuses a checkpoint whose recorded best NLL is NaN or ±∞ (JSON mode crashed in the encoder)")
+    func inspect() throws {
+        let dir = try Tool.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        _ = try Self.models(dir)
+        for (value, shown) in [(Double.nan, "NaN"), (.infinity, "inf")] {
+            try Self.setTensors(from: "\(dir)/run/model.safetensors", to: "\(dir)/bad.safetensors", ["training.best_validation_nll": value])
+            for json in [[], ["--json"]] {
+                try Self.expectRefused(["inspect", "--model", "DIR/bad.safetensors"] + json, dir: dir,
+                                       message: "error: DIR/bad.safetensors: tensor 'training.best_validation_nll' is \(shown): "
+                                           + "a best NLL must be finite")
+            }
+        }
+    }
 }
