@@ -30,7 +30,7 @@ struct LoadedModel {
     /// Checks that `x` has the model's width.
     func checkWidth(_ rows: Int, _ columns: Int, source: String) throws {
         guard columns == dim else {
-            throw FlowIOError(path: source, message: "has \(columns) columns; the model expects D = \(dim)")
+            throw FlowIOError(path: source, message: "has \(columns) column\(columns == 1 ? "" : "s"); the model expects D = \(dim)")
         }
         guard rows > 0 else { throw FlowIOError(path: source, message: "has no rows") }
     }
@@ -510,10 +510,6 @@ struct InspectCommand: ParsableCommand {
         let checkpoint: Checkpoint
         do { checkpoint = try Checkpoint.load(path: path) } catch {
             FileHandle.standardError.write(Data("error: \(RunContext.message(of: error))\n".utf8))
-            throw ExitCode.failure
-        }
-        if let best = checkpoint.state?.bestValidationNLL, !best.isFinite {
-            FileHandle.standardError.write(Data("error: \(path): tensor 'training.best_validation_nll' is \(best.isNaN ? "NaN" : "\(best)"): a best NLL must be finite\n".utf8))
             throw ExitCode.failure
         }
         let s = checkpoint.state

@@ -244,6 +244,7 @@ public struct Checkpoint: Sendable {
                 }
                 used.insert("training.best_validation_nll")
                 best = try file.doubles("training.best_validation_nll")[0]
+                guard best!.isFinite else { throw fail("tensor 'training.best_validation_nll' = \(best!) is not finite") }
                 bestEpoch = try scalarInt("training.best_epoch", [1])
             }
             var trained = params, averaged: [Float]?, averageStep = 0
