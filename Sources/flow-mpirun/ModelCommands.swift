@@ -380,11 +380,23 @@ struct EvaluateCommand: ParsableCommand {
 
     func loadData(_ loaded: LoadedModel) throws -> [Part] {
         if data.given {
-            // Without --data-seed, fresh points: the seed after the one the run generated its data from.
-            let trainedOn = loaded.dataSpec.map { $0.seed } ?? 0
-            let spec = try data.spec(defaultSeed: trainedOn &+ 1)
             if let split {
-                throw ValidationError("--split \(split.rawValue) chooses a split of the run's own data; it does not apply to --data or --dataset")
+                throw ValidationError("--split \(split.rawValue) chooses a split of the run's own data; it does not apply with --dataset, --data, --samples, --noise or --data-seed")
+            }
+            // Without --data-seed, fresh points: the seed after the one the run generated its data from.
+            let own = loaded.dataSpec
+            let fresh = (own?.seed ?? 0) &+ 1
+            var spec: DataSpec
+            if data.dataset == nil && data.data == nil {
+                // Only --samples / --noise / --data-seed: new points from the run's own generator, which must be one.
+                guard let own, own.file == nil, own.bundled == nil else {
+                    let flag = data.samples != nil ? "--samples" : data.noise != nil ? "--noise" : "--data-seed"
+                    throw ValidationError("\(flag) shapes the points of a synthetic data set, but this run was trained on \(own?.summary ?? "data it does not record"): give --dataset NAME, or --data FILE")
+                }
+                spec = try data.spec(defaultSeed: fresh, fallback: own)
+                if data.dataSeed == nil { spec.seed = fresh }
+            } else {
+                spec = try data.spec(defaultSeed: fresh)
             }
             let (x, labels) = try spec.loadWithLabels()
             return [Part(name: spec.summary, x: x, labels: labels, isFile: spec.file != nil)]

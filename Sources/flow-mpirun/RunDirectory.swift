@@ -41,11 +41,12 @@ struct RunDirectory {
     /// Creates the directory (and parents), takes its ``Lock`` before anything in it is touched (another run's
     /// temporary files included), and checks that a file can be written there and that the file system has
     /// room for `bytesNeeded`.
+    /// - Parameter existing: the lock, when it was taken already (the directory existed).
     /// - Returns: the lock, to hold for the run's duration.
     /// - Throws: ``FlowIOError`` naming the directory.
-    func prepare(bytesNeeded: Int) throws -> Lock {
+    func prepare(bytesNeeded: Int, holding existing: Lock? = nil) throws -> Lock {
         try Self.makeDirectories(path)
-        let lock = try self.lock()
+        let lock = try existing ?? self.lock()
         let probe = file(".write-test-\(getpid())")
         guard FileManager.default.createFile(atPath: probe, contents: Data("ok".utf8)) else {
             throw FlowIOError(path: path, message: "the output directory is not writable")
@@ -93,6 +94,21 @@ struct RunDirectory {
     static func absolute(_ path: String) -> String {
         let full = path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
         return (full as NSString).standardizingPath
+    }
+
+    /// The files a run writes (checkpoints, metrics and every plot), which `train --force` removes before it
+    /// starts, so that none of the old run's is mistaken for the new one's (`--model DIR` reads best.safetensors).
+    static let outputNames = ["model.safetensors", "best.safetensors", "metrics.csv", "config.json", "flow_panels.svg",
+                              "loss.svg", "density.svg", "pairs.svg", "samples_grid.svg"]
+
+    /// Removes the previous run's ``outputNames`` (call with the lock held).
+    /// - Throws: ``FlowIOError`` naming a file that exists but cannot be removed.
+    func removeOutputs() throws {
+        for name in Self.outputNames where FileManager.default.fileExists(atPath: file(name)) {
+            do { try FileManager.default.removeItem(atPath: file(name)) } catch {
+                throw FlowIOError(path: file(name), message: "cannot remove the previous run's file (--force): \(error.localizedDescription)")
+            }
+        }
     }
 
     func writeConfig(_ c: RunConfig) throws {

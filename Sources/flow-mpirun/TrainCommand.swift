@@ -151,6 +151,15 @@ struct TrainCommand: ParsableCommand {
         var state: TrainingState?
         var resumedFrom: Checkpoint?
         let run: RunDirectory
+        // Rank 0 takes the run directory's lock before reading or writing anything in it (when it exists; a new
+        // directory is locked as it is created, in RunDirectory.prepare).
+        var lock: RunDirectory.Lock?
+        func lockIfPresent(_ r: RunDirectory) throws {
+            var isDirectory: ObjCBool = false
+            if ctx.isRoot, FileManager.default.fileExists(atPath: r.path, isDirectory: &isDirectory), isDirectory.boolValue {
+                lock = try r.lock()
+            }
+        }
         if var resume {
             // A checkpoint file names its run directory.
             var isDirectory: ObjCBool = false
@@ -160,6 +169,7 @@ struct TrainCommand: ParsableCommand {
             }
             if let out, out != resume { throw ValidationError("--out \(out) differs from --resume \(resume): a resumed run continues in its own directory") }
             run = RunDirectory(path: resume)
+            try lockIfPresent(run)
             let stored = try run.readConfig()
             let checkpoint = try Checkpoint.load(path: run.model, expecting: stored.training.model)
             guard let s = checkpoint.state else {
@@ -208,6 +218,7 @@ struct TrainCommand: ParsableCommand {
             let dataSpec = try data.spec(defaultSeed: seedValue)
             config = RunDirectory.RunConfig(training: TrainingConfiguration(), data: dataSpec)
             run = RunDirectory(path: out ?? "runs/\(dataSpec.dataset ?? ((dataSpec.file ?? "data") as NSString).deletingPathExtension.split(separator: "/").last.map(String.init) ?? "data")")
+            try lockIfPresent(run)
             config.training = try configuration(base: DatasetPreset.training(for: dataSpec), dim: 2)
         }
         // Data: every rank loads (or generates) it; the fingerprint is compared below.
@@ -244,13 +255,13 @@ struct TrainCommand: ParsableCommand {
         // The run records its data file's absolute path, so that it can be resumed from any directory.
         if state == nil, let f = config.data.file { config.data.file = RunDirectory.absolute(f) }
         try Self.checkMemory(config.training, threads: threads, rows: raw.rows)
-        var lock: RunDirectory.Lock?
         if ctx.isRoot {
             if state == nil, !force, FileManager.default.fileExists(atPath: run.model) {
                 throw FlowIOError(path: run.path, message: "already holds a trained model; use --resume \(run.path) to continue it, --force to overwrite it, or another --out")
             }
             let bytes = ParameterLayout(config.training.model).storageCount * 12 + (1 << 20)
-            lock = try run.prepare(bytesNeeded: bytes)
+            lock = try run.prepare(bytesNeeded: bytes, holding: lock)
+            if state == nil, force { try run.removeOutputs() }
         }
         let trainer = try DataParallelTrainer(
             configuration: config.training, normalizer: normalizer, train: trainRaw,
@@ -394,7 +405,9 @@ struct TrainCommand: ParsableCommand {
             }
             if let v = report.validationNLL, !v.isFinite {
                 // Diverged (parameters overflowed): stop, keeping the last checkpoint, which was finite.
-                throw TrainingStopped(message: "epoch \(report.epoch): the validation NLL is \(v): training diverged; the last checkpoint in \(s.run.path) is kept. Try a lower --lr or --clip-norm.")
+                let kept = FileManager.default.fileExists(atPath: s.run.model)
+                    ? "the last checkpoint, \(s.run.model), is kept" : "no checkpoint was written"
+                throw TrainingStopped(message: "epoch \(report.epoch): the validation NLL is \(v.isNaN ? "nan" : "\(v)"): training diverged; \(kept). Try a lower --lr or --clip-norm.")
             }
             totalRows += report.samplesPerSecond * report.seconds
             totalSeconds += report.seconds

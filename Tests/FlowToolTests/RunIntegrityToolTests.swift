@@ -44,6 +44,11 @@ struct RunIntegrityToolTests {
         // … resumed from elsewhere.
         let again = try Tool.flow(["train", "--resume", "\(dir)/run", "--epochs", "2", "--no-plots", "--quiet"])
         #expect(again.status == 0, "\(again.output)")
+        // --samples alone on a run trained on a file: refused (it used to evaluate on moons).
+        let samples = try Tool.flow(["evaluate", "--model", "\(dir)/run", "--samples", "50"])
+        #expect(samples.status == 1, "\(samples.output)")
+        #expect(samples.stderr.contains("error: --samples shapes the points of a synthetic data set, but this run was trained on \(dir)/d.csv: give --dataset NAME, or --data FILE"),
+                "\(samples.stderr)")
         // One value changed: refused, naming the file.
         try ("x,y\n9.5,9.5\n" + rows.dropFirst().joined(separator: "\n") + "\n").write(toFile: "\(dir)/d.csv", atomically: true, encoding: .utf8)
         let changed = try Tool.flow(["train", "--resume", "\(dir)/run", "--epochs", "3", "--no-plots"])
@@ -61,9 +66,21 @@ struct RunIntegrityToolTests {
         let r = try Tool.flow(["train", "--samples", "300", "--epochs", "2", "--hidden", "16", "--hidden-layers", "1", "--couplings", "2",
                                "--lr", "1e38", "--out", "\(dir)/lr", "--no-plots", "--quiet"])
         #expect(r.status == 1, "\(r.output)")
-        #expect(r.stderr.contains("error: epoch 1: the validation NLL is nan: training diverged; the last checkpoint in \(dir)/lr is kept. Try a lower --lr or --clip-norm."),
+        #expect(r.stderr.contains("error: epoch 1: the validation NLL is nan: training diverged; no checkpoint was written. Try a lower --lr or --clip-norm."),
                 "\(r.stderr)")
         #expect(!Tool.exists("\(dir)/lr/model.safetensors") && !Tool.exists("\(dir)/lr/best.safetensors"))
+    }
+
+    @Test("--force removes the previous run's outputs first: no stale best.safetensors is read by --model DIR")
+    func forceRemovesStaleOutputs() throws {
+        let dir = try Tool.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        #expect(try Tool.flow(Tool.smallTraining(out: "\(dir)/fk", epochs: 1)).status == 0)
+        #expect(Tool.exists("\(dir)/fk/best.safetensors"))
+        let again = try Tool.flow(Tool.smallTraining(out: "\(dir)/fk", epochs: 1, extra: ["--force", "--seed", "9", "--no-keep-best"]))
+        #expect(again.status == 0, "\(again.output)")
+        #expect(!Tool.exists("\(dir)/fk/best.safetensors"))
+        #expect(try Checkpoint.load(path: "\(dir)/fk/model.safetensors").training?.seed == 9)
     }
 
     @Test("a second train into a directory in use is refused; the first run completes with its own model")
@@ -71,12 +88,16 @@ struct RunIntegrityToolTests {
         let dir = try Tool.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let long = FaultToolTests.run("\(dir)/cc", epochs: 200)
-        var second: Tool.Result?
+        var second: Tool.Result?, resume: Tool.Result?
         let first = try FaultToolTests.interrupt(long, signal: SIGINT, when: {
             guard FaultToolTests.epochsDone("\(dir)/cc") >= 1 else { return false }
             second = try? Tool.flow(Tool.smallTraining(out: "\(dir)/cc", epochs: 1, extra: ["--force"]))
+            // A resume of the running directory is refused before it reads the checkpoint.
+            resume = try? Tool.flow(["train", "--resume", "\(dir)/cc", "--epochs", "300", "--no-plots"])
             return true
         })
+        let r2 = try #require(resume)
+        #expect(r2.status == 1 && r2.stderr.contains("error: \(dir)/cc: is in use by another flow-mpirun train"), "\(r2.output)")
         #expect(first.status == 130, "\(first.output)")
         let r = try #require(second)
         #expect(r.status == 1, "\(r.output)")

@@ -124,8 +124,13 @@ struct TrainToolTests {
         #expect(abs(checkpoint.model.meanNLL(seed1) - dNLL) < 1e-4)
         #expect(abs(checkpoint.model.meanNLL(seed0) - dNLL) > 1e-3)
         let split = try Tool.flow(["evaluate", "--model", model, "--dataset", "moons", "--split", "train"])
-        #expect(split.status == 1 && split.stderr.contains("error: --split train chooses a split of the run's own data; it does not apply to --data or --dataset"),
+        #expect(split.status == 1 && split.stderr.contains("error: --split train chooses a split of the run's own data; it does not apply with --dataset, --data, --samples, --noise or --data-seed"),
                 "\(split.output)")
+        // --samples alone: fresh points from the run's own generator (moons, data seed 0 + 1).
+        let own = try Tool.flow(["evaluate", "--model", model, "--samples", "300", "--json"])
+        #expect(own.status == 0, "\(own.output)")
+        let ownNLL = try #require((try JSONSerialization.jsonObject(with: Data(own.stdout.utf8)) as? [String: Any])?["nll"] as? Double)
+        #expect(abs(ownNLL - dNLL) < 1e-9)
         // encode → decode returns the data.
         try CSVWriter.write(fresh.values, rows: 500, columns: 2, header: ["a", "b"], to: "\(dir)/x.csv")
         #expect(try Tool.flow(["encode", "--model", model, "--data", "\(dir)/x.csv", "--out", "\(dir)/z.csv"]).status == 0)
