@@ -152,7 +152,7 @@ struct SampleCommand: ParsableCommand {
 
     /// Refuses an `-n` whose samples would not fit in the machine's physical memory.
     func checkMemory(dim: Int) throws {
-        let physical = sysconf(Int32(_SC_PHYS_PAGES)) * sysconf(Int32(_SC_PAGESIZE))
+        let physical = MachineMemory.physicalBytes
         let (values, overflow) = n.multipliedReportingOverflow(by: dim)
         let (bytes, overflow2) = values.multipliedReportingOverflow(by: Self.bytesPerValue)
         guard overflow || overflow2 || bytes > physical else { return }
@@ -308,9 +308,7 @@ struct EvaluateCommand: ParsableCommand {
         let ll = (0..<n).map { ld[$0] + normLogDet + preLogDet[$0] }
         if let bad = NonFiniteRows(ll, columns: 1) {
             let value = ll[bad.first]
-            let row = Array(part.x.values[(bad.first * D)..<((bad.first + 1) * D)])
-            let why = row.contains { !Float($0).isFinite } ? "its values are beyond Float's range (±3.4e38)"
-                : value == -.infinity ? "the model's density underflows there" : "the model's density overflows there"
+            let why = value == -.infinity ? "the model's density underflows there" : "the model's density overflows there"
             let at = NonFiniteRows.location(of: bad.first, in: part.name, isFile: part.isFile)
             throw NonFiniteResult(description: "\(at): log p(x) is \(value.isNaN ? "NaN" : "\(value)") (\(bad.count) of \(n) rows): "
                 + "\(why): no NLL reported")
@@ -474,9 +472,7 @@ enum Transform {
             _ = D
             if let bad = NonFiniteRows(result, columns: D) {
                 let map = forward ? "encoding" : "decoding"
-                let row = Array(x.values[(bad.first * D)..<((bad.first + 1) * D)])
-                let why = row.contains(where: \.isInfinite) ? "its values are beyond Float's range (±3.4e38)"
-                    : forward ? "the model's f(x) overflows there" : "the model's g(z) overflows there"
+                let why = forward ? "the model's f(x) overflows there" : "the model's g(z) overflows there"
                 let at = NonFiniteRows.location(of: bad.first, in: input, isFile: true)
                 NonFiniteResult.refuse(NonFiniteResult(description: "\(at): \(map) gives non-finite values "
                     + "(\(bad.count) of \(x.rows) rows): \(why): nothing written"), ctx)

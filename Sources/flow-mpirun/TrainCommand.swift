@@ -210,9 +210,6 @@ struct TrainCommand: ParsableCommand {
             if case .cosine = config.training.schedule, config.training.epochs != stored.training.epochs {
                 ctx.logger.warning("the cosine schedule is re-planned over \(config.training.epochs) epochs; the steps already taken followed the plan over \(stored.training.epochs), so this run's learning rates differ from an uninterrupted \(config.training.epochs)-epoch run's")
             }
-            if let cp = checkpoint.training, cp.model != config.training.model {
-                throw FlowIOError(path: run.model, message: "the checkpoint's model does not match config.json")
-            }
         } else {
             let seedValue = seed ?? 0
             let dataSpec = try data.spec(defaultSeed: seedValue)
@@ -289,9 +286,7 @@ struct TrainCommand: ParsableCommand {
     /// activations for its share of the batch, and the data (Double).
     /// - Throws: ``FlowConfigurationError`` naming the sizes.
     static func checkMemory(_ t: TrainingConfiguration, threads: Int, rows: Int) throws {
-        let pages = sysconf(Int32(_SC_PHYS_PAGES)), pageSize = sysconf(Int32(_SC_PAGESIZE))
-        guard pages > 0, pageSize > 0 else { return }
-        let available = Double(pages) * Double(pageSize)
+        let available = Double(MachineMemory.physicalBytes)
         let m = t.model
         let parameters = Double(ParameterLayout(m).storageCount)
         let activations = Double(t.batchSize) * Double(m.hidden) * Double(m.hiddenLayers + 2) * 2 * Double(m.couplings)

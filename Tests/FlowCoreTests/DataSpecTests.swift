@@ -27,7 +27,7 @@ import Testing
     }
 
     @Test func samplesBeyondPhysicalMemoryAreRefused() {
-        let memory = DataSpec.physicalMemory
+        let memory = MachineMemory.physicalBytes
         #expect(memory > 1 << 20 && memory < Int.max)
         let n = Int.max / 16
         #expect(message { try DataSpec(samples: n).load() }

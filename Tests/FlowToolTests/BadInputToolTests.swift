@@ -19,7 +19,7 @@ struct BadInputToolTests {
     }
 
     /// This machine's physical memory in bytes, as the tool computes it.
-    static let physicalMemory = sysconf(Int32(_SC_PHYS_PAGES)) * sysconf(Int32(_SC_PAGESIZE))
+    static let physicalMemory = MachineMemory.physicalBytes
     static let train = ["train", "--epochs", "1", "--no-plots", "--quiet", "--out", "DIR/out"]
     static let cases: [Case] = [
         Case(name: "ragged CSV rows", files: ["d.csv": "1,2\n3,4\n5\n"], arguments: train + ["--data", "DIR/d.csv"],

@@ -93,7 +93,7 @@ struct NonFiniteOutputTests {
                                out: "DIR/s.npy")
     }
 
-    @Test("decode of an overflowing latent and encode through huge weights or beyond Float's range name the file and line")
+    @Test("decode of an overflowing latent and encode through huge weights name the file and line; values beyond Float's range are refused by the reader")
     func transform() throws {
         let dir = try Tool.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }

@@ -97,7 +97,7 @@ public struct DataSpec: Codable, Hashable, Sendable {
         }
         guard samples >= 2 else { throw FlowConfigurationError(field: "samples", value: "\(samples)", message: "need at least 2 points") }
         let (bytes, overflow) = samples.multipliedReportingOverflow(by: 2 * MemoryLayout<Double>.size)
-        let memory = Self.physicalMemory
+        let memory = MachineMemory.physicalBytes
         if overflow || bytes > memory {
             throw FlowConfigurationError(
                 field: "samples", value: "\(samples)",
@@ -116,14 +116,6 @@ public struct DataSpec: Codable, Hashable, Sendable {
                 message: "the generated \(name) point \(bad / 2 + 1) has \(what); use a smaller noise")
         }
         return points
-    }
-
-    /// This machine's physical memory in bytes (`sysconf(_SC_PHYS_PAGES)` × page size; `Int.max` if unknown).
-    static var physicalMemory: Int {
-        let pages = sysconf(Int32(_SC_PHYS_PAGES)), pageSize = sysconf(Int32(_SC_PAGESIZE))
-        guard pages > 0, pageSize > 0 else { return .max }
-        let (bytes, overflow) = pages.multipliedReportingOverflow(by: pageSize)
-        return overflow ? .max : bytes
     }
 }
 

@@ -103,24 +103,14 @@ public struct FlowConfiguration: Codable, Hashable, Sendable {
         if couplings < 1 { try fail("couplings", "\(couplings)", "need at least 1 coupling layer") }
         if hidden < 1 { try fail("hidden", "\(hidden)", "need at least 1 hidden unit") }
         if hiddenLayers < 1 { try fail("hidden-layers", "\(hiddenLayers)", "need at least 1 hidden layer") }
-        // Parameter count, overflow-checked: 2 networks per coupling, each D→H, (L−1)×(H→H), H→D, with biases.
-        // Its flat buffers are exchanged with MPI, whose counts are Int32.
-        let perNetwork = [dim.multipliedReportingOverflow(by: hidden), hidden.multipliedReportingOverflow(by: hidden),
-                          hidden.multipliedReportingOverflow(by: dim)]
-        var total = 0, overflow = perNetwork.contains { $0.overflow }
-        if !overflow {
-            let hh = perNetwork[1].partialValue.addingReportingOverflow(hidden)
-            let middle = hh.partialValue.multipliedReportingOverflow(by: hiddenLayers - 1)
-            let net = [perNetwork[0].partialValue + hidden, middle.partialValue, perNetwork[2].partialValue + dim]
-                .reduce((0, hh.overflow || middle.overflow)) { acc, x in
-                    let r = acc.0.addingReportingOverflow(x); return (r.partialValue, acc.1 || r.overflow) }
-            let all = net.0.multipliedReportingOverflow(by: 2 * couplings)
-            total = all.partialValue
-            overflow = net.1 || all.overflow || couplings > Int.max / 4
-        }
-        if overflow || total > Int(Int32.max) {
+        // Parameter count before anything is laid out (ParameterLayout's Int arithmetic would trap on an absurd
+        // configuration): 2 networks per coupling, each D→H, (L−1)×(H→H), H→D, with biases. In Double, which
+        // cannot overflow here and is exact below 2⁵³. The flat buffers are exchanged with MPI's Int32 counts.
+        let (d, h, l) = (Double(dim), Double(hidden), Double(hiddenLayers))
+        let total = 2 * Double(couplings) * ((d * h + h) + (l - 1) * (h * h + h) + (h * d + d))
+        if total > Double(Int32.max) {
             try fail("hidden", "the model (D = \(dim), \(couplings) couplings, \(hiddenLayers)×\(hidden) hidden) would have "
-                + (overflow ? "more parameters than an Int can count" : "\(total) parameters")
+                + (total < 0x1p63 ? "\(Int(total)) parameters" : "more parameters than an Int can count")
                 + "; at most 2³¹ − 1 (MPI's element counts are 32-bit)")
         }
         if let shape = imageShape {

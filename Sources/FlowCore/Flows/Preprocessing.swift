@@ -78,17 +78,12 @@ public enum Preprocessing: Codable, Hashable, Sendable {
     ///   is not an integer or lies outside the levels.
     public func validateDiscrete(_ x: Matrix<Double>) throws {
         guard case let .dequantizeLogit(levels, _) = self else { return }
-        for (e, v) in x.values.enumerated() {
-            let place = "row \(e / x.columns + 1), column \(e % x.columns + 1) holds \(v)"
-            if !(v >= 0 && v < Double(levels)) {
-                throw FlowConfigurationError(field: "levels", value: "\(levels)",
-                    message: "\(place), outside 0…\(levels - 1); discrete data must be integers in 0…levels−1")
-            }
-            if v.rounded() != v {
-                throw FlowConfigurationError(field: "levels", value: "\(levels)",
-                    message: "\(place), not an integer; discrete data must be integers in 0…levels−1 (drop --dequantize/--levels for continuous data)")
-            }
-        }
+        guard let e = x.values.firstIndex(where: { !($0 >= 0 && $0 < Double(levels)) || $0.rounded() != $0 }) else { return }
+        let v = x.values[e]
+        let place = "row \(e / x.columns + 1), column \(e % x.columns + 1) holds \(v)"
+        throw FlowConfigurationError(field: "levels", value: "\(levels)", message: v >= 0 && v < Double(levels)
+            ? "\(place), not an integer; discrete data must be integers in 0…levels−1 (drop --dequantize/--levels for continuous data)"
+            : "\(place), outside 0…\(levels - 1); discrete data must be integers in 0…levels−1")
     }
 
     /// Inverse: x̃ = levels·(sigmoid(z) − α)/(1 − 2α) for `count` values (continuous, in [0, levels)).

@@ -243,8 +243,9 @@ public struct Checkpoint: Sendable {
                     throw fail("tensor 'training.best_validation_nll' must be F64 with shape [1]")
                 }
                 used.insert("training.best_validation_nll")
-                best = try file.doubles("training.best_validation_nll")[0]
-                guard best!.isFinite else { throw fail("tensor 'training.best_validation_nll' = \(best!) is not finite") }
+                let value = try file.doubles("training.best_validation_nll")[0]
+                guard value.isFinite else { throw fail("tensor 'training.best_validation_nll' = \(value) is not finite") }
+                best = value
                 bestEpoch = try scalarInt("training.best_epoch", [1])
             }
             var trained = params, averaged: [Float]?, averageStep = 0
