@@ -8,6 +8,9 @@
 #   FLOW_IFACE    restrict MPI's TCP traffic to this interface or subnet (e.g. eth0 or 10.0.0.0/24)
 #   FLOW_KEEPALIVE "TIME INTERVAL PROBES" for Open MPI's runtime TCP keepalive (default "5 2 3": a host whose
 #                 link dies is noticed in ~11 s and the job ends instead of hanging), or "off"
+#   FLOW_KILL_TIMEOUT seconds mpirun gives the ranks between the SIGTERM it sends them when it receives SIGTERM
+#                 or SIGINT and its SIGKILL (Open MPI's odls_base_sigkill_timeout; default here 30, Open MPI's 1),
+#                 so that the ranks can stop after the same step and write their checkpoint (docs/stopping.md)
 #   FLOW_MPIRUN_ARGS  extra mpirun arguments
 # Exported to every rank: OPENBLAS_NUM_THREADS=1 (BLAS stays single-threaded; flow-mpirun parallelises
 # with its own workers) and OPENBLAS_CORETYPE when set here. Adds --allow-run-as-root when run as root and
@@ -41,6 +44,7 @@ if [ -n "$hostfile" ]; then
 elif [ "$ranks" -gt "$(nproc)" ]; then
   mpi+=(--oversubscribe --mca mpi_yield_when_idle 1)
 fi
+mpi+=(--mca odls_base_sigkill_timeout "${FLOW_KILL_TIMEOUT:-30}")
 keepalive="${FLOW_KEEPALIVE:-5 2 3}"
 if [ "$keepalive" != "off" ]; then
   read -r ka_time ka_intvl ka_probes <<<"$keepalive"
