@@ -1,3 +1,4 @@
+import CFlowSupport
 import FlowDistributed
 import Foundation
 
@@ -5,6 +6,14 @@ import Foundation
 /// - `nan@S`          the gradient of step S (and later steps) is poisoned with NaN on every rank
 /// - `kill@R:S`       rank R sends itself SIGKILL before step S
 /// - `exit@R:S`       rank R exits with status 3 before step S (an error on one rank only)
+/// - `hold@R:S[:N]`   rank R, in step S just before the ranks exchange their stop requests, prints
+///                    "FLOW_TEST_FAULT: rank R (pid P) holds at step S" and waits until N stop signals (default 1)
+///                    have arrived, printing "FLOW_TEST_FAULT: rank R received stop signal K (NAME)" for each, then
+///                    goes on. The run cannot end before the signal, so signal tests wait for a condition and never
+///                    race the machine's speed. The stop is agreed in step S: the last step taken is S (steps count
+///                    from 0), and the checkpoint's `state.step` is S + 1. With `FLOW_TEST_HOLD_FILE=PATH` it
+///                    also creates PATH when it starts holding and goes on (without a signal) once PATH is removed:
+///                    a test can pause a run at a known step, break something, and let it continue.
 enum FaultInjection {
     static func install(on trainer: DataParallelTrainer, rank: Int) {
         guard let spec = ProcessInfo.processInfo.environment["FLOW_TEST_FAULT"], let at = spec.firstIndex(of: "@") else { return }
@@ -19,13 +28,52 @@ enum FaultInjection {
             let s = args[1], kill = kind == "kill"
             trainer.injectNonFinite = { step in
                 if step == s {
-                    FileHandle.standardError.write(Data("[rank \(rank)] FLOW_TEST_FAULT: \(kill ? "SIGKILL" : "exit 3") at step \(s)\n".utf8))
+                    say("[rank \(rank)] FLOW_TEST_FAULT: \(kill ? "SIGKILL" : "exit 3") at step \(s)")
                     if kill { Foundation.kill(getpid(), SIGKILL) } else { exit(3) }
                 }
                 return false
             }
+        case ("hold", 2), ("hold", 3):
+            guard args[0] == rank else { return }
+            let s = args[1], signals = args.count == 3 ? args[2] : 1
+            let request = trainer.localStopRequest
+            // Called once per step, in the step's exchange of stop requests: the first call is step `trainer.step`.
+            let counter = StepCounter(first: trainer.step)
+            let holdFile = ProcessInfo.processInfo.environment["FLOW_TEST_HOLD_FILE"]
+            trainer.localStopRequest = {
+                if counter.next() == s {
+                    if let holdFile { _ = FileManager.default.createFile(atPath: holdFile, contents: Data()) }
+                    say("FLOW_TEST_FAULT: rank \(rank) (pid \(getpid())) holds at step \(s)")
+                    var seen: Int32 = 0
+                    while seen < signals {
+                        let count = flow_stop_signal_count()
+                        if count > seen {
+                            seen = count
+                            say("FLOW_TEST_FAULT: rank \(rank) received stop signal \(seen) (\(StopSignal.name(flow_stop_signal())))")
+                        } else if let holdFile, !FileManager.default.fileExists(atPath: holdFile) {
+                            say("FLOW_TEST_FAULT: rank \(rank) released: \(holdFile) was removed")
+                            break
+                        } else {
+                            usleep(1000)
+                        }
+                    }
+                }
+                return request()
+            }
         default:
-            FileHandle.standardError.write(Data("warning: ignoring malformed FLOW_TEST_FAULT=\(spec)\n".utf8))
+            say("warning: ignoring malformed FLOW_TEST_FAULT=\(spec)")
         }
+    }
+
+    /// Writes one line to standard error, unbuffered (a test waits for it).
+    private static func say(_ line: String) {
+        FileHandle.standardError.write(Data((line + "\n").utf8))
+    }
+
+    /// The step number of each call of the stop-request hook (one call per step, on the training thread).
+    private final class StepCounter: @unchecked Sendable {
+        private var step: Int
+        init(first: Int) { step = first - 1 }
+        func next() -> Int { step += 1; return step }
     }
 }

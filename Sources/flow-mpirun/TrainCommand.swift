@@ -367,17 +367,19 @@ struct TrainCommand: ParsableCommand {
         if ctx.isRoot { try s.run.writeConfig(s.config) }
         let progress = ProgressReporter(enabled: ctx.isRoot && !quiet, totalEpochs: t.epochs,
                                         terminal: flow_stdout_is_terminal() != 0 && !MPICommunicator.launchedByMPI)
-        FaultInjection.install(on: trainer, rank: ctx.rank)
         let bitsDivisor = Double(t.model.dim) * log(2.0)
         if t.model.preprocessing.isDiscrete { progress.bitsPerDimDivisor = bitsDivisor }
         var totalRows = 0.0, totalSeconds = 0.0
         // The best model so far (by validation NLL), kept in memory and written with each checkpoint.
         var best: (parameters: [Float], epoch: Int)?
         var bestWritten = true
-        // SIGINT / SIGTERM (mpirun forwards them to every rank): the ranks agree to stop after the same step,
-        // rank 0 writes a checkpoint, and the job exits with 128 + signal; a second signal exits at once.
+        // SIGINT, SIGTERM, SIGUSR1 or SIGUSR2 (mpirun forwards SIGUSR1/2 to every rank; it turns SIGINT/SIGTERM
+        // into SIGTERM to every rank and SIGKILL after odls_base_sigkill_timeout seconds): the ranks agree to stop
+        // after the same step, rank 0 writes a checkpoint, and the job exits with 128 + signal; a second SIGINT
+        // exits at once. See docs/stopping.md.
         flow_install_stop_handlers()
         trainer.localStopRequest = { flow_stop_signal() != 0 }
+        FaultInjection.install(on: trainer, rank: ctx.rank)
         let logger = ctx.logger
         while !trainer.finished {
             let report = try trainer.runEpoch { r in
@@ -388,13 +390,24 @@ struct TrainCommand: ParsableCommand {
             }
             if trainer.stopAgreed {
                 progress.finish()
+                let agreed = flow_monotonic_seconds()
                 try trainer.synchronizeOptimizerState()  // collective: every rank
                 if ctx.isRoot { try checkpoint(trainer, s).write(to: s.run.model) }
-                let signal = flow_stop_signal() != 0 ? flow_stop_signal() : SIGINT
+                let own = flow_stop_signal()
+                // A rank that received no signal itself stops because another rank did; it exits as if terminated.
+                let signal = own != 0 ? own : SIGTERM
+                let arrived = flow_stop_signal_time(), written = flow_monotonic_seconds()
+                logger.debug("stop: \(own != 0 ? "\(StopSignal.name(own)) arrived at \(String(format: "%.6f", arrived))" : "no signal here") (CLOCK_MONOTONIC s); agreed after step \(trainer.step) at \(String(format: "%.6f", agreed)); checkpoint written at \(String(format: "%.6f", written))")
+                let cause = own != 0 ? StopSignal.name(own) : "another rank's stop signal"
+                let latency = own != 0 ? String(format: "; %.0f ms after the signal reached rank 0", (written - arrived) * 1000) : ""
                 ctx.say("""
-                    stopped by \(signal == SIGTERM ? "SIGTERM" : "SIGINT") after step \(trainer.step) (epoch \(trainer.epoch + 1): \(trainer.step % trainer.batchesPerEpoch) of \(trainer.batchesPerEpoch) batches done); checkpoint written to \(s.run.model)
+                    stopped by \(cause) after step \(trainer.step) (epoch \(trainer.epoch + 1): \(trainer.step % trainer.batchesPerEpoch) of \(trainer.batchesPerEpoch) batches done); checkpoint written to \(s.run.model)\(latency)
                     resume with: flow-mpirun train --resume \(s.run.path)
                     """)
+                // Every rank past the checkpoint before any exits: under mpirun, the first rank to exit with
+                // 128 + signal makes mpirun SIGTERM the rest, which must then end at once.
+                try ctx.communicator.barrier()
+                flow_restore_default_stop_handlers()
                 ctx.finish()
                 Foundation.exit(128 + signal)
             }

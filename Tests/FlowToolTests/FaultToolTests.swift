@@ -6,58 +6,40 @@ import Testing
 /// the same bytes as a run that was never interrupted, and the messages say where and how to go on.
 @Suite("Faults: signals, kill -9 during a checkpoint write, non-finite steps", .serialized)
 struct FaultToolTests {
-    /// Long enough to be interrupted mid-run (debug build), short enough to finish in seconds.
+    /// A small run of 12 epochs × 25 steps (800 training rows, batch 32), a checkpoint after every epoch.
     static func run(_ out: String, epochs: Int = 12, extra: [String] = []) -> [String] {
         ["train", "--samples", "1000", "--epochs", String(epochs), "--hidden", "32", "--hidden-layers", "2", "--couplings", "4",
          "--batch-size", "32", "--lr", "1e-3", "--out", out, "--no-plots", "--checkpoint-every", "1", "--threads", "2"] + extra
     }
 
-    /// Starts the tool, waits until `ready` holds (or the process ends), then sends `signal`.
-    /// With `again`, sends the signal a second time that many seconds after the first.
-    static func interrupt(_ arguments: [String], signal: Int32, when ready: @escaping () -> Bool,
-                          environment: [String: String] = [:], again: Double? = nil) throws -> Tool.Result {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: Tool.binary)
-        p.arguments = arguments
-        var env = ProcessInfo.processInfo.environment
-        for (k, v) in environment { env[k] = v }
-        p.environment = env
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = out
-        let data = LockedData()
-        out.fileHandleForReading.readabilityHandler = { data.append($0.availableData) }
-        try p.run()
-        let deadline = Date().addingTimeInterval(120)
-        while p.isRunning && !ready() && Date() < deadline { usleep(20_000) }
-        if p.isRunning { kill(p.processIdentifier, signal) }
-        if let again {
-            usleep(useconds_t(again * 1e6))
-            if p.isRunning { kill(p.processIdentifier, signal) }
-        }
-        p.waitUntilExit()
-        out.fileHandleForReading.readabilityHandler = nil
-        data.append(out.fileHandleForReading.readDataToEndOfFile())
-        return Tool.Result(status: p.terminationStatus, stdout: data.string, stderr: "", seconds: 0)
+    /// Step 40 of `run` (25 steps per epoch): epoch 2, batch 16. A test holds the run there
+    /// (`FLOW_TEST_FAULT=hold@0:40`) until its signal arrives, so the run cannot end before the signal.
+    static let holdStep = 40
+
+    /// Starts the tool holding at `holdStep` until `signals` stop signals have arrived.
+    static func held(_ arguments: [String], log: String, signals: Int = 1) throws -> SignalDriver {
+        try SignalDriver(Tool.binary, arguments, environment: ["FLOW_TEST_FAULT": "hold@0:\(holdStep):\(signals)"], log: log)
     }
 
-    static func epochsDone(_ dir: String) -> Int {
-        ((try? String(contentsOfFile: "\(dir)/metrics.csv", encoding: .utf8))?.split(separator: "\n").count ?? 1) - 1
-    }
-
-    @Test("SIGINT and SIGTERM stop after a step with a checkpoint and 128 + signal; the resumed run has the same bytes",
-          arguments: [SIGINT, SIGTERM])
+    @Test("SIGINT, SIGTERM, SIGUSR1 and SIGUSR2 stop after the step in progress with a checkpoint and 128 + signal; the resumed run has the same bytes",
+          arguments: [SIGINT, SIGTERM, SIGUSR1, SIGUSR2])
     func signalThenResume(signal: Int32) throws {
         let dir = try Tool.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let full = try Tool.flow(Self.run("\(dir)/full"))
+        let full = try Tool.flow(Self.run("\(dir)/full", epochs: 3))
         #expect(full.status == 0, "\(full.output)")
-        let r = try Self.interrupt(Self.run("\(dir)/cut"), signal: signal, when: { Self.epochsDone("\(dir)/cut") >= 2 })
-        #expect(r.status == 128 + signal, "\(r.output)")
-        #expect(r.stdout.contains("stopped by \(signal == SIGINT ? "SIGINT" : "SIGTERM") after step"), "\(r.stdout)")
-        #expect(r.stdout.contains("resume with: flow-mpirun train --resume \(dir)/cut"))
+        let p = try Self.held(Self.run("\(dir)/cut", epochs: 3), log: "\(dir)/cut.log")
+        try #require(p.waitFor("holds at step \(Self.holdStep)"), "\(p.output)")
+        p.send(signal)
+        let status = p.wait()
+        let name = [SIGINT: "SIGINT", SIGTERM: "SIGTERM", SIGUSR1: "SIGUSR1", SIGUSR2: "SIGUSR2"][signal]!
+        #expect(status == 128 + signal, "\(p.output)")
+        // The signal arrived during step 40: that step is the last one taken.
+        #expect(p.output.contains("stopped by \(name) after step 41 (epoch 2: 16 of 25 batches done); checkpoint written to \(dir)/cut/model.safetensors; "),
+                "\(p.output)")
+        #expect(p.output.contains("resume with: flow-mpirun train --resume \(dir)/cut"))
         let stopped = try Checkpoint.load(path: "\(dir)/cut/model.safetensors")
-        #expect((stopped.state?.step ?? 0) > 0)
+        #expect(stopped.state?.step == 41)
         let resumed = try Tool.flow(["train", "--resume", "\(dir)/cut", "--no-plots", "--quiet"])
         #expect(resumed.status == 0, "\(resumed.output)")
         #expect(Tool.bytes("\(dir)/cut/model.safetensors") == Tool.bytes("\(dir)/full/model.safetensors"))
@@ -74,18 +56,36 @@ struct FaultToolTests {
     func secondSignal() throws {
         let dir = try Tool.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        // Steps of a fraction of a second or more (512-wide layers, 500 rows): the second signal arrives 0.02 s after the first,
-        // inside the step the first one is waiting for.
-        let args = ["train", "--samples", "1000", "--epochs", "50", "--hidden", "512", "--hidden-layers", "4", "--couplings", "4",
-                    "--batch-size", "500", "--out", "\(dir)/run", "--no-plots", "--checkpoint-every", "1", "--threads", "1"]
-        let r = try Self.interrupt(args, signal: SIGINT, when: { Tool.exists("\(dir)/run/model.safetensors") }, again: 0.02)
-        #expect(r.status == 130, "\(r.output)")
-        #expect(r.stdout.contains("second stop signal: exiting now"), "\(r.stdout)")
-        #expect(!r.stdout.contains("stopped by SIGINT"), "\(r.stdout)")
-        // The checkpoint of the last finished epoch is intact and loads.
+        // The run holds at step 40 until two signals have arrived: the second one reaches a run that is
+        // still inside the step the first one is waiting for, on any machine.
+        let p = try Self.held(Self.run("\(dir)/run", epochs: 3), log: "\(dir)/run.log", signals: 2)
+        try #require(p.waitFor("holds at step \(Self.holdStep)"), "\(p.output)")
+        let before = try #require(Tool.bytes("\(dir)/run/model.safetensors"))
+        p.send(SIGINT)
+        try #require(p.waitFor("received stop signal 1 (SIGINT)"), "\(p.output)")
+        p.send(SIGINT)
+        #expect(p.wait() == 130, "\(p.output)")
+        #expect(p.output.contains("second SIGINT: exiting now"), "\(p.output)")
+        #expect(!p.output.contains("stopped by SIGINT"), "\(p.output)")
+        // The checkpoint of the last finished epoch (epoch 1, 25 steps) is intact and loads.
+        #expect(Tool.bytes("\(dir)/run/model.safetensors") == before)
         let kept = try Checkpoint.load(path: "\(dir)/run/model.safetensors")
-        #expect((kept.state?.step ?? 0) >= 2)  // at least epoch 1's two steps
-        #expect(kept.model.configuration.hidden == 512)
+        #expect(kept.state?.step == 25)
+    }
+
+    @Test("a repeated SIGTERM (a scheduler and mpirun may both send one) does not cut the graceful stop short")
+    func repeatedTermination() throws {
+        let dir = try Tool.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let p = try Self.held(Self.run("\(dir)/run", epochs: 3), log: "\(dir)/run.log", signals: 2)
+        try #require(p.waitFor("holds at step \(Self.holdStep)"), "\(p.output)")
+        p.send(SIGTERM)
+        try #require(p.waitFor("received stop signal 1 (SIGTERM)"), "\(p.output)")
+        p.send(SIGTERM)
+        #expect(p.wait() == 128 + SIGTERM, "\(p.output)")
+        #expect(p.output.contains("received stop signal 2 (SIGTERM)"), "\(p.output)")
+        #expect(p.output.contains("stopped by SIGTERM after step 41 (epoch 2: 16 of 25 batches done)"), "\(p.output)")
+        #expect(try Checkpoint.load(path: "\(dir)/run/model.safetensors").state?.step == 41)
     }
 
     @Test("kill -9 while a checkpoint is being written leaves the previous one intact; resuming gives the same bytes")

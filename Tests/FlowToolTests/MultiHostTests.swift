@@ -102,12 +102,12 @@ struct MultiHostTests {
         }
     }
 
-    /// Waits until rank 0 has written its first checkpoint (training is under way), or the job ended.
-    static func waitForTraining(_ out: String, _ job: Job, timeout: Double = 60) -> Bool {
-        let deadline = Date().addingTimeInterval(timeout)
-        while Date() < deadline && !job.finished {
-            if Tool.exists("\(out)/model.safetensors") { usleep(500_000); return !job.finished }
-            usleep(50_000)
+    /// Waits until `file` exists (rank 0 holds there, `FLOW_TEST_FAULT=hold@0:S`), or the job ended.
+    static func waitForHold(_ file: String, _ job: Job, deadline: Double = 300) -> Bool {
+        let end = Date().addingTimeInterval(deadline)
+        while Date() < end && !job.finished {
+            if Tool.exists(file) { return true }
+            usleep(20_000)
         }
         return false
     }
@@ -136,25 +136,33 @@ struct MultiHostTests {
     @Test("a rank killed with SIGKILL ends the job with exit ≠ 0 within 10 s")
     func killedRank() throws {
         try Self.withCluster("killedRank") { dir in
-            // Rank 2 (on h3) kills itself before step 5; undisturbed, 2000 epochs would take minutes.
-            let r = try Self.launch(["-x", "FLOW_TEST_FAULT=kill@2:5"],
-                                    Tool.smallTraining(out: "\(dir)/out", epochs: 2000, extra: Self.exact), timeout: 60)
-            print("killedRank: job ended \(Self.seconds(r.seconds)) after launch (fault at step 5), status \(r.status)")
+            // Rank 2 (on h3) is killed while rank 0 holds at step 8; its daemon lives on.
+            let (r, after, midRun) = try Self.faultMidRun(dir) { release in
+                let k = try Self.shell("for p in $(ip netns pids h3); do [ \"$(cat /proc/$p/comm)\" = flow-mpirun ] && kill -9 $p && echo $p; done")
+                try #require(!k.stdout.isEmpty, "no rank found in h3: \(k.output)")
+                release()
+            }
+            print("killedRank: job ended \(Self.seconds(after)) after rank 2 was killed, status \(r.status)")
+            #expect(midRun, "training had not started or had already ended: \(r.output)")
             #expect(r.status != 0, "\(r.output)")
-            #expect(r.output.contains("FLOW_TEST_FAULT"), "\(r.output)")
-            #expect(r.seconds < 10, "took \(r.seconds) s: \(r.output)")
+            #expect(after < 10, "took \(after) s: \(r.output)")
         }
     }
 
-    /// Starts a long run, injects `fault` once training is under way, and returns the result and the seconds
+    /// Starts a run whose rank 0 holds at step 8 (epoch 3, after two checkpoints; `FLOW_TEST_FAULT=hold@0:8`
+    /// with `FLOW_TEST_HOLD_FILE`), so the fault always lands mid-run however fast the machine; calls `fault`
+    /// with a `release` that lets rank 0 go on (into the broken network); returns the result and the seconds
     /// from the fault to the end of the job.
     static func faultMidRun(_ dir: String, epochs: Int = 2000, timeout: Double = 120,
-                            fault: () throws -> Void) throws -> (result: Tool.Result, secondsAfterFault: Double, midRun: Bool) {
-        let out = "\(dir)/out"
-        let job = Job { try Self.launch([], Tool.smallTraining(out: out, epochs: epochs, extra: Self.exact), timeout: timeout) }
-        let midRun = waitForTraining(out, job)
+                            fault: (_ release: () -> Void) throws -> Void) throws -> (result: Tool.Result, secondsAfterFault: Double, midRun: Bool) {
+        let out = "\(dir)/out", hold = "\(dir)/hold"
+        let job = Job {
+            try Self.launch(["-x", "FLOW_TEST_FAULT=hold@0:8", "-x", "FLOW_TEST_HOLD_FILE=\(hold)"],
+                            Tool.smallTraining(out: out, epochs: epochs, extra: Self.exact), timeout: timeout)
+        }
+        let midRun = waitForHold(hold, job)
         let faultTime = Date()
-        try fault()
+        try fault { try? FileManager.default.removeItem(atPath: hold) }
         let (r, end) = try job.wait()
         return (r, end.timeIntervalSince(faultTime), midRun)
     }
@@ -162,8 +170,9 @@ struct MultiHostTests {
     @Test("a host whose daemon and rank are killed ends the job with exit ≠ 0 within 10 s")
     func killedHost() throws {
         try Self.withCluster("killedHost") { dir in
-            let (r, after, midRun) = try Self.faultMidRun(dir) {
+            let (r, after, midRun) = try Self.faultMidRun(dir) { release in
                 try Self.shell("ip netns pids h3 | xargs -r kill -9")
+                release()
             }
             print("killedHost: job ended \(Self.seconds(after)) after every process of h3 was killed, status \(r.status)")
             #expect(midRun, "training had not started or had already ended: \(r.output)")
@@ -175,9 +184,10 @@ struct MultiHostTests {
     @Test("a host's link cut ends the job with exit ≠ 0 within 30 s instead of hanging")
     func cutLink() throws {
         try Self.withCluster("cutLink") { dir in
-            let (r, after, midRun) = try Self.faultMidRun(dir) {
+            let (r, after, midRun) = try Self.faultMidRun(dir) { release in
                 let cut = try Self.shell("ip -n flowbr link set vh3 down")   // h3's cable, at the switch
                 try #require(cut.status == 0, "\(cut.output)")
+                release()
             }
             print("cutLink: job ended \(Self.seconds(after)) after h3's link was cut, status \(r.status)")
             #expect(midRun, "training had not started or had already ended: \(r.output)")
@@ -197,11 +207,12 @@ struct MultiHostTests {
           arguments: [10.0, 3.0])
     func flappingLink(drop: Double) throws {
         try Self.withCluster("flappingLink(\(drop) s)") { dir in
-            let epochs = 200   // undisturbed: about 15–30 s with a debug build
+            let epochs = 200
             let out = "\(dir)/out"
-            let (r, after, midRun) = try Self.faultMidRun(dir, epochs: epochs, timeout: 240) {
+            let (r, after, midRun) = try Self.faultMidRun(dir, epochs: epochs, timeout: 240) { release in
                 let down = try Self.shell("ip -n flowbr link set vh3 down")   // h3's cable, at the switch
                 try #require(down.status == 0, "\(down.output)")
+                release()   // rank 0 goes on into the dead link
                 usleep(UInt32(drop * 1_000_000))
                 let up = try Self.shell("ip -n flowbr link set vh3 up")
                 try #require(up.status == 0, "\(up.output)")

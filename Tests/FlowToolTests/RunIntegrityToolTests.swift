@@ -87,18 +87,17 @@ struct RunIntegrityToolTests {
     func concurrentRuns() throws {
         let dir = try Tool.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let long = FaultToolTests.run("\(dir)/cc", epochs: 200)
-        var second: Tool.Result?, resume: Tool.Result?
-        let first = try FaultToolTests.interrupt(long, signal: SIGINT, when: {
-            guard FaultToolTests.epochsDone("\(dir)/cc") >= 1 else { return false }
-            second = try? Tool.flow(Tool.smallTraining(out: "\(dir)/cc", epochs: 1, extra: ["--force"]))
-            // A resume of the running directory is refused before it reads the checkpoint.
-            resume = try? Tool.flow(["train", "--resume", "\(dir)/cc", "--epochs", "300", "--no-plots"])
-            return true
-        })
+        // The first run holds at step 40 (after epoch 1's checkpoint) until its SIGINT: it is still running
+        // while the second train and the resume try the directory, however fast the machine.
+        let first = try FaultToolTests.held(FaultToolTests.run("\(dir)/cc"), log: "\(dir)/cc.log")
+        try #require(first.waitFor("holds at step \(FaultToolTests.holdStep)"), "\(first.output)")
+        let second = try? Tool.flow(Tool.smallTraining(out: "\(dir)/cc", epochs: 1, extra: ["--force"]))
+        // A resume of the running directory is refused before it reads the checkpoint.
+        let resume = try? Tool.flow(["train", "--resume", "\(dir)/cc", "--epochs", "300", "--no-plots"])
+        first.send(SIGINT)
+        #expect(first.wait() == 130, "\(first.output)")
         let r2 = try #require(resume)
         #expect(r2.status == 1 && r2.stderr.contains("error: \(dir)/cc: is in use by another flow-mpirun train"), "\(r2.output)")
-        #expect(first.status == 130, "\(first.output)")
         let r = try #require(second)
         #expect(r.status == 1, "\(r.output)")
         #expect(r.stderr.contains("error: \(dir)/cc: is in use by another flow-mpirun train (it holds the directory's lock); wait for it to end or choose another --out"),

@@ -22,11 +22,24 @@ int flow_cpu_has_avx2(void);
 int flow_stdout_is_terminal(void);
 /// Flushes the C standard output stream (what Swift's print writes to).
 void flow_flush_stdout(void);
-/// Installs SIGINT and SIGTERM handlers: the first signal only records itself (see flow_stop_signal); a
-/// second one ends the process at once with status 128 + signal (the conventional shell status).
+/// Installs handlers for the stop signals SIGINT, SIGTERM, SIGUSR1 and SIGUSR2 (Open MPI's mpirun forwards
+/// SIGUSR1/2 to every rank without killing the job; it turns SIGTERM/SIGINT into SIGTERM, then SIGKILL after
+/// `odls_base_sigkill_timeout` seconds): the first signal only records itself (see flow_stop_signal); a
+/// second SIGINT ends the process at once with status 130; repeats of the other signals are ignored.
 void flow_install_stop_handlers(void);
-/// The first stop signal received (SIGINT or SIGTERM), or 0.
+/// Gives the stop signals their default action (terminate) again: once a stopped run's checkpoint is written,
+/// the SIGTERM that mpirun sends the ranks still finalising, when the first one exits with 128 + signal,
+/// must end them at once rather than be taken for a stop request and wait for its SIGKILL.
+void flow_restore_default_stop_handlers(void);
+/// The first stop signal received (SIGINT, SIGTERM, SIGUSR1 or SIGUSR2), or 0.
 int flow_stop_signal(void);
+/// When the first stop signal arrived, in seconds of CLOCK_MONOTONIC (system-wide: comparable between the
+/// processes of one host), or -1 when none has.
+double flow_stop_signal_time(void);
+/// How many stop signals have arrived (repeats included).
+int flow_stop_signal_count(void);
+/// Now, in seconds of CLOCK_MONOTONIC.
+double flow_monotonic_seconds(void);
 /// Records a stop request as if `signal` had arrived (tests).
 void flow_request_stop(int signal);
 
