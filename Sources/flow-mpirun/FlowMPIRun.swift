@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 
 /// `flow-mpirun`: train, evaluate and sample RealNVP normalizing flows on one process, on every core of a
 /// machine, or across machines with `mpirun -np N flow-mpirun …`.
@@ -15,3 +16,25 @@ struct FlowMPIRun: ParsableCommand {
         subcommands: [TrainCommand.self, SampleCommand.self, EvaluateCommand.self, EncodeCommand.self,
                       DecodeCommand.self, InspectCommand.self, BenchCommand.self])
 }
+
+extension FlowMPIRun {
+    /// For a parse error "Missing value for '--lr <lr>'" whose flag is followed on the command line by a
+    /// negative number (`--lr -1`: the parser takes `-1` for a flag), the line
+    /// "hint: a negative value must be attached: --lr=-1"; `nil` for every other error.
+    static func negativeValueHint(for error: Error, arguments: [String]) -> String? {
+        let message = Self.message(for: error)
+        let prefix = "Missing value for '"
+        guard let start = message.range(of: prefix)?.upperBound else { return nil }
+        // The flag's name: up to the value name ("'--lr <lr>'") or the closing quote.
+        let flag = String(message[start...].prefix { $0 != " " && $0 != "'" })
+        guard flag.hasPrefix("-") else { return nil }
+        for (i, argument) in arguments.enumerated().dropLast() where argument == flag {
+            let value = arguments[i + 1]
+            if value.hasPrefix("-"), Double(value) != nil {
+                return "hint: a negative value must be attached: \(flag)=\(value)"
+            }
+        }
+        return nil
+    }
+}
+

@@ -132,7 +132,7 @@ struct SampleCommand: ParsableCommand {
                 throw ValidationError("invalid --temperature \(c.temperature): must be finite and ≥ 0")
             }
             try OutputFile.check(c.out)
-            let loaded = try LoadedModel(path: c.modelOption.path, ctx: ctx, threads: try c.threadOption.resolved())
+            let loaded = try LoadedModel(path: try c.modelOption.path, ctx: ctx, threads: try c.threadOption.resolved())
             try c.checkMemory(dim: loaded.dim)
             return loaded
         }
@@ -242,7 +242,7 @@ struct EvaluateCommand: ParsableCommand {
         let ctx = try RunContext()
         let c = self
         let (loaded, parts) = ctx.setUp { () throws -> (LoadedModel, [Part]) in
-            let loaded = try LoadedModel(path: c.modelOption.path, ctx: ctx, threads: try c.threadOption.resolved())
+            let loaded = try LoadedModel(path: try c.modelOption.path, ctx: ctx, threads: try c.threadOption.resolved())
             let parts = try c.loadData(loaded)
             for part in parts { try loaded.checkWidth(part.x.rows, part.x.columns, source: part.name) }
             if c.perClass, let unlabelled = parts.first(where: { $0.labels == nil }) {
@@ -429,7 +429,7 @@ struct EncodeCommand: ParsableCommand {
     @OptionGroup var threadOption: ThreadOption
 
     mutating func run() throws {
-        try Transform.run(model: modelOption.path, input: data, output: out, threads: threadOption, forward: true)
+        try Transform.run(model: modelOption, input: data, output: out, threads: threadOption, forward: true)
     }
 }
 
@@ -442,18 +442,18 @@ struct DecodeCommand: ParsableCommand {
     @OptionGroup var threadOption: ThreadOption
 
     mutating func run() throws {
-        try Transform.run(model: modelOption.path, input: data, output: out, threads: threadOption, forward: false)
+        try Transform.run(model: modelOption, input: data, output: out, threads: threadOption, forward: false)
     }
 }
 
 /// `encode` and `decode`: one file of rows through the model, refusing output that is not finite.
 enum Transform {
     /// Maps `input` to `output` through f (`forward`) or f⁻¹.
-    static func run(model: String, input: String, output: String, threads: ThreadOption, forward: Bool) throws {
+    static func run(model: ModelOption, input: String, output: String, threads: ThreadOption, forward: Bool) throws {
         let ctx = try RunContext()
         let (loaded, x) = ctx.setUp { () throws -> (LoadedModel, Matrix<Float>) in
             try OutputFile.check(output)
-            let loaded = try LoadedModel(path: model, ctx: ctx, threads: try threads.resolved())
+            let loaded = try LoadedModel(path: try model.path, ctx: ctx, threads: try threads.resolved())
             let x = try DataSpec(dataset: nil, file: input).load()
             try loaded.checkWidth(x.rows, x.columns, source: input)
             return (loaded, x.converted())
@@ -514,9 +514,12 @@ struct InspectCommand: ParsableCommand {
     }
 
     mutating func run() throws {
-        let path = modelOption.path
+        let path: String
         let checkpoint: Checkpoint
-        do { checkpoint = try Checkpoint.load(path: path) } catch {
+        do {
+            path = try modelOption.path
+            checkpoint = try Checkpoint.load(path: path)
+        } catch {
             FileHandle.standardError.write(Data("error: \(RunContext.message(of: error))\n".utf8))
             throw ExitCode.failure
         }

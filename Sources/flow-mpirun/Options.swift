@@ -67,14 +67,27 @@ struct ModelOption: ParsableArguments {
     var model: String
 
     /// The checkpoint path: the file itself, or DIR/best.safetensors, or DIR/model.safetensors.
+    /// - Throws: `FlowIOError` naming the directory when it holds neither checkpoint (it is not a run
+    ///   directory, or its run has not written a checkpoint yet), rather than "DIR/model.safetensors: cannot
+    ///   open file", which names a file the user never gave.
     var path: String {
-        var isDirectory: ObjCBool = false
-        if FileManager.default.fileExists(atPath: model, isDirectory: &isDirectory), isDirectory.boolValue {
-            let best = (model as NSString).appendingPathComponent("best.safetensors")
-            if FileManager.default.fileExists(atPath: best) { return best }
-            return (model as NSString).appendingPathComponent("model.safetensors")
+        get throws {
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: model, isDirectory: &isDirectory), isDirectory.boolValue else {
+                return model
+            }
+            for name in ["best.safetensors", "model.safetensors"] {
+                let file = (model as NSString).appendingPathComponent(name)
+                if FileManager.default.fileExists(atPath: file) { return file }
+            }
+            throw FlowIOError(path: model, message: Self.noCheckpointMessage(model))
         }
-        return model
+    }
+
+    /// What `--model DIR` says for a directory without a checkpoint.
+    static func noCheckpointMessage(_ directory: String) -> String {
+        "holds no best.safetensors or model.safetensors, so it is not a run directory: train into it first "
+            + "(flow-mpirun train --out \(directory)) or give a checkpoint file"
     }
 }
 

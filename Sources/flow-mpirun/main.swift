@@ -15,6 +15,11 @@ do {
     if let rank = env["OMPI_COMM_WORLD_RANK"] ?? env["PMIX_RANK"] ?? env["PMI_RANK"], rank != "0" {
         exit(FlowMPIRun.exitCode(for: error).rawValue)
     }
+    // `--lr -1`: the parser reads `-1` as a flag and reports a missing value; say how to write it.
+    if let hint = FlowMPIRun.negativeValueHint(for: error, arguments: Array(CommandLine.arguments.dropFirst())) {
+        FileHandle.standardError.write(Data((FlowMPIRun.fullMessage(for: error) + "\n" + hint + "\n").utf8))
+        exit(FlowMPIRun.exitCode(for: error).rawValue)
+    }
     FlowMPIRun.exit(withError: error)
 }
 var running = command
