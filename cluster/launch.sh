@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Runs flow-mpirun under mpirun with sensible defaults:
 #   cluster/launch.sh [-n RANKS] [--hostfile FILE] SUBCOMMAND [flags…]      (our options before the subcommand)
+# RANKS defaults to 2, or inside a Slurm allocation to its task count ($SLURM_NTASKS; mpirun then takes the
+# hosts from Slurm, so no host file is needed).
 # Defaults it sets (override with the environment):
 #   FLOW_BIN      the flow-mpirun binary (default: .build/release/flow-mpirun next to this script's repo)
 #   FLOW_BIND     mpirun binding: "none" (default: each rank's worker threads may use every core it is
@@ -14,11 +16,11 @@
 #   FLOW_MPIRUN_ARGS  extra mpirun arguments
 # Exported to every rank: OPENBLAS_NUM_THREADS=1 (BLAS stays single-threaded; flow-mpirun parallelises
 # with its own workers) and OPENBLAS_CORETYPE when set here. Adds --allow-run-as-root when run as root and
-# --oversubscribe when more ranks than cores are requested on one host.
+# --oversubscribe when more ranks than cores are requested on one host (outside Slurm).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(cd "$here/.." && pwd)"
-ranks=2
+ranks="${SLURM_NTASKS:-2}"
 hostfile=""
 args=()
 # Our options come first; everything from the subcommand on is flow-mpirun's (its own -n stays its own).
@@ -41,7 +43,8 @@ mpi=(mpirun -np "$ranks" --bind-to "${FLOW_BIND:-none}" -x OPENBLAS_NUM_THREADS=
 [ "$(id -u)" -eq 0 ] && mpi+=(--allow-run-as-root)
 if [ -n "$hostfile" ]; then
   mpi+=(--hostfile "$hostfile")
-elif [ "$ranks" -gt "$(nproc)" ]; then
+elif [ -z "${SLURM_JOB_ID:-}" ] && [ "$ranks" -gt "$(nproc)" ]; then
+  # (Inside a Slurm allocation mpirun reads the task slots from Slurm; none are added.)
   mpi+=(--oversubscribe --mca mpi_yield_when_idle 1)
 fi
 mpi+=(--mca odls_base_sigkill_timeout "${FLOW_KILL_TIMEOUT:-30}")

@@ -2,13 +2,29 @@
 # The main job on a fresh Debian/Ubuntu machine: installs what is missing, builds flow-mpirun (release),
 # trains the seed model on two moons across 2 MPI ranks, then samples and evaluates it.
 # Outputs: runs/moons/{model.safetensors,best.safetensors,metrics.csv,config.json,*.svg,samples.csv}.
+#
+#   scripts/run-main.sh [train flags…]     e.g. --epochs 50; RANKS=4 for another rank count
+# An earlier runs/moons is replaced (train --force); the script says so before training.
+# FLOW_BIN=/path/to/flow-mpirun uses that binary instead of building .build/release/flow-mpirun.
 set -euo pipefail
+if [ -n "${FLOW_BIN:-}" ] && [[ "$FLOW_BIN" != /* ]]; then FLOW_BIN="$PWD/$FLOW_BIN"; fi
 cd "$(dirname "$0")/.."
 export PATH="/opt/swift/usr/bin:$PATH"
 ./scripts/install-deps.sh
-swift build -c release --product flow-mpirun
+if [ -n "${FLOW_BIN:-}" ]; then
+  echo "using FLOW_BIN=$FLOW_BIN (not building)"
+else
+  swift build -c release --product flow-mpirun
+  export FLOW_BIN="$PWD/.build/release/flow-mpirun"
+fi
 ranks="${RANKS:-2}"
-cluster/launch.sh -n "$ranks" train --out runs/moons --force "$@"
-cluster/launch.sh -n "$ranks" sample --model runs/moons -n 2000 --out runs/moons/samples.csv
-cluster/launch.sh -n "$ranks" evaluate --model runs/moons --dataset moons --samples 2000 --data-seed 12345
-echo "plots: runs/moons/flow_panels.svg runs/moons/loss.svg runs/moons/density.svg"
+out=runs/moons
+if [ -d "$out" ] && [ -n "$(ls -A "$out" 2>/dev/null)" ]; then
+  echo "replacing the earlier run in $out (--force)"
+fi
+cluster/launch.sh -n "$ranks" train --out "$out" --force "$@"
+cluster/launch.sh -n "$ranks" sample --model "$out" -n 2000 --out "$out/samples.csv"
+cluster/launch.sh -n "$ranks" evaluate --model "$out" --dataset moons --samples 2000 --data-seed 12345
+echo "plots: $out/flow_panels.svg $out/loss.svg $out/density.svg; samples: $out/samples.csv"
+bindir="$(cd "$(dirname "$FLOW_BIN")" && pwd)"
+echo "to run flow-mpirun yourself (as the README's examples do): export PATH=\"$bindir:\$PATH\""
