@@ -17,6 +17,8 @@ public struct ImageGridSpec: Sendable, Equatable {
     public var columns: Int
     /// One label per grid row (e.g. `"τ = 0.25"`), drawn right-aligned left of the row; `nil` for none.
     public var rowLabels: [String]?
+    /// One label per grid column (e.g. `"class 3"`), drawn centred above the column; `nil` for none.
+    public var columnLabels: [String]?
     /// Intensity range mapped to black (`lowerBound`, and below) … white (`upperBound`, and above);
     /// NaN pixels are black. This matches the usual white-on-black rendering of digits.
     public var valueRange: ClosedRange<Double>
@@ -24,7 +26,7 @@ public struct ImageGridSpec: Sendable, Equatable {
     /// Creates a grid description.
     public init(
         title: String = "", images: [[Double]], imageHeight: Int, imageWidth: Int, rows: Int, columns: Int,
-        rowLabels: [String]? = nil, valueRange: ClosedRange<Double> = 0...1
+        rowLabels: [String]? = nil, columnLabels: [String]? = nil, valueRange: ClosedRange<Double> = 0...1
     ) {
         self.title = title
         self.images = images
@@ -33,6 +35,7 @@ public struct ImageGridSpec: Sendable, Equatable {
         self.rows = rows
         self.columns = columns
         self.rowLabels = rowLabels
+        self.columnLabels = columnLabels
         self.valueRange = valueRange
     }
 }
@@ -56,6 +59,11 @@ extension Plots {
     /// `[generated, real]` with grid titles "Generated" and "Real". `pixelSize` is the side of one image pixel
     /// in SVG pixels; by default about 72 px per image side (9 for 8 × 8 images, 3 for 28 × 28),
     /// decided by the largest image of all grids so that every grid uses the same scale.
+    ///
+    /// The grids' tops line up (under a band for the grid titles and one for the column labels, when any grid
+    /// has them) and the figure is as tall as the tallest grid plus a 16 px margin: grids with equal row counts
+    /// (e.g. ``ImageGridSpec/byClass(title:images:labels:rows:imageHeight:imageWidth:valueRange:)`` with as many
+    /// rows as the generated grid) leave no empty band.
     public static func imageGrids(_ grids: [ImageGridSpec], title: String, pixelSize: Double? = nil) -> String {
         let largestSide = grids.map { max($0.imageHeight, $0.imageWidth, 1) }.max() ?? 1
         let pixel = max(pixelSize ?? max((72 / Double(largestSide)).rounded(), 1), 0.1)
@@ -63,6 +71,7 @@ extension Plots {
         let top = title.isEmpty ? 10 : PlotTheme.figureTitleHeight
         let hasGridTitles = grids.contains { !$0.title.isEmpty }
         let gridTitleHeight = hasGridTitles ? 24.0 : 0
+        let columnLabelHeight = grids.contains { !($0.columnLabels ?? []).isEmpty } ? 18.0 : 0
 
         struct Block {
             let labelWidth: Double
@@ -80,13 +89,13 @@ extension Plots {
         }
         let contentWidth = blocks.map(\.width).reduce(0, +) + gridGap * Double(max(blocks.count - 1, 0))
         let width = max(contentWidth + 2 * padding, PlotTheme.textWidth(title, size: PlotTheme.titleSize) + 2 * padding)
-        let height = top + gridTitleHeight + (blocks.map(\.height).max() ?? 0) + padding
+        let height = top + gridTitleHeight + columnLabelHeight + (blocks.map(\.height).max() ?? 0) + padding
         var doc = SVGDocument(width: width, height: height)
         PlotTheme.drawFigureTitle(&doc, title: title, width: width)
 
         var x = (width - contentWidth) / 2
         for (grid, block) in zip(grids, blocks) {
-            let originX = (x + block.labelWidth).rounded(), originY = (top + gridTitleHeight).rounded()
+            let originX = (x + block.labelWidth).rounded(), originY = (top + gridTitleHeight + columnLabelHeight).rounded()
             if !grid.title.isEmpty {
                 doc.text(grid.title, x: originX + (block.width - block.labelWidth) / 2, y: top + 14, anchor: .middle,
                          size: PlotTheme.panelTitleSize, weight: "bold", fill: PlotTheme.textColor, cssClass: "grid-title")
@@ -95,6 +104,11 @@ extension Plots {
                 let centerY = originY + Double(row) * (block.imageSize.height + gap) + block.imageSize.height / 2
                 doc.text(label, x: originX - 10, y: centerY + 4, anchor: .end, fill: PlotTheme.textColor,
                          cssClass: "row-label")
+            }
+            for (column, label) in (grid.columnLabels ?? []).prefix(max(grid.columns, 0)).enumerated() {
+                let centerX = originX + Double(column) * (block.imageSize.width + gap) + block.imageSize.width / 2
+                doc.text(label, x: centerX, y: originY - 6, anchor: .middle, fill: PlotTheme.textColor,
+                         cssClass: "column-label")
             }
             let slots = max(grid.rows, 0) * max(grid.columns, 0)
             for (index, image) in grid.images.prefix(slots).enumerated() {

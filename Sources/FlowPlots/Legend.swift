@@ -5,6 +5,8 @@ struct LegendEntry: Sendable, Equatable {
     var color: String
     var marker: Marker
     var dashed = false
+    /// A ring of this colour around a `.dot` marker (as overlay points are drawn); `nil` for none.
+    var outline: String? = nil
 }
 
 /// Draws legends either as a framed vertical box or as a single centred row.
@@ -57,7 +59,12 @@ enum Legend {
             doc.line(x1: x, y1: centerY, x2: x + sampleWidth, y2: centerY, stroke: entry.color, strokeWidth: 2.5,
                      dash: entry.dashed ? "6 4" : nil)
         case .dot:
-            doc.circle(cx: x + sampleWidth / 2, cy: centerY, r: 4.5, fill: entry.color)
+            if let outline = entry.outline {
+                doc.circle(cx: x + sampleWidth / 2, cy: centerY, r: 4.5, fill: entry.color, stroke: outline,
+                           strokeWidth: 1.5, cssClass: "legend-marker")
+            } else {
+                doc.circle(cx: x + sampleWidth / 2, cy: centerY, r: 4.5, fill: entry.color)
+            }
         }
     }
 }

@@ -56,45 +56,12 @@ extension Plots {
         xLimits: ClosedRange<Double>? = nil, yLimits: ClosedRange<Double>? = nil, legend: LegendCorner = .topRight,
         width: Double = 680, height: Double = 420
     ) -> String {
-        var finiteXs: [Double] = [], finiteYs: [Double] = []
-        for line in series {
-            for index in line.xs.indices where line.xs[index].isFinite && line.ys[index].isFinite {
-                finiteXs.append(line.xs[index])
-                finiteYs.append(line.ys[index])
-            }
-        }
-        let xDomain = xLimits ?? (finiteXs.isEmpty ? 0...1 : PlotLimits.padded(finiteXs, margin: 0.02))
-        let yDomain = yLimits ?? (finiteYs.isEmpty ? 0...1 : PlotLimits.padded(finiteYs, margin: 0.05))
-        let integerX = !finiteXs.isEmpty && finiteXs.allSatisfy { $0 == $0.rounded() }
-
         var doc = SVGDocument(width: width, height: height)
         PlotTheme.drawFigureTitle(&doc, title: title, width: width)
         let outer = PixelRect(x: 0, y: PlotTheme.figureTitleHeight - 10, width: width,
                               height: height - PlotTheme.figureTitleHeight + 10)
-        let axes = AxesRenderer(outer: outer, xDomain: xDomain, yDomain: yDomain, title: "", xLabel: xLabel,
-                                yLabel: yLabel, xMinimumStep: integerX ? 1 : 0)
-        axes.drawBackground(&doc)
-        axes.clipped(&doc, cssClass: "series") { doc in
-            for (k, line) in series.enumerated() {
-                let color = line.color ?? ColorMap.categorical[k % ColorMap.categorical.count]
-                drawLine(&doc, line: line, color: color, axes: axes)
-            }
-        }
-        if finiteXs.isEmpty, series.contains(where: { !$0.xs.isEmpty }) { axes.drawNote(&doc, AxesRenderer.nothingToPlot) }
-        axes.drawFrame(&doc, title: "", xLabel: xLabel, yLabel: yLabel)
-
-        let entries = series.enumerated().map { k, line in
-            LegendEntry(name: line.name, color: line.color ?? ColorMap.categorical[k % ColorMap.categorical.count],
-                        marker: .line, dashed: line.dashed)
-        }
-        if legend != .hidden, !entries.isEmpty {
-            let size = Legend.boxSize(entries)
-            let area = axes.area
-            let left = legend == .topLeft || legend == .bottomLeft
-            let top = legend == .topLeft || legend == .topRight
-            Legend.drawBox(&doc, entries: entries, x: left ? area.x + 10 : area.maxX - 10 - size.width,
-                           y: top ? area.y + 10 : area.maxY - 10 - size.height)
-        }
+        LineChartPanel.draw(&doc, series: series, outer: outer, title: "", xLabel: xLabel, yLabel: yLabel,
+                            xLimits: xLimits, yLimits: yLimits, legend: legend)
         return doc.render()
     }
 
@@ -112,28 +79,5 @@ extension Plots {
                            color: ColorMap.categorical[1], dashed: true),
             ],
             title: title, yLimits: yLimits)
-    }
-
-    /// Draws the finite runs of `line` as polylines and isolated finite points as markers.
-    private static func drawLine(_ doc: inout SVGDocument, line: LineSeries, color: String, axes: AxesRenderer) {
-        var run = Points2D.empty
-        func flush(_ doc: inout SVGDocument) {
-            if run.count == 1 {
-                doc.circle(cx: run.xs[0], cy: run.ys[0], r: 3.5, fill: color, cssClass: "marker")
-            } else if run.count > 1 {
-                doc.polyline(run, stroke: color, strokeWidth: 2, dash: line.dashed ? "6 4" : nil, cssClass: "curve")
-            }
-            run = .empty
-        }
-        for index in line.xs.indices {
-            let x = line.xs[index], y = line.ys[index]
-            if x.isFinite, y.isFinite {
-                run.xs.append(axes.xScale(x))
-                run.ys.append(axes.yScale(y))
-            } else {
-                flush(&doc)
-            }
-        }
-        flush(&doc)
     }
 }

@@ -166,6 +166,32 @@ public struct SVGDocument: Sendable {
         return id
     }
 
+    /// A fresh element id `"<prefix>-<k>"` (numbered with the clip paths and gradients), e.g. for a group
+    /// that ``use(_:)`` draws again.
+    public mutating func makeID(_ prefix: String) -> String {
+        let id = "\(prefix)-\(nextID)"
+        nextID += 1
+        return id
+    }
+
+    /// Defines a Gaussian blur filter with standard deviations `standardDeviationX`, `standardDeviationY`
+    /// (in the user units of the element it is applied to; pixels for an untransformed group), blending in
+    /// sRGB like an image interpolation, and returns its id (`"filter-<k>"`). Use it as
+    /// `("filter", "url(#id)")` on a ``group(attributes:_:)``; the default filter region (the element's
+    /// bounding box widened by 10 % on each side) applies, so clip the group when the blur must not spill.
+    public mutating func gaussianBlurFilter(standardDeviationX: Double, standardDeviationY: Double) -> String {
+        let id = makeID("filter")
+        let deviations = SVGFormat.number(max(standardDeviationX, 0), decimals: 3) + " "
+            + SVGFormat.number(max(standardDeviationY, 0), decimals: 3)
+        defs += "<filter id=\"\(id)\" color-interpolation-filters=\"sRGB\"><feGaussianBlur stdDeviation=\"\(deviations)\"/></filter>\n"
+        return id
+    }
+
+    /// Draws the element with id `id` again (an SVG 2 `<use href="#id">`), with its own transform.
+    public mutating func use(_ id: String, cssClass: String? = nil) {
+        body += "<use" + Self.attributes([("class", cssClass), ("href", "#" + id)]) + "/>\n"
+    }
+
     /// The complete SVG document: XML declaration, root `<svg>` with `width`, `height` and `viewBox`,
     /// the `<defs>` (clip paths, gradients) and all shapes in drawing order.
     public func render() -> String {

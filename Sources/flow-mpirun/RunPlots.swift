@@ -4,15 +4,23 @@ import FlowPlots
 import Foundation
 
 /// The SVG plots of a training run, computed on every rank (sharded) and written by rank 0:
-/// - `loss.svg`: training and validation NLL per epoch
+/// - `loss.svg`: training and validation NLL per epoch; when the y axis is zoomed past the first epochs' large
+///   losses, a full-range overview panel beside it shows every epoch
 /// - images (an image shape, e.g. digits): `samples_grid.svg`, generated images with one row per temperature
-///   τ ∈ {0, 0.25, 0.5, 0.7, 0.8, 1.0} (as Glow shows them) beside real images, one row per class
+///   τ ∈ {0, 0.25, 0.5, 0.7, 0.8, 1.0} (as Glow shows them) beside a block of real images of the same height,
+///   one column per class
 /// - otherwise `flow_panels.svg`: the seed's four panels, data X, latent f(X), sampled Z ~ N(0, I), generated
-///   g(Z) (the first two features when D > 2); with D = 2 also `density.svg`, a heat map of the learned
-///   log-density with the data overlaid; with D > 2 also `pairs.svg`, pairwise scatter of the first feature
-///   pairs, data vs samples
+///   g(Z) (the first two features when D > 2); with D = 2 also `density.svg`, a smooth heat map of the learned
+///   log-density on a ``densityGrid`` × ``densityGrid`` grid with the data overlaid as dark, light-outlined
+///   dots; with D > 2 also `pairs.svg`, pairwise scatter of the first feature pairs, data vs samples
 enum RunPlots {
     static let temperatures: [Double] = [0, 0.25, 0.5, 0.7, 0.8, 1.0]
+    /// Cells per side of the density heat map: 128² = 16 384 log-densities = 64 whole chunks of the evaluator,
+    /// sharded over ranks and workers like any batch (1.6 × the cost of the former 100²; the heat map's blur
+    /// does the smoothing, so a much finer and dearer grid is not needed).
+    static let densityGrid = 128
+    /// At most this many classes get a column each in the real-image block; with more, the first images are shown.
+    static let maxClassColumns = 16
 
     /// - Parameters:
     ///   - parameters: the model to draw (the best one when kept).
@@ -32,10 +40,18 @@ enum RunPlots {
             let unit = model.preprocessing.isDiscrete ? "NLL (nats, dequantised data)" : "NLL (nats, data units)"
             let all = curves.train + curves.validation
             let limits = lossLimits(all)
-            // Say so when the zoom cuts off points (typically the first epochs' large loss).
+            // When the zoom cuts off points (typically the first epochs' large loss), say so and show every
+            // epoch in a full-range overview beside the zoomed chart.
             let above = limits.map { l in all.filter { $0.isFinite && $0 > l.upperBound }.count } ?? 0
-            let title = above > 0 ? "Negative log-likelihood (\(above) point\(above == 1 ? "" : "s") above the axis not shown)" : "Negative log-likelihood"
-            try write(Plots.lineChart(series: series, title: title, yLabel: unit, yLimits: limits), to: run.file("loss.svg"))
+            let title = "Negative log-likelihood"
+            let svg: String
+            if let limits, above > 0 {
+                let zoomTitle = "Zoomed in: \(above) point\(above == 1 ? "" : "s") above the top (all epochs on the right)"
+                svg = Plots.zoomedLineChart(series: series, title: title, yLimits: limits, zoomTitle: zoomTitle, yLabel: unit)
+            } else {
+                svg = Plots.lineChart(series: series, title: title, yLabel: unit, yLimits: limits)
+            }
+            try write(svg, to: run.file("loss.svg"))
         }
         if let shape = model.imageShape {
             try imageGrids(ctx: ctx, trainer: trainer, parameters: p, epoch: epoch, shape: shape, rawTrain: rawTrain,
@@ -48,7 +64,7 @@ enum RunPlots {
         var sampledZ = [Float](repeating: 0, count: points * D)
         StandardNormal.sample(rows: points, dim: D, seed: seed &+ 1, temperature: 1, into: &sampledZ)
         var density: [Double] = []
-        let grid = 100
+        let grid = densityGrid
         var xRange = 0.0...1.0, yRange = 0.0...1.0
         if D == 2 && model.preprocessing == .none {
             xRange = PlotLimits.padded(rawTrain.column(0), margin: 0.1)
@@ -72,7 +88,8 @@ enum RunPlots {
                   to: run.file("flow_panels.svg"))
         if !density.isEmpty {
             try write(Plots.heatMap(values: density, nx: grid, ny: grid, xRange: xRange, yRange: yRange,
-                                    title: "Learned log-density, epoch \(epoch)", points: data, pointOpacity: 0.25),
+                                    title: "Learned log-density, epoch \(epoch)", points: data,
+                                    pointStyle: OverlayPointStyle(label: "training data (\(n) points)")),
                       to: run.file("density.svg"))
         }
         if D > 2 {
@@ -100,26 +117,23 @@ enum RunPlots {
         if case let .dequantizeLogit(l, _) = trainer.configuration.model.preprocessing { levels = Double(l) } else {
             levels = rawTrain.values.max() ?? 1
         }
-        // Real images: one row per class when labels are known, else the first rows.
-        var real: [[Double]] = []
-        var rowLabels: [String] = []
-        if let labels {
-            for c in Array(Set(labels)).sorted() {
-                let rows = labels.indices.filter { labels[$0] == c }.prefix(columns)
-                for r in rows { real.append(rawTrain.row(r).map { $0 + 0.5 }) }
-                for _ in rows.count..<columns { real.append(Array(repeating: 0, count: D)) }
-                rowLabels.append("class \(c)")
-            }
+        // Real images in a block as tall as the generated one (one row per temperature): one column per class
+        // when labels are known, else the first rows.
+        let rows = temperatures.count
+        let real: ImageGridSpec
+        if let labels, Set(labels).count <= maxClassColumns {
+            real = ImageGridSpec.byClass(title: "Real (columns: class)", labels: labels, rows: rows, imageHeight: shape[0],
+                                         imageWidth: shape[1], valueRange: 0...levels) { rawTrain.row($0).map { $0 + 0.5 } }
         } else {
-            for r in 0..<min(rawTrain.rows, 6 * columns) { real.append(rawTrain.row(r).map { $0 + 0.5 }) }
+            let images = (0..<min(rawTrain.rows, rows * columns)).map { rawTrain.row($0).map { $0 + 0.5 } }
+            real = ImageGridSpec(title: "Real", images: images, imageHeight: shape[0], imageWidth: shape[1], rows: rows,
+                                 columns: columns, valueRange: 0...levels)
         }
-        let realRows = (real.count + columns - 1) / columns
         let grids = [
             ImageGridSpec(title: "Generated (rows: temperature τ)", images: generated, imageHeight: shape[0], imageWidth: shape[1],
-                          rows: temperatures.count, columns: columns,
+                          rows: rows, columns: columns,
                           rowLabels: temperatures.map { "τ = \($0)" }, valueRange: 0...levels),
-            ImageGridSpec(title: "Real", images: real, imageHeight: shape[0], imageWidth: shape[1], rows: realRows,
-                          columns: columns, rowLabels: rowLabels.isEmpty ? nil : rowLabels, valueRange: 0...levels),
+            real,
         ]
         try write(Plots.imageGrids(grids, title: "RealNVP samples, epoch \(epoch)"), to: run.file("samples_grid.svg"))
     }
