@@ -1,13 +1,17 @@
 #!/usr/bin/env python3
 """Load a flow-mpirun checkpoint in Python and compute log p(x) with NumPy alone.
 
-    python3 examples/load_checkpoint.py runs/moons/best.safetensors [data.csv]
+    python3 examples/load_checkpoint.py runs/moons/best.safetensors runs/moons/samples.csv
 
+(from the repository's root, after scripts/run-main.sh, which writes both files). The second argument is
+optional: any CSV (optional header line) or .npy of shape [rows, D]; without it, 5 random points are scored.
 Needs `pip install safetensors numpy`. Reimplements the forward pass (data -> latent) exactly as
-flow-mpirun computes it (see README, "The math"), so its numbers match `flow-mpirun evaluate`.
+flow-mpirun computes it (see docs/math.md), so its numbers match
+`flow-mpirun evaluate --model runs/moons --data runs/moons/samples.csv`.
 """
 import json
 import math
+import os
 import sys
 
 import numpy as np
@@ -68,6 +72,10 @@ def read_table(path):
 
 def main():
     path = sys.argv[1] if len(sys.argv) > 1 else "runs/moons/best.safetensors"
+    for given in sys.argv[1:3] or [path]:
+        if not os.path.isfile(given):
+            sys.exit(f"error: {given}: no such file (scripts/run-main.sh writes runs/moons/best.safetensors and "
+                     "runs/moons/samples.csv; run this from the repository's root)")
     tensors, config, meta = load(path)
     print(f"{path}: {config}")
     if config.get("preprocessing"):
