@@ -10,9 +10,6 @@
 #   FLOW_IFACE    restrict MPI's TCP traffic to this interface or subnet (e.g. eth0 or 10.0.0.0/24)
 #   FLOW_KEEPALIVE "TIME INTERVAL PROBES" for Open MPI's runtime TCP keepalive (default "5 2 3": a host whose
 #                 link dies is noticed in ~11 s and the job ends instead of hanging), or "off"
-#   FLOW_KILL_TIMEOUT seconds mpirun gives the ranks between the SIGTERM it sends them when it receives SIGTERM
-#                 or SIGINT and its SIGKILL (Open MPI's odls_base_sigkill_timeout; default here 30, Open MPI's 1),
-#                 so that the ranks can stop after the same step and write their checkpoint (docs/stopping.md)
 #   FLOW_MPIRUN_ARGS  extra mpirun arguments
 # Exported to every rank: OPENBLAS_NUM_THREADS=1 (BLAS stays single-threaded; flow-mpirun parallelises
 # with its own workers) and OPENBLAS_CORETYPE when set here. Adds --allow-run-as-root when run as root and
@@ -47,7 +44,6 @@ elif [ -z "${SLURM_JOB_ID:-}" ] && [ "$ranks" -gt "$(nproc)" ]; then
   # (Inside a Slurm allocation mpirun reads the task slots from Slurm; none are added.)
   mpi+=(--oversubscribe --mca mpi_yield_when_idle 1)
 fi
-mpi+=(--mca odls_base_sigkill_timeout "${FLOW_KILL_TIMEOUT:-30}")
 keepalive="${FLOW_KEEPALIVE:-5 2 3}"
 if [ "$keepalive" != "off" ]; then
   read -r ka_time ka_intvl ka_probes <<<"$keepalive"
@@ -58,4 +54,45 @@ if [ -n "${FLOW_IFACE:-}" ]; then
 fi
 # shellcheck disable=SC2206
 extra=(${FLOW_MPIRUN_ARGS:-})
-exec "${mpi[@]}" "${extra[@]}" "$bin" "${args[@]}"
+# Stopping (docs/stopping.md). mpirun turns a SIGTERM or SIGINT into SIGTERM to every rank and SIGKILL one
+# second later (Open MPI's odls_base_sigkill_timeout), which can cut the ranks' checkpoint short; it forwards
+# SIGUSR1 and SIGUSR2 as they are. So the first SIGTERM or SIGINT this script receives goes on to mpirun as
+# SIGUSR1: every rank stops after the step in progress, rank 0 writes a checkpoint, and this script exits with
+# 128 + the signal it received. A second one goes on as SIGTERM: mpirun ends the job at once.
+# mpirun runs in a process group of its own (job control on for this one command), so that a Ctrl-C at a
+# terminal reaches this script alone, not mpirun's kill path.
+set -m
+"${mpi[@]}" "${extra[@]}" "$bin" "${args[@]}" &
+pid=$!
+set +m
+stops=0 received=0 trapped=0
+forward() {  # forward CODE NAME
+  trapped=1
+  if [ "$stops" -eq 0 ]; then
+    received=$1
+    echo "launch.sh: $2: asking every rank to stop after the step in progress and write a checkpoint (SIGUSR1 to mpirun); $2 again ends the job at once" >&2
+    kill -USR1 "$pid" 2>/dev/null || true
+  else
+    echo "launch.sh: $2 again: ending the job now (SIGTERM to mpirun)" >&2
+    kill -TERM "$pid" 2>/dev/null || true
+  fi
+  stops=$((stops + 1))
+}
+trap 'forward 130 SIGINT' INT
+trap 'forward 143 SIGTERM' TERM
+trap 'trapped=1; kill -USR1 "$pid" 2>/dev/null || true' USR1
+trap 'trapped=1; kill -USR2 "$pid" 2>/dev/null || true' USR2
+status=0
+while :; do
+  trapped=0
+  set +e
+  wait "$pid"
+  s=$?
+  set -e
+  # wait returns early when a trapped signal arrives: wait again until mpirun itself has ended.
+  if [ "$trapped" -eq 0 ]; then status=$s; break; fi
+  if [ "$s" -ne 127 ]; then status=$s; fi
+  kill -0 "$pid" 2>/dev/null || { set +e; wait "$pid" 2>/dev/null; s=$?; set -e; [ "$s" -ne 127 ] && status=$s; break; }
+done
+if [ "$stops" -gt 0 ] && [ "$status" -ne 0 ]; then exit "$received"; fi
+exit "$status"

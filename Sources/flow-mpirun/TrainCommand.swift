@@ -381,8 +381,10 @@ struct TrainCommand: ParsableCommand {
         trainer.localStopRequest = { flow_stop_signal() != 0 }
         FaultInjection.install(on: trainer, rank: ctx.rank)
         let logger = ctx.logger
+        var signalSeenAfterStep: Int?  // the first step after which this rank's stop signal was seen (latency in steps)
         while !trainer.finished {
             let report = try trainer.runEpoch { r in
+                if signalSeenAfterStep == nil, flow_stop_signal() != 0 { signalSeenAfterStep = r.step }
                 progress.step(r)
                 if !r.applied, let location = trainer.lastNonFiniteLocation {
                     logger.warning("step \(r.step) (epoch \(r.epoch + 1), batch \(r.batch + 1)) skipped: \(location) is not finite (NLL \(r.nll)); parameters unchanged")
@@ -397,7 +399,9 @@ struct TrainCommand: ParsableCommand {
                 // A rank that received no signal itself stops because another rank did; it exits as if terminated.
                 let signal = own != 0 ? own : SIGTERM
                 let arrived = flow_stop_signal_time(), written = flow_monotonic_seconds()
-                logger.debug("stop: \(own != 0 ? "\(StopSignal.name(own)) arrived at \(String(format: "%.6f", arrived))" : "no signal here") (CLOCK_MONOTONIC s); agreed after step \(trainer.step) at \(String(format: "%.6f", agreed)); checkpoint written at \(String(format: "%.6f", written))")
+                // For scripts/stop-latency.py: times in CLOCK_MONOTONIC seconds; steps as counted in the messages
+                // (after step N = N steps done).
+                logger.debug("stop: \(own != 0 ? "\(StopSignal.name(own)) arrived at \(String(format: "%.6f", arrived)), seen after step \((signalSeenAfterStep ?? trainer.step - 1) + 1)" : "no signal here"); agreed after step \(trainer.step) at \(String(format: "%.6f", agreed)); checkpoint written at \(String(format: "%.6f", written))")
                 let cause = own != 0 ? StopSignal.name(own) : "another rank's stop signal"
                 let latency = own != 0 ? String(format: "; %.0f ms after the signal reached rank 0", (written - arrived) * 1000) : ""
                 ctx.say("""
