@@ -58,7 +58,7 @@ extra=(${FLOW_MPIRUN_ARGS:-})
 # second later (Open MPI's odls_base_sigkill_timeout), which can cut the ranks' checkpoint short; it forwards
 # SIGUSR1 and SIGUSR2 as they are. So the first SIGTERM or SIGINT this script receives goes on to mpirun as
 # SIGUSR1: every rank stops after the step in progress, rank 0 writes a checkpoint, and this script exits with
-# 128 + the signal it received. A second one goes on as SIGTERM: mpirun ends the job at once.
+# 128 + the signal it received. A second one goes on as SIGTERM: mpirun kills the job (about 2 s).
 # mpirun runs in a process group of its own (job control on for this one command), so that a Ctrl-C at a
 # terminal reaches this script alone, not mpirun's kill path.
 set -m
@@ -70,7 +70,7 @@ forward() {  # forward CODE NAME
   trapped=1
   if [ "$stops" -eq 0 ]; then
     received=$1
-    echo "launch.sh: $2: asking every rank to stop after the step in progress and write a checkpoint (SIGUSR1 to mpirun); $2 again ends the job at once" >&2
+    echo "launch.sh: $2: asking every rank to stop after the step in progress and write a checkpoint (SIGUSR1 to mpirun); $2 again kills the job" >&2
     kill -USR1 "$pid" 2>/dev/null || true
   else
     echo "launch.sh: $2 again: ending the job now (SIGTERM to mpirun)" >&2

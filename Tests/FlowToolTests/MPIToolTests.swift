@@ -167,6 +167,57 @@ struct MPIToolTests {
                 "stopped and resumed: differs from the uninterrupted \(ranks)-rank run")
     }
 
+    @Test("a second SIGTERM to cluster/launch.sh ends the job through mpirun's kill path; the checkpoint on disk is a whole one")
+    func secondSignalToLaunchScript() throws {
+        guard Self.mpirun != nil else { print("skipped: mpirun not found"); return }
+        let dir = try Tool.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        // Rank 0 holds in step 40 until two stop signals have reached it: launch.sh's SIGUSR1, then mpirun's
+        // SIGTERM for the second SIGTERM, followed by its SIGKILL.
+        let job = try Self.launchScript(2, FaultToolTests.run("\(dir)/cut", epochs: 3, extra: ["--threads", "1"]),
+                                        environment: ["FLOW_TEST_FAULT": "hold@0:\(FaultToolTests.holdStep):2"], log: "\(dir)/cut.log")
+        try #require(job.waitFor("holds at step \(FaultToolTests.holdStep)"), "\(job.output)")
+        job.send(SIGTERM)
+        try #require(job.waitFor("received stop signal 1 (SIGUSR1)"), "\(job.output)")
+        job.send(SIGTERM)
+        let status = job.wait()
+        let output = job.output
+        #expect(status == 128 + SIGTERM, "launch.sh's status \(status): \(output)")
+        #expect(output.contains("launch.sh: SIGTERM again: ending the job now (SIGTERM to mpirun)"), "\(output)")
+        // Killed during the stop or not, the file on disk is a whole checkpoint: epoch 1's (step 25), or the stop's.
+        let step = try Checkpoint.load(path: "\(dir)/cut/model.safetensors").state?.step
+        #expect(step == 25 || step == 41, "checkpoint at step \(String(describing: step))")
+    }
+
+    @Test("cluster/slurm.sbatch (without PMIx: through launch.sh) passes Slurm's early SIGUSR1 on: the ranks stop with a checkpoint")
+    func slurmBatchScriptSignal() throws {
+        guard Self.mpirun != nil else { print("skipped: mpirun not found"); return }
+        let dir = try Tool.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        // A stand-in srun that lists no MPI plugin, so the script takes its mpirun path (cluster/launch.sh).
+        try FileManager.default.createDirectory(atPath: "\(dir)/bin", withIntermediateDirectories: true)
+        _ = FileManager.default.createFile(atPath: "\(dir)/bin/srun", contents: Data("#!/bin/sh\nexit 0\n".utf8),
+                                       attributes: [.posixPermissions: 0o755])
+        let path = "\(dir)/bin:" + (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin")
+        // FaultToolTests.run's arguments without its --threads 2: the script adds --threads $SLURM_CPUS_PER_TASK.
+        var args = FaultToolTests.run("\(dir)/cut", epochs: 3)
+        let t = try #require(args.firstIndex(of: "--threads"))
+        args.removeSubrange(t...(t + 1))
+        let job = try SignalDriver("/bin/bash", ["\(MultiHostTests.repository)/cluster/slurm.sbatch"] + args,
+                                   environment: ["PATH": path, "SLURM_NTASKS": "2", "SLURM_CPUS_PER_TASK": "1",
+                                                 "SLURM_SUBMIT_DIR": MultiHostTests.repository, "FLOW_BIN": Tool.binary,
+                                                 "FLOW_TEST_FAULT": "hold@0:\(FaultToolTests.holdStep)"],
+                                   log: "\(dir)/cut.log")
+        try #require(job.waitFor("holds at step \(FaultToolTests.holdStep)"), "\(job.output)")
+        job.send(SIGUSR1)
+        let status = job.wait()
+        let output = job.output
+        #expect(status == 128 + SIGUSR1, "slurm.sbatch's status \(status): \(output)")
+        #expect(output.contains("layout: 2 ranks × 1 thread"), "--threads from SLURM_CPUS_PER_TASK: \(output)")
+        #expect(output.contains("stopped by SIGUSR1 after step 41 (epoch 2: 16 of 25 batches done)"), "\(output)")
+        #expect(try Checkpoint.load(path: "\(dir)/cut/model.safetensors").state?.step == 41)
+    }
+
     @Test("a signal that reaches one rank only (rank 2 of 3) stops every rank after the same step, the one in progress")
     func signalToOneRank() throws {
         guard Self.mpirun != nil else { print("skipped: mpirun not found"); return }
