@@ -394,8 +394,11 @@ public final class DataParallelTrainer: @unchecked Sendable {
             if stopAgreed { break }
         }
         let p = epochProgress
-        if !stopAgreed { epochProgress = EpochProgress() }  // a stopped epoch's sums go into the checkpoint
-        let validation = stopAgreed ? nil : try validationNLL()
+        // An epoch cut short by a stop keeps its sums for the checkpoint; one whose last step the stop came with
+        // is complete, and is validated and reported like any other.
+        let complete = step == (e + 1) * batchesPerEpoch
+        if complete { epochProgress = EpochProgress() }
+        let validation = complete ? try validationNLL() : nil
         return EpochReport(epoch: e + 1, trainNLL: p.rows > 0 ? p.nllRowSum / Double(p.rows) : .nan, validationNLL: validation,
                            penalty: penalty, seconds: p.seconds,
                            samplesPerSecond: p.seconds > 0 ? Double(p.rows) / p.seconds : 0, skippedSteps: p.skippedSteps)

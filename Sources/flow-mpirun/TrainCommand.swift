@@ -390,30 +390,9 @@ struct TrainCommand: ParsableCommand {
                     logger.warning("step \(r.step) (epoch \(r.epoch + 1), batch \(r.batch + 1)) skipped: \(location) is not finite (NLL \(r.nll)); parameters unchanged")
                 }
             }
-            if trainer.stopAgreed {
-                progress.finish()
-                let agreed = flow_monotonic_seconds()
-                try trainer.synchronizeOptimizerState()  // collective: every rank
-                if ctx.isRoot { try checkpoint(trainer, s).write(to: s.run.model) }
-                let own = flow_stop_signal()
-                // A rank that received no signal itself stops because another rank did; it exits as if terminated.
-                let signal = own != 0 ? own : SIGTERM
-                let arrived = flow_stop_signal_time(), written = flow_monotonic_seconds()
-                // For scripts/stop-latency.py: times in CLOCK_MONOTONIC seconds; steps as counted in the messages
-                // (after step N = N steps done).
-                logger.debug("stop: \(own != 0 ? "\(StopSignal.name(own)) arrived at \(String(format: "%.6f", arrived)), seen after step \((signalSeenAfterStep ?? trainer.step - 1) + 1)" : "no signal here"); agreed after step \(trainer.step) at \(String(format: "%.6f", agreed)); checkpoint written at \(String(format: "%.6f", written))")
-                let cause = own != 0 ? StopSignal.name(own) : "another rank's stop signal"
-                let latency = own != 0 ? String(format: "; %.0f ms after the signal reached rank 0", (written - arrived) * 1000) : ""
-                ctx.say("""
-                    stopped by \(cause) after step \(trainer.step) (epoch \(trainer.epoch + 1): \(trainer.step % trainer.batchesPerEpoch) of \(trainer.batchesPerEpoch) batches done); checkpoint written to \(s.run.model)\(latency)
-                    resume with: flow-mpirun train --resume \(s.run.path)
-                    """)
-                // Every rank past the checkpoint before any exits: under mpirun, the first rank to exit with
-                // 128 + signal makes mpirun SIGTERM the rest, which must then end at once.
-                try ctx.communicator.barrier()
-                flow_restore_default_stop_handlers()
-                ctx.finish()
-                Foundation.exit(128 + signal)
+            // A stop in the middle of an epoch: its sums go into the checkpoint, and the epoch is not reported.
+            if trainer.stopAgreed && trainer.step % trainer.batchesPerEpoch != 0 {
+                try stopAfterSignal(ctx, s, progress: progress, signalSeenAfterStep: signalSeenAfterStep, best: best, bestWritten: bestWritten)
             }
             if let v = report.validationNLL, !v.isFinite {
                 // Diverged (parameters overflowed): stop, keeping the last checkpoint, which was finite.
@@ -442,6 +421,12 @@ struct TrainCommand: ParsableCommand {
                     }
                 }
             }
+            // A stop that came with an epoch's last step: the epoch is validated and recorded above; a stop with
+            // the run's very last step is no stop at all (the run ends as usual).
+            if trainer.stopAgreed && !trainer.finished {
+                try stopAfterSignal(ctx, s, progress: progress, signalSeenAfterStep: signalSeenAfterStep, best: best,
+                                    bestWritten: bestWritten, checkpointWritten: checkpointDue)
+            }
         }
         progress.finish()
         let tm = trainer.timings
@@ -469,6 +454,50 @@ struct TrainCommand: ParsableCommand {
     }
 
     /// The best model (no optimiser state), with `best_epoch` and `best_validation_nll` in its metadata.
+    /// The end of a run stopped by a signal (docs/stopping.md), on every rank: the stop was agreed after the same
+    /// step everywhere. Rank 0 writes the checkpoint (unless `checkpointWritten`: an epoch's end just wrote it) and
+    /// a best model not yet on disk; the ranks agree on the signal to report (the highest-numbered one any rank
+    /// received), pass a barrier, and exit with 128 + that signal.
+    func stopAfterSignal(_ ctx: RunContext, _ s: Setup, progress: ProgressReporter, signalSeenAfterStep: Int?,
+                         best: (parameters: [Float], epoch: Int)?, bestWritten: Bool, checkpointWritten: Bool = false) throws -> Never {
+        let trainer = s.trainer
+        progress.finish()
+        let agreed = flow_monotonic_seconds()
+        let own = flow_stop_signal()
+        var signals: [Int64] = [Int64(own)]
+        try signals.withUnsafeMutableBufferPointer { try ctx.communicator.allreduceMax($0) }  // collective: every rank
+        let signal = signals[0] > 0 ? Int32(signals[0]) : SIGTERM
+        if !checkpointWritten { try trainer.synchronizeOptimizerState() }  // collective: every rank
+        if ctx.isRoot {
+            if !checkpointWritten { try checkpoint(trainer, s).write(to: s.run.model) }
+            if let b = best, !bestWritten {
+                try bestCheckpoint(trainer, s, parameters: b.parameters, epoch: b.epoch).write(to: s.run.best)
+            }
+        }
+        let arrived = flow_stop_signal_time(), written = flow_monotonic_seconds()
+        // For scripts/stop-latency.py: times in CLOCK_MONOTONIC seconds; steps as counted in the messages
+        // (after step N = N steps done).
+        ctx.logger.debug("stop: \(own != 0 ? "\(StopSignal.name(own)) arrived at \(String(format: "%.6f", arrived)), seen after step \((signalSeenAfterStep ?? trainer.step - 1) + 1)" : "no signal here"); agreed after step \(trainer.step) at \(String(format: "%.6f", agreed)); checkpoint written at \(String(format: "%.6f", written))")
+        let cause = own != 0 ? StopSignal.name(own) : "\(StopSignal.name(signal)) to another rank"
+        let latency = own != 0 ? String(format: "; %.0f ms after the signal reached rank 0", (written - arrived) * 1000) : ""
+        let batches = trainer.step % trainer.batchesPerEpoch
+        let position = batches == 0 ? "the end of epoch \(trainer.epoch)"
+            : "epoch \(trainer.epoch + 1): \(batches) of \(trainer.batchesPerEpoch) batches done"
+        // The same bytes need the same layout in the default mode (summation order); exact mode needs none.
+        let layout = trainer.configuration.reproducible ? ""
+            : " --threads \(trainer.pool.count)\(ctx.worldSize > 1 ? " under \(ctx.worldSize) MPI ranks (the same layout continues with the same bytes)" : "")"
+        ctx.say("""
+            stopped by \(cause) after step \(trainer.step) (\(position)); checkpoint written to \(s.run.model)\(latency)
+            resume with: flow-mpirun train --resume \(s.run.path)\(layout)
+            """)
+        // Every rank past the checkpoint before any exits: under mpirun, the first rank to exit with
+        // 128 + signal makes mpirun SIGTERM the rest, which must then end at once.
+        try ctx.communicator.barrier()
+        flow_restore_default_stop_handlers()
+        ctx.finish()
+        Foundation.exit(128 + signal)
+    }
+
     func bestCheckpoint(_ trainer: DataParallelTrainer, _ s: Setup, parameters: [Float], epoch: Int) throws -> Checkpoint {
         var c = try checkpoint(trainer, s, withState: false)
         c.model.parameters = parameters

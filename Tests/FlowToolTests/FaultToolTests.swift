@@ -37,7 +37,7 @@ struct FaultToolTests {
         // The signal arrived during step 40: that step is the last one taken.
         #expect(p.output.contains("stopped by \(name) after step 41 (epoch 2: 16 of 25 batches done); checkpoint written to \(dir)/cut/model.safetensors; "),
                 "\(p.output)")
-        #expect(p.output.contains("resume with: flow-mpirun train --resume \(dir)/cut"))
+        #expect(p.output.contains("resume with: flow-mpirun train --resume \(dir)/cut --threads 2\n"), "\(p.output)")
         let stopped = try Checkpoint.load(path: "\(dir)/cut/model.safetensors")
         #expect(stopped.state?.step == 41)
         let resumed = try Tool.flow(["train", "--resume", "\(dir)/cut", "--no-plots", "--quiet"])
@@ -50,6 +50,67 @@ struct FaultToolTests {
                 .map { $0.split(separator: ",").prefix(4).joined(separator: ",") }
         }
         #expect(try losses("cut") == losses("full"))
+    }
+
+    @Test("a stop that comes with an epoch's last step: the epoch is validated and recorded; resuming gives the undisturbed bytes and metrics")
+    func stopAtEpochEnd() throws {
+        let dir = try Tool.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        #expect(try Tool.flow(Self.run("\(dir)/full", epochs: 3)).status == 0)
+        // Step 24 is epoch 1's last (25 steps per epoch).
+        let p = try SignalDriver(Tool.binary, Self.run("\(dir)/cut", epochs: 3), environment: ["FLOW_TEST_FAULT": "hold@0:24"], log: "\(dir)/cut.log")
+        try #require(p.waitFor("holds at step 24"), "\(p.output)")
+        p.send(SIGTERM)
+        #expect(p.wait() == 128 + SIGTERM, "\(p.output)")
+        #expect(p.output.contains("stopped by SIGTERM after step 25 (the end of epoch 1); checkpoint written"), "\(p.output)")
+        let metrics = try String(contentsOfFile: "\(dir)/cut/metrics.csv", encoding: .utf8).split(separator: "\n")
+        #expect(metrics.count == 2 && metrics[1].hasPrefix("1,"), "epoch 1 is recorded: \(metrics)")
+        #expect(try Tool.flow(["train", "--resume", "\(dir)/cut", "--no-plots", "--quiet"]).status == 0)
+        #expect(Tool.bytes("\(dir)/cut/model.safetensors") == Tool.bytes("\(dir)/full/model.safetensors"))
+        #expect(Tool.bytes("\(dir)/cut/best.safetensors") == Tool.bytes("\(dir)/full/best.safetensors"))
+        func losses(_ run: String) throws -> [String] {
+            try String(contentsOfFile: "\(dir)/\(run)/metrics.csv", encoding: .utf8).split(separator: "\n")
+                .map { $0.split(separator: ",").prefix(4).joined(separator: ",") }
+        }
+        #expect(try losses("cut") == losses("full"))
+    }
+
+    @Test("a stop that comes with the run's very last step is no stop: the run ends as usual, with status 0")
+    func stopAtLastStep() throws {
+        let dir = try Tool.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        #expect(try Tool.flow(Self.run("\(dir)/full", epochs: 3)).status == 0)
+        let p = try SignalDriver(Tool.binary, Self.run("\(dir)/cut", epochs: 3), environment: ["FLOW_TEST_FAULT": "hold@0:74"], log: "\(dir)/cut.log")
+        try #require(p.waitFor("holds at step 74"), "\(p.output)")
+        p.send(SIGTERM)
+        #expect(p.wait() == 0, "\(p.output)")
+        #expect(p.output.contains("done: 3 epochs, 75 steps"), "\(p.output)")
+        #expect(Tool.bytes("\(dir)/cut/model.safetensors") == Tool.bytes("\(dir)/full/model.safetensors"))
+        #expect(Tool.bytes("\(dir)/cut/best.safetensors") == Tool.bytes("\(dir)/full/best.safetensors"))
+    }
+
+    @Test("a stop between checkpoints (--checkpoint-every 10) writes the best model too; resuming gives the undisturbed best.safetensors")
+    func stopKeepsBest() throws {
+        let dir = try Tool.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        func args(_ out: String) -> [String] {
+            var a = Self.run(out, epochs: 4)
+            let c = a.firstIndex(of: "--checkpoint-every")!
+            a[c + 1] = "10"
+            return a
+        }
+        #expect(try Tool.flow(args("\(dir)/full")).status == 0)
+        // Step 90: epoch 4, after three validated epochs and no checkpoint (the first is due at epoch 10 or the end).
+        let p = try SignalDriver(Tool.binary, args("\(dir)/cut"), environment: ["FLOW_TEST_FAULT": "hold@0:90"], log: "\(dir)/cut.log")
+        try #require(p.waitFor("holds at step 90"), "\(p.output)")
+        p.send(SIGTERM)
+        #expect(p.wait() == 128 + SIGTERM, "\(p.output)")
+        // The best model of epochs 1–3 is on disk, as the checkpoint records it (not only in memory).
+        let recorded = try #require(try Checkpoint.load(path: "\(dir)/cut/model.safetensors").state?.bestEpoch)
+        #expect(try Checkpoint.load(path: "\(dir)/cut/best.safetensors").metadata["best_epoch"] == String(recorded))
+        #expect(try Tool.flow(["train", "--resume", "\(dir)/cut", "--no-plots", "--quiet"]).status == 0)
+        #expect(Tool.bytes("\(dir)/cut/model.safetensors") == Tool.bytes("\(dir)/full/model.safetensors"))
+        #expect(Tool.bytes("\(dir)/cut/best.safetensors") == Tool.bytes("\(dir)/full/best.safetensors"))
     }
 
     @Test("a second SIGINT exits at once with 130, and the last checkpoint stays intact")
