@@ -453,7 +453,6 @@ struct TrainCommand: ParsableCommand {
             """)
     }
 
-    /// The best model (no optimiser state), with `best_epoch` and `best_validation_nll` in its metadata.
     /// The end of a run stopped by a signal (docs/stopping.md), on every rank: the stop was agreed after the same
     /// step everywhere. Rank 0 writes the checkpoint (unless `checkpointWritten`: an epoch's end just wrote it) and
     /// a best model not yet on disk; the ranks agree on the signal to report (the highest-numbered one any rank
@@ -498,6 +497,7 @@ struct TrainCommand: ParsableCommand {
         Foundation.exit(128 + signal)
     }
 
+    /// The best model (no optimiser state), with `best_epoch` and `best_validation_nll` in its metadata.
     func bestCheckpoint(_ trainer: DataParallelTrainer, _ s: Setup, parameters: [Float], epoch: Int) throws -> Checkpoint {
         var c = try checkpoint(trainer, s, withState: false)
         c.model.parameters = parameters

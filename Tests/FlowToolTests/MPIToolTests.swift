@@ -13,10 +13,15 @@ struct MPIToolTests {
 
     /// `mpirun -np n [--oversubscribe] [--allow-run-as-root] --bind-to none flow-mpirun args`.
     static func launch(_ n: Int, _ args: [String], environment: [String: String] = [:], timeout: Double = 300) throws -> Tool.Result {
+        try Tool.run(mpirun!, mpirunArguments(n, environment: environment) + [Tool.binary] + args, timeout: timeout)
+    }
+
+    /// `-np n --oversubscribe --bind-to none --mca mpi_yield_when_idle 1 [--allow-run-as-root] [-x K=V …]`.
+    static func mpirunArguments(_ n: Int, environment: [String: String]) -> [String] {
         var a = ["-np", String(n), "--oversubscribe", "--bind-to", "none", "--mca", "mpi_yield_when_idle", "1"]
         if getuid() == 0 { a.append("--allow-run-as-root") }
         for (k, v) in environment { a += ["-x", "\(k)=\(v)"] }
-        return try Tool.run(mpirun!, a + [Tool.binary] + args, timeout: timeout)
+        return a
     }
 
     /// `cluster/launch.sh -n ranks args` with the tests' flow-mpirun, started as a shell starts it: what the
@@ -132,10 +137,7 @@ struct MPIToolTests {
     /// `mpirun -np n [--oversubscribe] [--allow-run-as-root] --bind-to none flow-mpirun args`, started as a shell
     /// starts it.
     static func launchDirect(_ ranks: Int, _ args: [String], environment: [String: String], log: String) throws -> SignalDriver {
-        var a = ["-np", String(ranks), "--oversubscribe", "--bind-to", "none", "--mca", "mpi_yield_when_idle", "1"]
-        if getuid() == 0 { a.append("--allow-run-as-root") }
-        for (k, v) in environment { a += ["-x", "\(k)=\(v)"] }
-        return try SignalDriver(mpirun!, a + [Tool.binary] + args, log: log)
+        try SignalDriver(mpirun!, mpirunArguments(ranks, environment: environment) + [Tool.binary] + args, log: log)
     }
 
     @Test("SIGTERM or SIGINT to cluster/launch.sh, SIGUSR1 to mpirun: every rank stops after the step in progress, rank 0 writes a checkpoint, resuming gives the undisturbed bytes",
