@@ -85,7 +85,8 @@ let package = Package(
             path: "Tests/FlowDistributedTests"),
         .testTarget(name: "FlowPlotsTests", dependencies: ["FlowPlots"], path: "Tests/FlowPlotsTests"),
         .testTarget(
-            name: "FlowToolTests", dependencies: ["FlowCore", "flow-mpirun"], path: "Tests/FlowToolTests"),
+            name: "FlowToolTests", dependencies: ["FlowCore", "flow-mpirun"], path: "Tests/FlowToolTests",
+            resources: [.copy("Fixtures")]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -52,6 +52,10 @@ def log_prob(t, config, x):
         tt = mlp(t, f"couplings.{i}.t", h, L, tanh=False) * (1 - m)
         u = h + (1 - m) * (u * np.exp(s) + tt)
         logdet += s.sum(1)
+        if config.get("act_norm"):  # ActNorm after the coupling: y = u * exp(log_scale) + bias
+            log_scale = t[f"actnorms.{i}.log_scale"].astype(np.float64)
+            u = u * np.exp(log_scale) + t[f"actnorms.{i}.bias"]
+            logdet += log_scale.sum()
     d = x.shape[1]
     return -0.5 * (u * u).sum(1) - 0.5 * d * math.log(2 * math.pi) + logdet
 

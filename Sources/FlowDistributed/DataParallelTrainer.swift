@@ -54,11 +54,11 @@ public final class DataParallelTrainer: @unchecked Sendable {
     /// Set when some rank asked to stop during the last step: every rank sees it after the same step.
     public internal(set) var stopAgreed = false
 
-    /// The normalised training split `[N, D]`.
+    /// The training split `[N, D]` (after the preprocessing, in Float; the chain's first transform normalises it).
     public let trainData: AlignedBuffer<Float>
     /// Number of training rows N.
     public let trainRows: Int
-    /// The normalised validation split `[validationRows, D]`, if any.
+    /// The validation split `[validationRows, D]` (like ``trainData``), if any.
     public let validationData: AlignedBuffer<Float>?
     /// Number of validation rows.
     public let validationRows: Int
@@ -76,7 +76,7 @@ public final class DataParallelTrainer: @unchecked Sendable {
     /// Per-row log-det of the preprocessing of the validation rows.
     let validationPreLogDet: [Double]
     var consecutiveNonFinite = 0
-    /// Where the last non-finite value appeared ("the gradient of couplings.3.t.2.weight (coupling 3)").
+    /// Where the last non-finite value appeared ("the gradient of couplings.3.t.2.weight (transform couplings.3)").
     public internal(set) var lastNonFiniteLocation: String?
     /// Workers with rows in the current step (capacity reserved once).
     var activeWorkers: [WorkerState] = []
@@ -148,7 +148,7 @@ public final class DataParallelTrainer: @unchecked Sendable {
         guard train.rows >= 1 else { throw FlowConfigurationError(field: "data", message: "the training split is empty") }
         guard threads >= 1 else { throw FlowConfigurationError(field: "threads", message: "\(threads): need at least 1 worker thread") }
         self.configuration = configuration
-        self.network = try FlowNetwork(configuration.model)
+        self.network = try FlowNetwork(configuration.model, normalizer: normalizer)
         self.communicator = communicator
         self.pool = WorkerPool(count: threads)
         self.normalizer = normalizer
@@ -163,7 +163,7 @@ public final class DataParallelTrainer: @unchecked Sendable {
         trainPreLogDet = AlignedBuffer(count: train.rows)
         if preprocessing == .none {
             rawTrain = nil
-            trainData = AlignedBuffer(normalizer.normalize(train.converted(to: Float.self)).values)
+            trainData = AlignedBuffer(train.converted(to: Float.self).values)
         } else {
             rawTrain = train
             trainData = AlignedBuffer(count: train.rows * D)  // filled per epoch
@@ -175,7 +175,7 @@ public final class DataParallelTrainer: @unchecked Sendable {
             let noise = preprocessing == .none ? nil
                 : Preprocessing.noise(seed: configuration.seed, substream: Preprocessing.evaluationSubstream, rows: v.rows, dim: D)
             let (pre, ld) = try preprocessing.forward(v, noise: noise)
-            validationData = AlignedBuffer(normalizer.normalize(pre.converted(to: Float.self)).values)
+            validationData = AlignedBuffer(pre.converted(to: Float.self).values)
             validationPreLogDet = ld
             validationRows = v.rows
         } else {
@@ -195,8 +195,9 @@ public final class DataParallelTrainer: @unchecked Sendable {
         } else {
             slotCount = 0
         }
+        let network = self.network
         workers = (0..<threads).map { _ in
-            WorkerState(configuration: configuration.model, capacity: plan.maxPassRows, storageCount: layout.storageCount,
+            WorkerState(network: network, capacity: plan.maxPassRows, storageCount: layout.storageCount,
                         slotCount: slotCount, tensorCount: layout.tensors.count)
         }
         reduced = AlignedBuffer(count: layout.storageCount)
@@ -204,8 +205,8 @@ public final class DataParallelTrainer: @unchecked Sendable {
         evaluator = ShardedEvaluator(network: network, communicator: communicator, pool: pool)
         tensorNormPartials = AlignedBuffer<Double>(count: 2 * layout.tensors.count)
         exponentBuffer = Array(repeating: 0, count: layout.tensors.count + 1)
-        bucketCounters = AlignedBuffer(count: configuration.model.couplings)
-        bucketRequests = Array(repeating: nil, count: configuration.model.couplings)
+        bucketCounters = AlignedBuffer(count: layout.buckets.count)
+        bucketRequests = Array(repeating: nil, count: layout.buckets.count)
         activeWorkers.reserveCapacity(threads)
         overlapAllreduce = communicator.hostCount > 1
         if let s = state { try restore(s) }
@@ -284,8 +285,9 @@ public final class DataParallelTrainer: @unchecked Sendable {
     /// Whether every epoch of the configuration has run.
     public var finished: Bool { step >= totalSteps }
 
-    /// −Σ log std (nats): converts normalised-unit NLL to data units.
-    var dataUnitShift: Double { -normalizer.logDetJacobian }
+    /// The chain's constant log-det with the opposite sign (nats per row: +Σ log std of the normaliser), added to a
+    /// mean of ``FlowNetwork/negativeLogLikelihood(rows:workspace:perRow:)`` for the NLL in data units.
+    var dataUnitShift: Double { -network.constantLogDet }
 
     /// The epoch's permutation of the training rows (purpose `.shuffle`, substream = epoch).
     func batchRows(for step: Int) -> ArraySlice<Int> {
@@ -308,7 +310,7 @@ public final class DataParallelTrainer: @unchecked Sendable {
         let noise = Preprocessing.noise(seed: configuration.seed, substream: UInt32(truncatingIfNeeded: e), rows: raw.rows, dim: raw.columns)
         // The data were checked against the levels when the run was set up, so the transform cannot fail here.
         guard let (pre, ld) = try? preprocessing.forward(raw, noise: noise) else { preconditionFailure("data outside the declared levels") }
-        trainData.assign(normalizer.normalize(pre.converted(to: Float.self)).values)
+        trainData.assign(pre.converted(to: Float.self).values)
         trainPreLogDet.assign(ld)
     }
 

@@ -18,7 +18,7 @@ public final class ShardedEvaluator: @unchecked Sendable {
         self.network = network
         self.communicator = communicator
         self.pool = pool
-        workspaces = (0..<pool.count).map { _ in FlowWorkspace(configuration: network.configuration, capacity: Self.chunkRows) }
+        workspaces = (0..<pool.count).map { _ in network.makeWorkspace(capacity: Self.chunkRows) }
     }
 
     /// The chunks of this rank and, within them, the rows, for `rows` global rows.
@@ -41,39 +41,42 @@ public final class ShardedEvaluator: @unchecked Sendable {
         }
     }
 
-    /// Per-row log-density in normalised units, log N(f(u); 0, I) + log|det ∂f/∂u| (nats), of `rows` rows
-    /// of u `[rows, D]` (the same data on every rank), gathered on every rank.
+    /// Per-row log-density up to the chain's constant log-det, log N(f(x); 0, I) + per-row log|det ∂f/∂x| (nats;
+    /// add ``FlowNetwork/constantLogDet`` for log p(x)), of `rows` rows of x `[rows, D]` (the flow's input: the
+    /// data after any preprocessing; the same on every rank), gathered on every rank.
     /// - Throws: ``CommunicatorError``.
-    public func logDensity(_ u: UnsafePointer<Float>, rows: Int, parameters p: UnsafePointer<Float>) throws -> [Double] {
-        let D = network.dim, K = network.couplingCount
+    public func logDensity(_ x: UnsafePointer<Float>, rows: Int, parameters p: UnsafePointer<Float>) throws -> [Double] {
+        let D = network.dim
         let mine = myRows(rows)
         let out = AlignedBuffer<Double>(count: mine.count)
         forEachChunk(rows) { range, ws in
-            network.forward(u + range.lowerBound * D, rows: range.count, parameters: p, workspace: ws)
-            let z = ws.couplingInput(K)
+            network.forward(x + range.lowerBound * D, rows: range.count, parameters: p, workspace: ws)
+            let z = network.latent(in: ws), logDet = network.logDet(in: ws)
             for i in 0..<range.count {
-                out[range.lowerBound - mine.lowerBound + i] = StandardNormal.logDensity(z + i * D, dim: D) + Double(ws.logDet[i])
+                out[range.lowerBound - mine.lowerBound + i] = StandardNormal.logDensity(z + i * D, dim: D) + Double(logDet[i])
             }
         }
         return try communicator.allgather(out.array)
     }
 
-    /// Latents z = f(u) `[rows, D]` and per-row coupling log-dets, gathered on every rank.
-    public func encode(_ u: UnsafePointer<Float>, rows: Int, parameters p: UnsafePointer<Float>) throws -> (z: [Float], logDet: [Double]) {
-        let D = network.dim, K = network.couplingCount
+    /// Latents z = f(x) `[rows, D]` and the per-row log-dets (without the constant), gathered on every rank.
+    public func encode(_ x: UnsafePointer<Float>, rows: Int, parameters p: UnsafePointer<Float>) throws -> (z: [Float], logDet: [Double]) {
+        let D = network.dim
         let mine = myRows(rows)
         let z = AlignedBuffer<Float>(count: mine.count * D)
         let ld = AlignedBuffer<Double>(count: mine.count)
         forEachChunk(rows) { range, ws in
-            network.forward(u + range.lowerBound * D, rows: range.count, parameters: p, workspace: ws)
+            network.forward(x + range.lowerBound * D, rows: range.count, parameters: p, workspace: ws)
             let at = range.lowerBound - mine.lowerBound
-            (z.base + at * D).update(from: ws.couplingInput(K), count: range.count * D)
-            for i in 0..<range.count { ld[at + i] = Double(ws.logDet[i]) }
+            (z.base + at * D).update(from: network.latent(in: ws), count: range.count * D)
+            let logDet = network.logDet(in: ws)
+            for i in 0..<range.count { ld[at + i] = Double(logDet[i]) }
         }
         return (try communicator.allgather(z.array), try communicator.allgather(ld.array))
     }
 
-    /// u = f⁻¹(z) `[rows, D]` in normalised units, gathered on every rank.
+    /// x = f⁻¹(z) `[rows, D]` (the flow's input space: the data, before undoing any preprocessing), gathered on
+    /// every rank.
     public func decode(_ z: UnsafePointer<Float>, rows: Int, parameters p: UnsafePointer<Float>) throws -> [Float] {
         let D = network.dim
         let mine = myRows(rows)
@@ -85,8 +88,8 @@ public final class ShardedEvaluator: @unchecked Sendable {
         return try communicator.allgather(u.array)
     }
 
-    /// `count` samples u = f⁻¹(z), z ~ N(0, τ²I) with row i's noise a function of (seed, i) only, in
-    /// normalised units `[count, D]`, gathered on every rank.
+    /// `count` samples x = f⁻¹(z), z ~ N(0, τ²I) with row i's noise a function of (seed, i) only, in the flow's
+    /// input space `[count, D]`, gathered on every rank.
     public func sample(count: Int, seed: UInt64, temperature: Double, parameters p: UnsafePointer<Float>) throws -> [Float] {
         let D = network.dim
         let mine = myRows(count)

@@ -145,7 +145,7 @@ extension DataParallelTrainer {
         wk.nllSum = network.negativeLogLikelihood(rows: shard.count, workspace: wk.workspace) - preprocessingLogDet(c.batch, shard)
         if overlap {
             network.backwardNLL(rows: shard.count, parameters: p, gradient: wk.gradient.base, accumulate: false,
-                                workspace: wk.workspace, couplingDone: { k in self.bucketFinished(k, worker: w) })
+                                workspace: wk.workspace, bucketDone: { b in self.bucketFinished(b, worker: w) })
         } else {
             network.backwardNLL(rows: shard.count, parameters: p, gradient: wk.gradient.base, accumulate: false,
                                 workspace: wk.workspace)
@@ -165,7 +165,7 @@ extension DataParallelTrainer {
     /// non-blocking allreduce; also drives the progress of those in flight.
     func startBuckets(through k: Int) throws {
         let K = bucketCounters.count
-        let ranges = network.layout.couplingRanges
+        let ranges = network.layout.buckets
         while bucketsStarted < K - k {
             let b = K - 1 - bucketsStarted
             var spins = 0
@@ -398,7 +398,7 @@ extension DataParallelTrainer {
             // last coupling down) whose gradient is not finite.
             var location = nll.isFinite ? "the gradient" : "the loss (forward pass)"
             if nll.isFinite, let t = (0..<tensors.count).reversed().first(where: { !tensorNormPartials[2 * $0].isFinite }) {
-                location = "the gradient of \(tensors[t].name) (coupling \(tensors[t].name.split(separator: ".")[1]))"
+                location = "the gradient of \(tensors[t].name) (transform \(network.transforms[tensors[t].transform].name))"
             }
             lastNonFiniteLocation = location
             consecutiveNonFinite += 1

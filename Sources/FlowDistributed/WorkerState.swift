@@ -21,9 +21,9 @@ final class WorkerState: @unchecked Sendable {
     /// Whether a non-finite value appeared in this worker's loss or gradient.
     var nonFinite = false
 
-    init(configuration: FlowConfiguration, capacity: Int, storageCount: Int, slotCount: Int, tensorCount: Int) {
-        workspace = FlowWorkspace(configuration: configuration, capacity: capacity)
-        input = AlignedBuffer(count: capacity * configuration.dim)
+    init(network: FlowNetwork<Float>, capacity: Int, storageCount: Int, slotCount: Int, tensorCount: Int) {
+        workspace = network.makeWorkspace(capacity: capacity)
+        input = AlignedBuffer(count: capacity * network.dim)
         gradient = AlignedBuffer(count: slotCount > 0 ? 0 : storageCount)
         slots = (0..<slotCount).map { _ in AlignedBuffer(count: storageCount) }
         exponents = Array(repeating: FixedPointGradient.zeroExponent, count: tensorCount)

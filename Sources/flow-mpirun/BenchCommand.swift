@@ -124,7 +124,7 @@ struct BenchCommand: ParsableCommand {
                 }
                 let seed = FlowConfiguration(dim: dim, couplings: couplings, hidden: hidden, hiddenLayers: hiddenLayers)
                 network = ScalingReport.Network(alpha: a * 1e-6, beta: b * 1e9, hiddenShare: hiddenShare,
-                                                gradientBytes: Double(4 * ParameterLayout(seed).storageCount),
+                                                gradientBytes: Double(4 * (try ParameterLayout(seed)).storageCount),
                                                 cores: Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))), shardedOptimizer: shardedOptimizer)
             } else if alphaMicroseconds != nil || betaGigabytes != nil {
                 throw ValidationError("--alpha-us and --beta-gbs go together")
@@ -153,7 +153,7 @@ struct BenchCommand: ParsableCommand {
         let R = ctx.worldSize
         let flops = model.trainingFLOPsPerSample
         ctx.say("""
-            flow-mpirun bench: \(Checkpoint.describe(model)), \(ParameterLayout(model).parameterCount) parameters, \
+            flow-mpirun bench: \(Checkpoint.describe(model)), \((try ParameterLayout(model)).parameterCount) parameters, \
             \(String(format: "%.3f", Double(flops) / 1e6)) MFLOP per training sample (forward + backward matrix products)
             global batch \(batchSize), \(R) rank\(R > 1 ? "s" : "") on \(ctx.communicator.hostCount) host\(ctx.communicator.hostCount > 1 ? "s" : ""), BLAS \(BLASRuntime.coreName), \(warmup) warm-up + \(repeats) × \(steps) steps
             """)
@@ -183,10 +183,10 @@ struct BenchCommand: ParsableCommand {
                       let off = rows.first(where: { !$0.overlap && $0.threads == row.threads }), off.allreduceMs > 0 else { return nil }
                 return max(0, min(1, 1 - on.allreduceMs / off.allreduceMs))
             }()
-            if ctx.isRoot { printPrediction(row: row, ranks: R, parameters: ParameterLayout(model).storageCount, fit: fit, overlapShare: overlapShare) }
+            if ctx.isRoot { printPrediction(row: row, ranks: R, parameters: (try ParameterLayout(model)).storageCount, fit: fit, overlapShare: overlapShare) }
         }
         guard ctx.isRoot else { return }
-        let report = Report(machine: Self.machine(), blas: BLASRuntime.coreName, parameters: ParameterLayout(model).parameterCount,
+        let report = Report(machine: Self.machine(), blas: BLASRuntime.coreName, parameters: (try ParameterLayout(model)).parameterCount,
                             flopsPerSample: flops, batchSize: batchSize, rows: rows, allreduce: points, fit: fit)
         if let json {
             let e = JSONEncoder()

@@ -22,9 +22,9 @@ struct LoadedModel {
         checkpoint.metadata["data"].flatMap { try? JSONDecoder().decode(DataSpec.self, from: Data($0.utf8)) }
     }
 
-    /// Normalised-unit rows → data space: denormalise, then undo the preprocessing (Float `[n, D]`).
-    func dataSpace(_ u: [Float]) -> Matrix<Float> {
-        model.configuration.preprocessing.dataSpace(Matrix(rows: u.count / dim, columns: dim, values: u), normalizer: model.normalizer).converted()
+    /// The flow's input space → data space: undo the preprocessing (Float `[n, D]`).
+    func dataSpace(_ x: [Float]) -> Matrix<Float> {
+        model.configuration.preprocessing.inverse(Matrix(rows: x.count / dim, columns: dim, values: x).converted(to: Double.self)).converted()
     }
 
     /// Checks that `x` has the model's width.
@@ -301,10 +301,10 @@ struct EvaluateCommand: ParsableCommand {
         let D = loaded.dim, n = part.x.rows
         let noise = pre == .none ? nil : Preprocessing.noise(seed: noiseSeed, substream: Preprocessing.evaluationSubstream, rows: n, dim: D)
         let (z, preLogDet) = try pre.forward(part.x, noise: noise)
-        let u = model.normalizer.normalize(z.converted(to: Float.self))
+        let u = z.converted(to: Float.self)
         let p = loaded.parameters.base
         let ld = try u.values.withUnsafeBufferPointer { try loaded.evaluator.logDensity($0.baseAddress!, rows: n, parameters: p) }
-        let normLogDet = model.normalizer.logDetJacobian
+        let normLogDet = model.network.constantLogDet
         let ll = (0..<n).map { ld[$0] + normLogDet + preLogDet[$0] }
         if let bad = NonFiniteRows(ll, columns: 1) {
             let value = ll[bad.first]
@@ -317,7 +317,7 @@ struct EvaluateCommand: ParsableCommand {
         // Round trip in data space (the dequantised values for a dequantising model).
         let (latent, _) = try u.values.withUnsafeBufferPointer { try loaded.evaluator.encode($0.baseAddress!, rows: n, parameters: p) }
         let back = try latent.withUnsafeBufferPointer { try loaded.evaluator.decode($0.baseAddress!, rows: n, parameters: p) }
-        let xBack = pre.dataSpace(Matrix(rows: n, columns: D, values: back), normalizer: model.normalizer)
+        let xBack = pre.inverse(Matrix(rows: n, columns: D, values: back).converted(to: Double.self))
         if let bad = NonFiniteRows(xBack.values, columns: D) {
             let at = NonFiniteRows.location(of: bad.first, in: part.name, isFile: part.isFile)
             throw NonFiniteResult(description: "\(at): decode(encode(x)) is not finite (\(bad.count) of \(n) rows): "
@@ -463,7 +463,7 @@ enum Transform {
             let result: [Float]
             if forward {
                 let (pre, _) = try loaded.model.configuration.preprocessing.forward(x.converted(to: Double.self))
-                let u = loaded.model.normalizer.normalize(pre.converted(to: Float.self))
+                let u = pre.converted(to: Float.self)
                 result = try u.values.withUnsafeBufferPointer { try loaded.evaluator.encode($0.baseAddress!, rows: x.rows, parameters: p).z }
             } else {
                 let u = try x.values.withUnsafeBufferPointer { try loaded.evaluator.decode($0.baseAddress!, rows: x.rows, parameters: p) }

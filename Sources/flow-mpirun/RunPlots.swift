@@ -73,11 +73,10 @@ enum RunPlots {
             var cells = [Float]()
             cells.reserveCapacity(grid * grid * 2)
             for y in cy { for x in cx { cells.append(Float(x)); cells.append(Float(y)) } }
-            let norm = trainer.normalizer.normalize(Matrix(rows: grid * grid, columns: 2, values: cells))
-            let ld = try norm.values.withUnsafeBufferPointer {
+            let ld = try cells.withUnsafeBufferPointer {
                 try trainer.evaluator.logDensity($0.baseAddress!, rows: grid * grid, parameters: p)
             }
-            density = ld.map { $0 + trainer.normalizer.logDetJacobian }
+            density = ld.map { $0 + trainer.network.constantLogDet }
         }
         guard ctx.isRoot else { return }
         let data = Points2D(rowMajor: Array(rawTrain.values[0..<(n * D)]), dimension: D, xColumn: 0, yColumn: 1)
@@ -138,10 +137,10 @@ enum RunPlots {
         try write(Plots.imageGrids(grids, title: "RealNVP samples, epoch \(epoch)"), to: run.file("samples_grid.svg"))
     }
 
-    /// Normalised-unit rows `[n, D]` → data space: denormalise, then undo the preprocessing.
-    static func dataSpace(_ trainer: DataParallelTrainer, _ u: [Float]) -> Matrix<Double> {
+    /// The flow's input space `[n, D]` → data space: undo the preprocessing.
+    static func dataSpace(_ trainer: DataParallelTrainer, _ x: [Float]) -> Matrix<Double> {
         let D = trainer.network.dim
-        return trainer.configuration.model.preprocessing.dataSpace(Matrix(rows: u.count / D, columns: D, values: u), normalizer: trainer.normalizer)
+        return trainer.configuration.model.preprocessing.inverse(Matrix(rows: x.count / D, columns: D, values: x).converted(to: Double.self))
     }
 
     /// A y range that shows the curve's shape after the first epochs rather than a huge first value

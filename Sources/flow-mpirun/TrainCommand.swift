@@ -28,6 +28,9 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Mask scheme: alternating | checkerboard (default alternating).") var mask: MaskScheme?
     @Flag(name: .customLong("learnable-scale"), inversion: .prefixedNo, help: "Learnable per-feature scale on tanh (RealNVP paper).")
     var learnableScale: Bool?
+    @Flag(name: .customLong("act-norm"), inversion: .prefixedNo,
+          help: "An ActNorm (Glow's learned per-feature scale and bias) after every coupling.")
+    var actNorm: Bool?
     @Flag(inversion: .prefixedNo, help: "Uniform dequantisation + logit for discrete data (default on for digits; needs --levels for other data).")
     var dequantize: Bool?
     @Option(help: "Number of discrete levels 0…levels−1 of every feature, for --dequantize (digits: 17).") var levels: Int?
@@ -102,6 +105,7 @@ struct TrainCommand: ParsableCommand {
         if let l2 { t.l2 = l2 }
         if let mask { t.model.maskScheme = mask }
         if let learnableScale { t.model.learnableScale = learnableScale }
+        if let actNorm { t.model.actNorm = actNorm }
         if let imageShape {
             let parts = imageShape.lowercased().split(separator: "x").map { Int($0) }
             guard parts.count == 2, let h = parts[0], let w = parts[1], h > 0, w > 0 else {
@@ -232,7 +236,8 @@ struct TrainCommand: ParsableCommand {
         }
         config.training.model.dim = raw.columns
         if case .cosine(let warmup, _, let minimum) = config.training.schedule {
-            let steps = config.training.epochs * ((Int((Double(raw.rows) * (1 - config.training.validationFraction)).rounded(.up)) + config.training.batchSize - 1) / config.training.batchSize)
+            let trainRows = DataSplit.trainingRows(raw.rows, validationFraction: config.training.validationFraction)
+            let steps = config.training.epochs * ((trainRows + config.training.batchSize - 1) / config.training.batchSize)
             config.training.schedule = .cosine(warmupSteps: warmup, totalSteps: max(1, steps), minimum: minimum)
         }
         try config.training.validate()
@@ -256,7 +261,7 @@ struct TrainCommand: ParsableCommand {
             if state == nil, !force, FileManager.default.fileExists(atPath: run.model) {
                 throw FlowIOError(path: run.path, message: "already holds a trained model; use --resume \(run.path) to continue it, --force to overwrite it, or another --out")
             }
-            let bytes = ParameterLayout(config.training.model).storageCount * 12 + (1 << 20)
+            let bytes = (try ParameterLayout(config.training.model)).storageCount * 12 + (1 << 20)
             lock = try run.prepare(bytesNeeded: bytes, holding: lock)
             if state == nil, force { try run.removeOutputs() }
         }
@@ -288,7 +293,7 @@ struct TrainCommand: ParsableCommand {
     static func checkMemory(_ t: TrainingConfiguration, threads: Int, rows: Int) throws {
         let available = Double(MachineMemory.physicalBytes)
         let m = t.model
-        let parameters = Double(ParameterLayout(m).storageCount)
+        let parameters = Double(try ParameterLayout(m).storageCount)
         let activations = Double(t.batchSize) * Double(m.hidden) * Double(m.hiddenLayers + 2) * 2 * Double(m.couplings)
         let bytes = 4 * (parameters * Double(5 + threads) + activations * 2) + 8 * Double(rows) * Double(m.dim)
         if bytes > available {
@@ -307,6 +312,7 @@ struct TrainCommand: ParsableCommand {
         cmp("--hidden-layers", a.model.hiddenLayers, b.model.hiddenLayers)
         cmp("--mask", a.model.maskScheme.rawValue, b.model.maskScheme.rawValue)
         cmp("--learnable-scale", a.model.learnableScale, b.model.learnableScale)
+        cmp("--act-norm", a.model.actNorm, b.model.actNorm)
         cmp("--image-shape", a.model.imageShape.map { "\($0)" } ?? "none", b.model.imageShape.map { "\($0)" } ?? "none")
         cmp("--dequantize/--levels/--logit-alpha", a.model.preprocessing.summary, b.model.preprocessing.summary)
         cmp("--batch-size", a.batchSize, b.batchSize)

@@ -6,11 +6,11 @@ import Testing
 @Suite("Finite-difference gradient checks (Float64)")
 struct GradientCheckTests {
     struct Case: CustomStringConvertible, Sendable {
-        var dim: Int, couplings: Int, hidden: Int, layers: Int, mask: MaskScheme, scale: Bool
-        var description: String { "D=\(dim) K=\(couplings) H=\(hidden)×\(layers) \(mask)\(scale ? " +scale" : "")" }
+        var dim: Int, couplings: Int, hidden: Int, layers: Int, mask: MaskScheme, scale: Bool, actNorm = false
+        var description: String { "D=\(dim) K=\(couplings) H=\(hidden)×\(layers) \(mask)\(scale ? " +scale" : "")\(actNorm ? " +actnorm" : "")" }
         var configuration: FlowConfiguration {
             FlowConfiguration(dim: dim, couplings: couplings, hidden: hidden, hiddenLayers: layers, maskScheme: mask,
-                              learnableScale: scale)
+                              learnableScale: scale, actNorm: actNorm)
         }
     }
     static let cases: [Case] = [
@@ -19,6 +19,7 @@ struct GradientCheckTests {
         Case(dim: 7, couplings: 3, hidden: 9, layers: 3, mask: .alternating, scale: true),
         Case(dim: 7, couplings: 2, hidden: 3, layers: 2, mask: .checkerboard, scale: true),
         Case(dim: 4, couplings: 5, hidden: 6, layers: 2, mask: .checkerboard, scale: false),  // 5 > 4 rows: chunking unaffected
+        Case(dim: 3, couplings: 2, hidden: 5, layers: 2, mask: .alternating, scale: true, actNorm: true),
     ]
 
     /// A model with random (not freshly initialised) parameters so that no gradient term vanishes.
@@ -28,7 +29,7 @@ struct GradientCheckTests {
         for slot in m.network.layout.tensors {
             for e in 0..<slot.count {
                 let noise = 0.3 * r.normal(UInt64(slot.offset + e))
-                m.parameters[slot.offset + e] += slot.name.hasSuffix("scale") ? 0.2 * noise : noise
+                m.parameters[slot.offset + e] += slot.name.hasSuffix("scale") ? 0.2 * noise : noise  // scale, log_scale
             }
         }
         m.normalizer = Normalizer(mean: (0..<c.dim).map { 0.1 * Double($0) }, std: (0..<c.dim).map { 0.5 + 0.25 * Double($0) })
@@ -72,8 +73,8 @@ struct GradientCheckTests {
     func inputGradient(c: Case) throws {
         let model = try Self.randomModel(c, seed: 5)
         let x = Self.data(c, rows: 3, seed: 9)
-        let u = model.normalizer.normalize(x)
-        let ws = FlowWorkspace<Double>(configuration: c.configuration, capacity: 3)
+        let u = x  // data units: the chain starts with the normaliser
+        let ws = model.network.makeWorkspace(capacity: 3)
         var g = [Double](repeating: 0, count: model.parameters.count)
         var du = [Double](repeating: 0, count: u.values.count)
         func nllSum(_ u: Matrix<Double>) -> Double {
@@ -98,7 +99,7 @@ struct GradientCheckTests {
             up.values[e] += 1e-5
             down.values[e] -= 1e-5
             let numeric = (nllSum(up) - nllSum(down)) / 2e-5
-            #expect(abs(numeric - du[e]) <= 1e-7 * max(1, abs(numeric)), "\(c) dL/du[\(e)]: \(du[e]) vs \(numeric)")
+            #expect(abs(numeric - du[e]) <= 1e-7 * max(1, abs(numeric)), "\(c) dL/dx[\(e)]: \(du[e]) vs \(numeric)")
         }
     }
 
@@ -120,14 +121,14 @@ struct GradientCheckTests {
                     let zu = model.encode(up).z.values, zd = model.encode(down).z.values
                     for a in 0..<dim { J[a][b] = (zu[a] - zd[a]) / 2e-5 }
                 }
-                let numeric = logAbsDeterminant(J)
+                let numeric = Self.logAbsDeterminant(J)
                 #expect(abs(numeric - logDet[i]) < 1e-7 * max(1, abs(numeric)), "D=\(dim) \(mask) row \(i): \(logDet[i]) vs \(numeric)")
             }
         }
     }
 
     /// log|det A| by Gaussian elimination with partial pivoting.
-    func logAbsDeterminant(_ a: [[Double]]) -> Double {
+    static func logAbsDeterminant(_ a: [[Double]]) -> Double {
         var m = a
         let n = m.count
         var logDet = 0.0

@@ -61,6 +61,29 @@ struct MPIToolTests {
         #expect(Tool.bytes("\(dir)/s1.csv") == Tool.bytes("\(dir)/s3.csv"))
     }
 
+    @Test("--act-norm (one gradient bucket per transform): exact mode writes the same bytes at 1×1, 1×2 and 2×1; with 2 ranks overlapped buckets write the sharded optimiser's bytes")
+    func actNormLayouts() throws {
+        guard Self.mpirun != nil else { print("skipped: mpirun not found"); return }
+        let dir = try Tool.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let exact = ["--act-norm", "--reproducible", "--micro-batch", "16"]
+        let single = try Tool.flow(Self.small("\(dir)/1x1", exact + ["--threads", "1"]))
+        try #require(single.status == 0, "\(single.output)")
+        let reference = try #require(Tool.bytes("\(dir)/1x1/model.safetensors"))
+        let two = try Tool.flow(Self.small("\(dir)/1x2", exact + ["--threads", "2"]))
+        let ranks = try Self.launch(2, Self.small("\(dir)/2x1", exact + ["--threads", "1"]))
+        #expect(two.status == 0 && ranks.status == 0, "\(two.output)\(ranks.output)")
+        #expect(Tool.bytes("\(dir)/1x2/model.safetensors") == reference)
+        #expect(Tool.bytes("\(dir)/2x1/model.safetensors") == reference)
+        for overlap in ["on", "off"] {
+            let r = try Self.launch(2, Self.small("\(dir)/\(overlap)", ["--act-norm", "--threads", "1", "--overlap", overlap]))
+            #expect(r.status == 0, "\(r.output)")
+        }
+        #expect(Tool.bytes("\(dir)/on/model.safetensors") == Tool.bytes("\(dir)/off/model.safetensors"))
+        let trained = try Checkpoint.load(path: "\(dir)/on/model.safetensors").model
+        #expect(trained.tensor("actnorms.3.log_scale")?.contains { $0 != 0 } == true, "ActNorm's parameters were trained")
+    }
+
     @Test("default mode: 2 ranks repeat bit for bit and agree with one process to 1e-5, allreduce blocking (one host's default) or overlapped")
     func defaultMode() throws {
         guard Self.mpirun != nil else { print("skipped: mpirun not found"); return }

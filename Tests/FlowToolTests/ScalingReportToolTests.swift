@@ -24,7 +24,7 @@ struct ScalingReportToolTests {
         #expect(r.status == 0, "\(r.output)")
         let md = try String(contentsOfFile: "\(dir)/s.md", encoding: .utf8)
         // The seed model's gradient: 4 bytes per stored parameter.
-        let bytes = Double(4 * ParameterLayout(FlowConfiguration(dim: 2, couplings: 6, hidden: 256, hiddenLayers: 4)).storageCount)
+        let bytes = Double(4 * (try ParameterLayout(FlowConfiguration(dim: 2, couplings: 6, hidden: 256, hiddenLayers: 4))).storageCount)
         // Ring allreduce on 2 ranks: 2(p−1)α + 2(p−1)/p · n/β = 2·10 µs + n / 1 GB/s; half of it exposed.
         let exposedMs = 0.5 * (2 * 10e-6 + bytes / 1e9) * 1e3
         let cores = Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))

@@ -184,10 +184,31 @@ struct TrainToolTests {
     }
 }
 
+@Suite("Run sizing")
+struct RunSizingTests {
+    @Test("the cosine schedule spans the steps the run makes: 10 rows at --validation-fraction 0.25 train on 7 (not ⌈7.5⌉ = 8)")
+    func cosineLengthMatchesTheSplit() throws {
+        let dir = try Tool.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let csv = "a,b\n" + (1...10).map { "\(Double($0) + 0.5),\(Double($0 * $0) + 0.25)" }.joined(separator: "\n") + "\n"
+        try csv.write(toFile: "\(dir)/ten.csv", atomically: true, encoding: .utf8)
+        let r = try Tool.flow(["train", "--data", "\(dir)/ten.csv", "--validation-fraction", "0.25", "--schedule", "cosine",
+                               "--epochs", "3", "--batch-size", "1", "--hidden", "4", "--hidden-layers", "1", "--couplings", "2",
+                               "--out", "\(dir)/run", "--no-plots", "--threads", "1"])
+        try #require(r.status == 0, "\(r.output)")
+        #expect(r.output.contains("3 epochs, 21 steps"), "\(r.output)")
+        let config = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(dir)/run/config.json"))) as? [String: Any]
+        let training = try #require(config?["training"] as? [String: Any])
+        let schedule = try #require((training["schedule"] as? [String: Any])?["cosine"] as? [String: Any])
+        #expect(schedule["totalSteps"] as? Int == 21, "3 epochs × 7 training rows at batch 1: \(schedule)")
+    }
+}
+
 @Suite("Python interoperability")
 struct PythonExampleTests {
-    @Test("examples/load_checkpoint.py computes the same NLL as flow-mpirun evaluate")
-    func loadCheckpointExample() throws {
+    @Test("examples/load_checkpoint.py computes the same NLL as flow-mpirun evaluate",
+          arguments: [[], ["--act-norm", "--learnable-scale"]])
+    func loadCheckpointExample(flags: [String]) throws {
         let probe = try? Tool.run("/usr/bin/env", ["python3", "-c", "import safetensors.numpy, numpy"])
         guard let probe, probe.status == 0 else {
             print("skipped: python3 with safetensors and numpy is not installed")
@@ -195,7 +216,7 @@ struct PythonExampleTests {
         }
         let dir = try Tool.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        #expect(try Tool.flow(Tool.smallTraining(out: "\(dir)/run", epochs: 2)).status == 0)
+        #expect(try Tool.flow(Tool.smallTraining(out: "\(dir)/run", epochs: 2, extra: flags)).status == 0)
         #expect(try Tool.flow(["sample", "--model", "\(dir)/run/model.safetensors", "-n", "200", "--out", "\(dir)/x.csv"]).status == 0)
         let e = try Tool.flow(["evaluate", "--model", "\(dir)/run/model.safetensors", "--data", "\(dir)/x.csv", "--json"])
         let nll = try #require((try JSONSerialization.jsonObject(with: Data(e.stdout.utf8)) as? [String: Any])?["nll"] as? Double)

@@ -10,8 +10,14 @@ public struct DataSplit: Sendable, Equatable {
     public init(rows: Int, validationFraction: Double, seed: UInt64) {
         precondition(validationFraction >= 0 && validationFraction < 1)
         let perm = RandomStream(seed: seed, purpose: .split).permutation(rows)
-        let nVal = Int((Double(rows) * validationFraction).rounded())
-        train = Array(perm[0..<(rows - nVal)])
-        validation = Array(perm[(rows - nVal)...])
+        let nTrain = Self.trainingRows(rows, validationFraction: validationFraction)
+        train = Array(perm[0..<nTrain])
+        validation = Array(perm[nTrain...])
+    }
+
+    /// Rows of the training split of `rows` rows: rows − ⌊rows·fraction⌉ (half away from zero). The one formula
+    /// for the split and for everything sized by it (steps per epoch, the cosine schedule's length).
+    public static func trainingRows(_ rows: Int, validationFraction: Double) -> Int {
+        rows - Int((Double(rows) * validationFraction).rounded())
     }
 }

@@ -35,12 +35,16 @@ public struct FlowConfiguration: Codable, Hashable, Sendable {
     public var learnableScale: Bool
     /// The fixed data transform before the normaliser (dequantisation + logit for discrete data).
     public var preprocessing: Preprocessing
+    /// An ``ActNorm`` (Glow's per-feature affine, tensors `actnorms.{k}.log_scale` and `.bias` `[D]`) after every
+    /// coupling k.
+    public var actNorm: Bool
 
     /// A configuration; the defaults are the seed model (6 couplings, 4 × 256 ReLU, alternating masks).
     public init(
         dim: Int = 2, couplings: Int = 6, hidden: Int = 256, hiddenLayers: Int = 4,
         maskScheme: MaskScheme = .alternating, customMasks: [[Int]]? = nil,
-        imageShape: [Int]? = nil, learnableScale: Bool = false, preprocessing: Preprocessing = .none
+        imageShape: [Int]? = nil, learnableScale: Bool = false, preprocessing: Preprocessing = .none,
+        actNorm: Bool = false
     ) {
         self.dim = dim
         self.couplings = couplings
@@ -51,6 +55,7 @@ public struct FlowConfiguration: Codable, Hashable, Sendable {
         self.imageShape = imageShape
         self.learnableScale = learnableScale
         self.preprocessing = preprocessing
+        self.actNorm = actNorm
     }
 
     /// The seed model for `dim` features: 6 couplings, s and t with 4 hidden layers of 256 ReLU units.
@@ -58,7 +63,7 @@ public struct FlowConfiguration: Codable, Hashable, Sendable {
 
     enum CodingKeys: String, CodingKey {
         case dim, couplings, hidden, hiddenLayers = "hidden_layers", maskScheme = "mask",
-            customMasks = "masks", imageShape = "image_shape", learnableScale = "learnable_scale", preprocessing
+            customMasks = "masks", imageShape = "image_shape", learnableScale = "learnable_scale", preprocessing, actNorm = "act_norm"
     }
 
     public init(from decoder: Decoder) throws {
@@ -72,6 +77,7 @@ public struct FlowConfiguration: Codable, Hashable, Sendable {
         imageShape = try c.decodeIfPresent([Int].self, forKey: .imageShape)
         learnableScale = try c.decodeIfPresent(Bool.self, forKey: .learnableScale) ?? false
         preprocessing = try c.decodeIfPresent(Preprocessing.self, forKey: .preprocessing) ?? .none
+        actNorm = try c.decodeIfPresent(Bool.self, forKey: .actNorm) ?? false
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -85,6 +91,8 @@ public struct FlowConfiguration: Codable, Hashable, Sendable {
         try c.encodeIfPresent(imageShape, forKey: .imageShape)
         try c.encode(learnableScale, forKey: .learnableScale)
         if preprocessing != .none { try c.encode(preprocessing, forKey: .preprocessing) }
+        // Written only when on: a configuration without it keeps the bytes it had before the field existed.
+        if actNorm { try c.encode(actNorm, forKey: .actNorm) }
     }
 
     /// Checks every field.
@@ -107,7 +115,7 @@ public struct FlowConfiguration: Codable, Hashable, Sendable {
         // configuration): 2 networks per coupling, each D→H, (L−1)×(H→H), H→D, with biases. In Double, which
         // cannot overflow here and is exact below 2⁵³. The flat buffers are exchanged with MPI's Int32 counts.
         let (d, h, l) = (Double(dim), Double(hidden), Double(hiddenLayers))
-        let total = 2 * Double(couplings) * ((d * h + h) + (l - 1) * (h * h + h) + (h * d + d))
+        let total = 2 * Double(couplings) * ((d * h + h) + (l - 1) * (h * h + h) + (h * d + d) + (actNorm ? d : 0))
         if total > Double(Int32.max) {
             try fail("hidden", "the model (D = \(dim), \(couplings) couplings, \(hiddenLayers)×\(hidden) hidden) would have "
                 + (total < 0x1p63 ? "\(Int(total)) parameters" : "more parameters than an Int can count")

@@ -109,12 +109,6 @@ public enum Preprocessing: Codable, Hashable, Sendable {
         return x
     }
 
-    /// Normalised-unit rows u `[n, D]` (the flow's input space) back to data space: denormalise, then undo
-    /// the preprocessing.
-    public func dataSpace<S: FlowScalar>(_ u: Matrix<S>, normalizer: Normalizer<S>) -> Matrix<Double> {
-        inverse(normalizer.denormalize(u).converted(to: Double.self))
-    }
-
     /// Array convenience: z `[rows, D]` and per-row log-det for x (and optional noise) `[rows, D]`.
     /// - Throws: ``FlowConfigurationError`` naming the first value outside [0, levels).
     public func forward(_ x: Matrix<Double>, noise: [Double]? = nil) throws -> (z: Matrix<Double>, logDet: [Double]) {

@@ -1,7 +1,8 @@
 import RealModule
 
-/// A RealNVP density model with its parameter values: a ``Normalizer`` (data → normalised units), K affine
-/// couplings (normalised units → latent), and the standard-normal base distribution.
+/// A RealNVP density model with its parameter values: a ``FlowNetwork`` (the chain: the data normaliser, K affine
+/// couplings, optional ActNorms; then the standard-normal base distribution), its flat parameters, and the fixed
+/// preprocessing of the configuration in front of it.
 ///
 ///     log p(x) = log N(f(u); 0, I) + Σ_k log|det ∂f_k| − Σ_j log std_j,   u = (x − mean)/std
 ///
@@ -18,11 +19,14 @@ import RealModule
 ///     let back = model.decode(z)             // ≈ x
 public struct RealNVP<Scalar: FlowScalar>: Sendable {
     /// Structure and parameter layout.
-    public let network: FlowNetwork<Scalar>
+    public private(set) var network: FlowNetwork<Scalar>
     /// All parameters, flat `[network.layout.storageCount]` (see ``ParameterLayout``).
     public var parameters: [Scalar]
-    /// Data standardisation, part of the model.
-    public var normalizer: Normalizer<Scalar>
+    /// Data standardisation, part of the model: the chain's first transform (``Standardization``).
+    public var normalizer: Normalizer<Scalar> {
+        get { network.normalizer }
+        set { network = network.with(normalizer: newValue) }
+    }
 
     /// A freshly initialised model: Glorot-uniform weights U(−a, a), a = √(6/(fan_in + fan_out)), from
     /// the seeded generator (purpose `.initialization`, substream = tensor index, index = element), zero
@@ -31,30 +35,33 @@ public struct RealNVP<Scalar: FlowScalar>: Sendable {
     public init(configuration: FlowConfiguration, seed: UInt64) throws {
         network = try FlowNetwork(configuration)
         parameters = RealNVP.initialParameters(layout: network.layout, seed: seed)
-        normalizer = .identity(dim: configuration.dim)
     }
 
     /// A model with given parameters (flat, `[layout.storageCount]`) and normaliser.
     public init(network: FlowNetwork<Scalar>, parameters: [Scalar], normalizer: Normalizer<Scalar>) {
         precondition(parameters.count == network.layout.storageCount)
         precondition(normalizer.dim == network.dim)
-        self.network = network
+        self.network = network.normalizer == normalizer ? network : network.with(normalizer: normalizer)
         self.parameters = parameters
-        self.normalizer = normalizer
     }
 
-    /// Glorot-uniform initial values for every tensor of `layout` (see ``init(configuration:seed:)``).
+    /// The initial values of every tensor of `layout`, as each transform declared them (see
+    /// ``TensorInitializer``): a Glorot-uniform weight draws element e of tensor t from the seeded generator
+    /// (purpose `.initialization`, substream = t, index = e).
     public static func initialParameters(layout: ParameterLayout, seed: UInt64) -> [Scalar] {
         var p = [Scalar](repeating: 0, count: layout.storageCount)
         for (t, slot) in layout.tensors.enumerated() {
-            if slot.isWeightMatrix {
+            switch slot.initializer {
+            case .glorotUniform:
                 let limit = (6.0 / Double(slot.shape[0] + slot.shape[1])).squareRoot()
                 let stream = RandomStream(seed: seed, purpose: .initialization, substream: UInt32(t))
                 for e in 0..<slot.count {
                     p[slot.offset + e] = Scalar(limit * (2 * stream.uniform(UInt64(e)) - 1))
                 }
-            } else if slot.name.hasSuffix(".scale") {
+            case .ones:
                 for e in 0..<slot.count { p[slot.offset + e] = 1 }
+            case .zeros:
+                break
             }
         }
         return p
@@ -83,7 +90,7 @@ public struct RealNVP<Scalar: FlowScalar>: Sendable {
 
     /// Runs `body` over chunks of at most ``chunkRows`` rows with one workspace.
     private func chunked(_ rows: Int, _ body: (Range<Int>, FlowWorkspace<Scalar>, UnsafePointer<Scalar>) -> Void) {
-        let ws = FlowWorkspace<Scalar>(configuration: configuration, capacity: max(1, min(rows, Self.chunkRows)))
+        let ws = network.makeWorkspace(capacity: max(1, min(rows, Self.chunkRows)))
         parameters.withUnsafeBufferPointer { p in
             var start = 0
             while start < rows {
@@ -104,8 +111,8 @@ public struct RealNVP<Scalar: FlowScalar>: Sendable {
         return (z.converted(), ld)
     }
 
-    /// Encodes data x `[rows, D]` to latents z = f((pre(x) − mean)/std) `[rows, D]`, with the per-row
-    /// log|det ∂z/∂x| (nats, preprocessing and normaliser included). With dequantisation, x is the
+    /// Encodes data x `[rows, D]` to latents z = f(pre(x)) `[rows, D]` (f the chain, normaliser first), with the
+    /// per-row log|det ∂z/∂x| (nats, preprocessing and normaliser included). With dequantisation, x is the
     /// continuous (dequantised) data in [0, levels); values outside give NaN latents and log-det −∞.
     public func encode(_ x: Matrix<Scalar>) -> (z: Matrix<Scalar>, logDet: [Double]) {
         precondition(x.columns == dim, "encode: \(x.columns) columns for a model of D = \(dim)")
@@ -113,22 +120,22 @@ public struct RealNVP<Scalar: FlowScalar>: Sendable {
         var z = Matrix<Scalar>(rows: x.rows, columns: D, repeating: 0)
         let (pre, preLogDet) = preprocess(x)
         var logDet = preLogDet
-        let u = normalizer.normalize(pre)
-        let normLogDet = normalizer.logDetJacobian
-        u.values.withUnsafeBufferPointer { ub in
+        let constant = network.constantLogDet
+        pre.values.withUnsafeBufferPointer { ub in
             z.values.withUnsafeMutableBufferPointer { zb in
                 chunked(x.rows) { range, ws, p in
                     let n = range.count
                     network.forward(ub.baseAddress! + range.lowerBound * D, rows: n, parameters: p, workspace: ws)
-                    (zb.baseAddress! + range.lowerBound * D).update(from: ws.couplingInput(network.couplingCount), count: n * D)
-                    for i in 0..<n { logDet[range.lowerBound + i] += Double(ws.logDet[i]) + normLogDet }
+                    (zb.baseAddress! + range.lowerBound * D).update(from: network.latent(in: ws), count: n * D)
+                    let ld = network.logDet(in: ws)
+                    for i in 0..<n { logDet[range.lowerBound + i] += Double(ld[i]) + constant }
                 }
             }
         }
         return (z, logDet)
     }
 
-    /// Decodes latents z `[rows, D]` to data x = pre⁻¹(std ⊙ f⁻¹(z) + mean) `[rows, D]`.
+    /// Decodes latents z `[rows, D]` to data x = pre⁻¹(f⁻¹(z)) `[rows, D]`.
     public func decode(_ z: Matrix<Scalar>) -> Matrix<Scalar> {
         precondition(z.columns == dim, "decode: \(z.columns) columns for a model of D = \(dim)")
         let D = dim
@@ -139,8 +146,8 @@ public struct RealNVP<Scalar: FlowScalar>: Sendable {
                 network.inverse(at, rows: range.count, parameters: p, workspace: ws, output: at)
             }
         }
-        if configuration.preprocessing == .none { return normalizer.denormalize(u) }
-        return configuration.preprocessing.dataSpace(u, normalizer: normalizer).converted()
+        if configuration.preprocessing == .none { return u }
+        return configuration.preprocessing.inverse(u.converted(to: Double.self)).converted()
     }
 
     /// log p(x) per row (nats, data units): log N(z; 0, I) + log|det ∂z/∂x|.
@@ -178,9 +185,8 @@ public struct RealNVP<Scalar: FlowScalar>: Sendable {
         var grad = [Scalar](repeating: 0, count: parameters.count)
         var nllSum = 0.0
         let (pre, preLogDet) = preprocess(x)
-        let u = normalizer.normalize(pre)
         var first = true
-        u.values.withUnsafeBufferPointer { ub in
+        pre.values.withUnsafeBufferPointer { ub in
             grad.withUnsafeMutableBufferPointer { gb in
                 chunked(n) { range, ws, p in
                     network.forward(ub.baseAddress! + range.lowerBound * D, rows: range.count, parameters: p, workspace: ws)
@@ -194,7 +200,7 @@ public struct RealNVP<Scalar: FlowScalar>: Sendable {
         let inv = 1 / Scalar(n)
         for e in grad.indices { grad[e] *= inv }
         let penalty = L2Penalty.add(l2: l2, parameters: parameters, layout: network.layout, to: &grad)
-        let nll = (nllSum - preLogDet.reduce(0, +)) / Double(n) - normalizer.logDetJacobian
+        let nll = (nllSum - preLogDet.reduce(0, +)) / Double(n) - network.constantLogDet
         return (nll + penalty, nll, penalty, grad)
     }
 }

@@ -62,15 +62,12 @@ public struct Checkpoint: Sendable {
         w.add(name: "normalizer.mean", shape: [D], floats: model.normalizer.mean)
         w.add(name: "normalizer.std", shape: [D], floats: model.normalizer.std)
         let layout = model.network.layout
-        let masks = model.configuration.masks()
-        var byCoupling: [Int: [TensorSlot]] = [:]
-        for slot in layout.tensors {
-            let k = Int(slot.name.split(separator: ".")[1])!
-            byCoupling[k, default: []].append(slot)
-        }
-        for k in 0..<model.configuration.couplings {
-            w.add(name: "couplings.\(k).mask", shape: [D], floats: masks[k].map(Float.init))
-            for slot in byCoupling[k] ?? [] {
+        // The chain's tensors transform by transform, each coupling's mask (for readers) before its parameters.
+        for (i, transform) in model.network.transforms.enumerated() {
+            if let coupling = transform.base as? AffineCoupling<Float> {
+                w.add(name: "\(coupling.name).mask", shape: [D], floats: coupling.mask)
+            }
+            for slot in layout.tensors where slot.transform == i {
                 w.add(name: slot.name, shape: slot.shape, floats: Array(model.parameters[slot.offset..<(slot.offset + slot.count)]))
             }
         }
@@ -290,6 +287,7 @@ public struct Checkpoint: Sendable {
         var s = "D=\(c.dim), \(c.couplings) couplings, \(c.hiddenLayers)×\(c.hidden) hidden, \(c.customMasks == nil ? c.maskScheme.rawValue : "custom") masks"
         if let shape = c.imageShape { s += ", image \(shape.map(String.init).joined(separator: "x"))" }
         if c.learnableScale { s += ", learnable scale" }
+        if c.actNorm { s += ", ActNorm after each coupling" }
         if case let .dequantizeLogit(levels, alpha) = c.preprocessing { s += ", dequantised \(levels) levels + logit(α = \(alpha))" }
         return s
     }
