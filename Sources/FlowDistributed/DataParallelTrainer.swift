@@ -1,4 +1,3 @@
-import Dispatch
 import FlowCore
 
 /// Data-parallel RealNVP training on R ranks × T worker threads.
@@ -43,14 +42,8 @@ public final class DataParallelTrainer: @unchecked Sendable {
     public private(set) var bestEpoch: Int?
     /// Cumulative time per phase on this rank.
     public var timings = StepTimings()
-    /// Test hook: called with the step index before the optimiser; returning true poisons that step's
-    /// gradient with NaN (to test the non-finite policy).
-    public var injectNonFinite: (@Sendable (Int) -> Bool)?
-    /// Checksum of the parameters is compared across ranks every this many steps (0 = never).
-    public var parameterCheckInterval: Int = 0
-    /// Whether this rank wants to stop (e.g. a signal arrived). Read once per step and combined across
-    /// ranks with the step's loss statistics, so that every rank stops after the same step.
-    public var localStopRequest: @Sendable () -> Bool = { false }
+    /// The run's options (overlap, sharded optimiser, parameter checks, the stop request, fault hooks).
+    public let options: TrainerOptions
     /// Set when some rank asked to stop during the last step: every rank sees it after the same step.
     public internal(set) var stopAgreed = false
 
@@ -96,18 +89,10 @@ public final class DataParallelTrainer: @unchecked Sendable {
     var bucketsStarted = 0
     /// A communicator error raised while starting buckets inside the backward pass (worker 0), rethrown after it.
     var bucketError: Error?
-    /// Overlap the gradient allreduce with the backward pass (default mode, several ranks): buckets are
-    /// allreduced with MPI_Iallreduce as each coupling's backward pass finishes. Default: on when the ranks span
-    /// several hosts; off when they share one, where the transfer is memory copies by the same cores that
-    /// compute, so overlapping hides nothing and costs more than one blocking allreduce (BENCHMARKS.md, §3).
-    public var overlapAllreduce: Bool
-    /// Shard the optimiser step over the ranks (ZeRO stage 1, Rajbhandari et al., SC 2020; PyTorch's
-    /// `ZeroRedundancyOptimizer`) when the allreduce is not overlapped: a reduce-scatter gives each rank the summed
-    /// gradient of its 1/R of the parameters, each rank applies Adam to that part only, and an allgather of θ
-    /// completes every replica. The same bytes move as in an allreduce, and each rank's optimiser pass shrinks
-    /// R-fold. Adam's moments are then current only on their own rank's part until
-    /// ``synchronizeOptimizerState()`` gathers them (before every checkpoint). Default on.
-    public var shardOptimizer = true
+    /// Whether the gradient allreduce overlaps the backward pass (``TrainerOptions/overlapAllreduce`` resolved).
+    public let overlapAllreduce: Bool
+    /// Whether the optimiser step may be sharded (``TrainerOptions/shardOptimizer``).
+    public var shardOptimizer: Bool { options.shardOptimizer }
     /// Whether Adam's moments are sharded now (some rank's part is stale on the others).
     var optimizerStateSharded = false
     /// Time of the sharded step's collectives inside the optimiser phase of the current step.
@@ -135,10 +120,12 @@ public final class DataParallelTrainer: @unchecked Sendable {
     ///     noise, identically on every rank).
     ///   - threads: workers T on this rank.
     ///   - state: a checkpoint's state to resume from; nil starts from the seeded initialisation.
+    ///   - options: how this run behaves beyond the configuration (``TrainerOptions``).
     /// - Throws: ``FlowConfigurationError`` for invalid settings or data of the wrong width.
     public init(
         configuration: TrainingConfiguration, normalizer: Normalizer<Float>, train: Matrix<Double>,
-        validation: Matrix<Double>?, communicator: any Communicator, threads: Int, state: TrainingState? = nil
+        validation: Matrix<Double>?, communicator: any Communicator, threads: Int, state: TrainingState? = nil,
+        options: TrainerOptions = TrainerOptions()
     ) throws {
         try configuration.validate()
         let D = configuration.model.dim
@@ -208,7 +195,8 @@ public final class DataParallelTrainer: @unchecked Sendable {
         bucketCounters = AlignedBuffer(count: layout.buckets.count)
         bucketRequests = Array(repeating: nil, count: layout.buckets.count)
         activeWorkers.reserveCapacity(threads)
-        overlapAllreduce = communicator.hostCount > 1
+        self.options = options
+        overlapAllreduce = options.overlapAllreduce ?? (communicator.hostCount > 1)
         if let s = state { try restore(s) }
     }
 

@@ -47,7 +47,7 @@ extension DataParallelTrainer {
         if !sharded && optimizerStateSharded { try synchronizeOptimizerState() }
         let (n, nllSum, nonFinite) = try computeGradient(sharded: sharded)
         let t1 = now()
-        if let hook = injectNonFinite, hook(step) { stepContext.gradient![0] = .nan }
+        if let faults = options.faults, faults.poisonGradient(step) { stepContext.gradient![0] = .nan }
         shardedCommunication = 0
         let report = try finishStep(rows: n, nll: nllSum / Double(n) + dataUnitShift, nonFinite: nonFinite, started: t0)
         if let a = average, ParameterAverage.isDue(step: step, batchesPerEpoch: batchesPerEpoch) {
@@ -113,7 +113,7 @@ extension DataParallelTrainer {
         }
         let t3 = now()
         statsBuffer[0] = workers.reduce(0.0) { $0 + $1.nllSum }
-        statsBuffer[1] = localStopRequest() ? 1 : 0
+        statsBuffer[1] = options.stopRequest(step) ? 1 : 0
         try statsBuffer.withUnsafeMutableBufferPointer { try communicator.allreduceSum($0) }
         if statsBuffer[1] > 0 { stopAgreed = true }
         timings.allreduce += now() - t3
@@ -426,7 +426,7 @@ extension DataParallelTrainer {
             optimizerStateSharded = true
         }
         step += 1
-        if parameterCheckInterval > 0, step % parameterCheckInterval == 0 {
+        if options.parameterCheckInterval > 0, step % options.parameterCheckInterval == 0 {
             try verifyParametersAgree()
         }
         report.applied = true

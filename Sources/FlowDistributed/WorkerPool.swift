@@ -1,10 +1,13 @@
 import CFlowSupport
+import Dispatch
 import FlowCore
 import Foundation
 import Synchronization
 
 /// T compute workers: ``run(_:)`` executes `body(w)` for w = 0 ..< T concurrently and returns when all are
-/// done. Worker 0 is the calling (coordinating) thread; workers 1 ..< T are persistent threads created once.
+/// done. Worker 0 is the calling (coordinating) thread; workers 1 ..< T are persistent Dispatch workers: one
+/// long-lived work item each, on its own serial queue (a serial queue targets an overcommitting root queue, so
+/// every worker gets a thread of its own however many there are), started once.
 ///
 /// Why not `DispatchQueue.concurrentPerform` for every region: measured on our 2-core machines, a
 /// Dispatch thread that has gone idle takes about a millisecond to pick up the next region, so the short
@@ -21,18 +24,19 @@ public final class WorkerPool: @unchecked Sendable {
     /// until every thread has left its loop.
     private let shared: Shared
 
-    /// A pool of `count` workers: the caller plus `count − 1` threads started now.
+    /// The serial queue of each worker 1 ..< T.
+    private let queues: [DispatchQueue]
+
+    /// A pool of `count` workers: the caller plus `count − 1` Dispatch workers started now.
     public init(count: Int) {
         precondition(count >= 1, "WorkerPool needs at least one worker")
         self.count = count
         // Spinning only pays when every worker has a core of its own.
         shared = Shared(spinLimit: count <= WorkerPool.availableCores ? 20_000 : 0)
-        for w in 1..<max(count, 1) {
+        queues = (1..<max(count, 1)).map { DispatchQueue(label: "flow-worker-\($0)", qos: .userInitiated) }
+        for (i, queue) in queues.enumerated() {
             let state = shared
-            let t = Thread { state.workerLoop(w) }
-            t.name = "flow-worker-\(w)"
-            t.stackSize = 1 << 20
-            t.start()
+            queue.async { state.workerLoop(i + 1) }
         }
     }
 

@@ -222,9 +222,8 @@ struct BenchCommand: ParsableCommand {
         config.emaMomentum = emaMomentum == 0 ? nil : emaMomentum  // as `train` (its update every 10th step is timed)
         try config.validate()
         let trainer = try DataParallelTrainer(configuration: config, normalizer: try Normalizer<Float>.fit(data), train: data,
-                                              validation: nil, communicator: ctx.communicator, threads: threads)
-        trainer.overlapAllreduce = overlap
-        trainer.shardOptimizer = shardOptimizer
+                                              validation: nil, communicator: ctx.communicator, threads: threads,
+                                              options: TrainerOptions(overlapAllreduce: overlap, shardOptimizer: shardOptimizer))
         for _ in 0..<warmup { _ = try trainer.trainStep() }
         var rates: [Double] = []
         var splits: [StepTimings] = []

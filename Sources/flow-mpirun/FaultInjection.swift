@@ -15,33 +15,33 @@ import Foundation
 ///                    also creates PATH when it starts holding and goes on (without a signal) once PATH is removed:
 ///                    a test can pause a run at a known step, break something, and let it continue.
 enum FaultInjection {
-    static func install(on trainer: DataParallelTrainer, rank: Int) {
+    /// Adds the hooks `FLOW_TEST_FAULT` asks for (nothing when it is unset) to the trainer's options.
+    static func apply(to options: inout TrainerOptions, rank: Int) {
         guard let spec = ProcessInfo.processInfo.environment["FLOW_TEST_FAULT"], let at = spec.firstIndex(of: "@") else { return }
         let kind = spec[..<at]
         let args = spec[spec.index(after: at)...].split(separator: ":").compactMap { Int($0) }
         switch (kind, args.count) {
         case ("nan", 1):
             let s = args[0]
-            trainer.injectNonFinite = { $0 >= s }
+            options.faults = FaultHooks(poisonGradient: { $0 >= s })
         case ("kill", 2), ("exit", 2):
             guard args[0] == rank else { return }
             let s = args[1], kill = kind == "kill"
-            trainer.injectNonFinite = { step in
+            options.faults = FaultHooks(poisonGradient: { step in
                 if step == s {
                     say("[rank \(rank)] FLOW_TEST_FAULT: \(kill ? "SIGKILL" : "exit 3") at step \(s)")
                     if kill { Foundation.kill(getpid(), SIGKILL) } else { exit(3) }
                 }
                 return false
-            }
+            })
         case ("hold", 2), ("hold", 3):
             guard args[0] == rank else { return }
             let s = args[1], signals = args.count == 3 ? args[2] : 1
-            let request = trainer.localStopRequest
-            // Called once per step, in the step's exchange of stop requests: the first call is step `trainer.step`.
-            let counter = StepCounter(first: trainer.step)
+            let request = options.stopRequest
             let holdFile = ProcessInfo.processInfo.environment["FLOW_TEST_HOLD_FILE"]
-            trainer.localStopRequest = {
-                if counter.next() == s {
+            // Asked once per step, in the step's exchange of stop requests.
+            options.stopRequest = { step in
+                if step == s {
                     if let holdFile { _ = FileManager.default.createFile(atPath: holdFile, contents: Data()) }
                     say("FLOW_TEST_FAULT: rank \(rank) (pid \(getpid())) holds at step \(s)")
                     var seen: Int32 = 0
@@ -58,7 +58,7 @@ enum FaultInjection {
                         }
                     }
                 }
-                return request()
+                return request(step)
             }
         default:
             say("warning: ignoring malformed FLOW_TEST_FAULT=\(spec)")
@@ -68,12 +68,5 @@ enum FaultInjection {
     /// Writes one line to standard error, unbuffered (a test waits for it).
     private static func say(_ line: String) {
         FileHandle.standardError.write(Data((line + "\n").utf8))
-    }
-
-    /// The step number of each call of the stop-request hook (one call per step, on the training thread).
-    private final class StepCounter: @unchecked Sendable {
-        private var step: Int
-        init(first: Int) { step = first - 1 }
-        func next() -> Int { step += 1; return step }
     }
 }

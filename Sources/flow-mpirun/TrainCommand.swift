@@ -146,6 +146,15 @@ struct TrainCommand: ParsableCommand {
         return t
     }
 
+    /// The trainer's options for this run: `--check-parameters-every`, `--overlap`, the stop request from SIGINT/TERM/USR1/USR2
+    /// (see `stopAfterSignal`), and the test-only `FLOW_TEST_FAULT` hooks.
+    func options(rank: Int, hosts: Int) -> TrainerOptions {
+        var options = TrainerOptions(overlapAllreduce: overlap.resolved(hosts: hosts), parameterCheckInterval: checkParametersEvery,
+                                     stopRequest: { _ in flow_stop_signal() != 0 })
+        FaultInjection.apply(to: &options, rank: rank)
+        return options
+    }
+
     func prepare(_ ctx: RunContext) throws -> Setup {
         if checkpointEvery < 1 { throw ValidationError("invalid --checkpoint-every \(checkpointEvery): need at least 1") }
         if plotPoints < 1 { throw ValidationError("invalid --plot-points \(plotPoints): need at least 1") }
@@ -268,9 +277,7 @@ struct TrainCommand: ParsableCommand {
         let trainer = try DataParallelTrainer(
             configuration: config.training, normalizer: normalizer, train: trainRaw,
             validation: split.validation.isEmpty ? nil : raw.gatherRows(split.validation),
-            communicator: ctx.communicator, threads: threads, state: state)
-        trainer.parameterCheckInterval = checkParametersEvery
-        trainer.overlapAllreduce = overlap.resolved(hosts: ctx.communicator.hostCount)
+            communicator: ctx.communicator, threads: threads, state: state, options: options(rank: ctx.rank, hosts: ctx.communicator.hostCount))
         // Nothing left to do: more steps done than asked for, or exactly as many with the last epoch finished
         // (no partial epoch's sums pending); the files are left untouched.
         if state != nil, trainer.step > trainer.totalSteps || trainer.step == trainer.totalSteps && trainer.epochProgress.isEmpty {
@@ -384,8 +391,6 @@ struct TrainCommand: ParsableCommand {
         // after the same step, rank 0 writes a checkpoint, and the job exits with 128 + signal; a second SIGINT
         // exits at once. See docs/stopping.md.
         flow_install_stop_handlers()
-        trainer.localStopRequest = { flow_stop_signal() != 0 }
-        FaultInjection.install(on: trainer, rank: ctx.rank)
         let logger = ctx.logger
         var signalSeenAfterStep: Int?  // the first step after which this rank's stop signal was seen (latency in steps)
         while !trainer.finished {

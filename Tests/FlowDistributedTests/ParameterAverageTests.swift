@@ -105,9 +105,8 @@ struct ParameterAverageTests {
         var reference: [EpochReport] = []
         while !straight.finished { reference.append(try straight.runEpoch()) }
         // A stop requested during the 3rd step of epoch 2 (step index 9): runEpoch ends after it, keeping its sums.
-        let second = try makeTrainer(p, threads: 2)
+        let second = try makeTrainer(p, threads: 2, options: TrainerOptions(stopRequest: { $0 >= 9 }))
         var reports = [try second.runEpoch()]
-        second.localStopRequest = { [unowned second] in second.step >= 9 }
         let stopped = try second.runEpoch()
         #expect(second.stopAgreed && stopped.validationNLL == nil && second.step == 10)
         let progress = second.epochProgress

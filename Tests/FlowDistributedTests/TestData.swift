@@ -15,6 +15,7 @@ func smallProblem(rows: Int = 203, hidden: Int = 16, batch: Int = 64, reproducib
 }
 
 func makeTrainer(_ p: (TrainingConfiguration, Normalizer<Float>, Matrix<Double>, Matrix<Double>), threads: Int,
-                 communicator: any Communicator = SingleProcessCommunicator()) throws -> DataParallelTrainer {
-    try DataParallelTrainer(configuration: p.0, normalizer: p.1, train: p.2, validation: p.3, communicator: communicator, threads: threads)
+                 communicator: any Communicator = SingleProcessCommunicator(), options: TrainerOptions = TrainerOptions()) throws -> DataParallelTrainer {
+    try DataParallelTrainer(configuration: p.0, normalizer: p.1, train: p.2, validation: p.3, communicator: communicator, threads: threads,
+                            options: options)
 }

@@ -70,11 +70,10 @@ struct TrainerTests {
     @Test("a non-finite gradient is skipped without touching the parameters; three in a row stop training")
     func nonFinitePolicy() throws {
         let p = try smallProblem(batch: 40, epochs: 3)
-        let t = try makeTrainer(p, threads: 2)
+        let t = try makeTrainer(p, threads: 2, options: TrainerOptions(faults: FaultHooks(poisonGradient: { $0 >= 1 })))
         _ = try t.trainStep()
         let before = t.parameters.array
         let adamStep = t.optimizer.step
-        t.injectNonFinite = { $0 >= 1 }
         let r = try t.trainStep()
         #expect(!r.applied)
         #expect(t.parameters.array == before)
@@ -86,9 +85,8 @@ struct TrainerTests {
     @Test("the count of non-finite steps in a row travels in the checkpoint: a resumed run stops after the same step")
     func nonFiniteStreakSurvivesResume() throws {
         let p = try smallProblem(batch: 40, epochs: 3)
-        let t = try makeTrainer(p, threads: 2)
+        let t = try makeTrainer(p, threads: 2, options: TrainerOptions(faults: FaultHooks(poisonGradient: { $0 >= 1 })))
         _ = try t.trainStep()
-        t.injectNonFinite = { $0 >= 1 }
         _ = try t.trainStep()
         _ = try t.trainStep()  // two skipped in a row
         let state = t.state()
@@ -101,8 +99,8 @@ struct TrainerTests {
         let loaded = try #require(try Checkpoint.load(path: "\(dir)/m.safetensors").state)
         #expect(loaded.nonFiniteStreak == 2)
         let resumed = try DataParallelTrainer(configuration: p.0, normalizer: p.1, train: p.2, validation: p.3,
-                                              communicator: SingleProcessCommunicator(), threads: 2, state: loaded)
-        resumed.injectNonFinite = { $0 >= 1 }
+                                              communicator: SingleProcessCommunicator(), threads: 2, state: loaded,
+                                              options: TrainerOptions(faults: FaultHooks(poisonGradient: { $0 >= 1 })))
         #expect(throws: TrainingStopped.self) { try resumed.trainStep() }  // the third in a row, as without the resume
     }
 
