@@ -14,16 +14,10 @@ public protocol Communicator: AnyObject, Sendable {
     /// Number of distinct hosts (shared-memory nodes) the ranks run on, 1 ... worldSize; the same on every rank.
     var hostCount: Int { get }
 
-    /// In-place element-wise sum over all ranks of `buffer` (same count on every rank).
-    func allreduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) throws
-    /// In-place element-wise sum over all ranks (Double).
-    func allreduceSum(_ buffer: UnsafeMutableBufferPointer<Double>) throws
-    /// In-place element-wise sum over all ranks (Int64: exact and order-independent).
-    func allreduceSum(_ buffer: UnsafeMutableBufferPointer<Int64>) throws
-    /// In-place element-wise maximum over all ranks (Int64).
-    func allreduceMax(_ buffer: UnsafeMutableBufferPointer<Int64>) throws
-    /// In-place element-wise minimum over all ranks (Int64).
-    func allreduceMin(_ buffer: UnsafeMutableBufferPointer<Int64>) throws
+    /// In-place element-wise `operation` over all ranks of `buffer` (same count on every rank; Int64 sums are exact
+    /// and order-independent).
+    /// - Throws: ``CommunicatorError`` when the transfer fails.
+    func allreduce<T: CollectiveElement>(_ buffer: UnsafeMutableBufferPointer<T>, _ operation: ReductionOperation) throws
 
     /// In-place reduce-scatter: afterwards rank r holds the sum over all ranks of its part of `buffer`
     /// (elements ``part(count:rank:)``); the rest of the buffer holds partial sums. Same count on every rank.
@@ -32,11 +26,11 @@ public protocol Communicator: AnyObject, Sendable {
     /// In-place allgather of the parts: afterwards every rank's `buffer` holds rank q's part (elements
     /// ``part(count:rank:)`` of q) from rank q, for every q. Same count on every rank.
     /// - Throws: ``CommunicatorError`` when the transfer fails or the buffer exceeds MPI's Int32 counts.
-    func allgatherParts(_ buffer: UnsafeMutableBufferPointer<Float>) throws
+    func allgatherParts<T: CollectiveElement>(_ buffer: UnsafeMutableBufferPointer<T>) throws
 
-    /// Starts a non-blocking in-place sum (MPI_Iallreduce) of `buffer`; the buffer must stay untouched until
-    /// the returned request completes.
-    func startAllreduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) throws -> CollectiveRequest
+    /// Starts a non-blocking in-place `operation` (MPI_Iallreduce) of `buffer`; the buffer must stay untouched
+    /// until the returned request completes.
+    func startAllreduce<T: CollectiveElement>(_ buffer: UnsafeMutableBufferPointer<T>, _ operation: ReductionOperation) throws -> CollectiveRequest
     /// Whether `request` has completed (drives progress; non-blocking).
     func test(_ request: CollectiveRequest) throws -> Bool
     /// Blocks until `request` completes.
@@ -44,12 +38,8 @@ public protocol Communicator: AnyObject, Sendable {
 
     /// Broadcasts `bytes` from `root` to every rank (the count must be equal on every rank).
     func broadcast(_ bytes: UnsafeMutableRawBufferPointer, root: Int) throws
-    /// Every rank's `bytes` (counts may differ), indexed by rank.
-    func allgather(_ bytes: [UInt8]) throws -> [[UInt8]]
-    /// Every rank's Doubles concatenated in rank order (counts may differ).
-    func allgather(_ values: [Double]) throws -> [Double]
-    /// Every rank's Floats concatenated in rank order (counts may differ).
-    func allgather(_ values: [Float]) throws -> [Float]
+    /// Every rank's values concatenated in rank order (counts may differ).
+    func allgather<T: CollectiveElement>(_ values: [T]) throws -> [T]
     /// Waits until every rank has arrived.
     func barrier() throws
     /// Ends the whole job now with `code` after printing `message` (MPI_Abort on every rank).
@@ -58,14 +48,35 @@ public protocol Communicator: AnyObject, Sendable {
     func wallTime() -> Double
 }
 
-/// A non-blocking collective in flight.
+/// A type a communicator can move and reduce: Float, Double, Int64, UInt8.
+public protocol CollectiveElement: Sendable {
+    /// Its wire type.
+    static var collectiveType: CollectiveType { get }
+}
+
+/// The element types of collectives.
+public enum CollectiveType: Sendable {
+    case float32, float64, int64, uint8
+}
+
+extension Float: CollectiveElement { public static var collectiveType: CollectiveType { .float32 } }
+extension Double: CollectiveElement { public static var collectiveType: CollectiveType { .float64 } }
+extension Int64: CollectiveElement { public static var collectiveType: CollectiveType { .int64 } }
+extension UInt8: CollectiveElement { public static var collectiveType: CollectiveType { .uint8 } }
+
+/// The element-wise reduction of an allreduce.
+public enum ReductionOperation: Sendable {
+    case sum, max, min
+}
+
+/// A non-blocking collective in flight (``Communicator/startAllreduce(_:_:)``).
 public final class CollectiveRequest: @unchecked Sendable {
-    /// Opaque storage for the implementation (an MPI_Request).
-    public var handle: OpaquePointer?
+    /// The implementation's handle (an MPI_Request).
+    var handle: OpaquePointer?
     /// Whether it has completed.
-    public var completed: Bool
+    public internal(set) var completed: Bool
     /// A request in the given state.
-    public init(handle: OpaquePointer?, completed: Bool) {
+    init(handle: OpaquePointer?, completed: Bool) {
         self.handle = handle
         self.completed = completed
     }
@@ -89,6 +100,31 @@ extension Communicator {
 
     /// Whether this rank writes files and prints the job's results (rank 0).
     public var isRoot: Bool { rank == 0 }
+
+    /// In-place element-wise sum over all ranks.
+    public func allreduceSum<T: CollectiveElement>(_ buffer: UnsafeMutableBufferPointer<T>) throws { try allreduce(buffer, .sum) }
+    /// In-place element-wise maximum over all ranks.
+    public func allreduceMax<T: CollectiveElement>(_ buffer: UnsafeMutableBufferPointer<T>) throws { try allreduce(buffer, .max) }
+    /// In-place element-wise minimum over all ranks.
+    public func allreduceMin<T: CollectiveElement>(_ buffer: UnsafeMutableBufferPointer<T>) throws { try allreduce(buffer, .min) }
+    /// Starts a non-blocking in-place sum.
+    public func startAllreduceSum<T: CollectiveElement>(_ buffer: UnsafeMutableBufferPointer<T>) throws -> CollectiveRequest {
+        try startAllreduce(buffer, .sum)
+    }
+
+    /// Every rank's `bytes` (counts may differ), indexed by rank.
+    /// - Throws: ``CommunicatorError``.
+    public func allgatherPerRank(_ bytes: [UInt8]) throws -> [[UInt8]] {
+        let counts = try allgather([Int64(bytes.count)])
+        let flat = try allgather(bytes)
+        var out: [[UInt8]] = []
+        var at = 0
+        for c in counts {
+            out.append(Array(flat[at..<(at + Int(c))]))
+            at += Int(c)
+        }
+        return out
+    }
 
     /// Sum of one Double over all ranks.
     public func sum(_ value: Double) throws -> Double {

@@ -93,24 +93,14 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
         throw CommunicatorError(operation: operation, message: cString(buffer))
     }
 
-    private func allreduce<T: MPIElement>(_ b: UnsafeMutableBufferPointer<T>, _ op: MPIOperationHandle) throws {
-        guard let base = b.baseAddress, b.count > 0 else { return }
-        try check(MPI_Allreduce(flow_mpi_in_place(), base, Int32(b.count), T.mpiDatatype.raw, op.raw, comm.raw), "MPI_Allreduce")
-    }
-
-    public func allreduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) throws { try allreduceChunked(buffer) }
-    public func allreduceSum(_ buffer: UnsafeMutableBufferPointer<Double>) throws { try allreduceChunked(buffer) }
-    public func allreduceSum(_ buffer: UnsafeMutableBufferPointer<Int64>) throws { try allreduceChunked(buffer) }
-    public func allreduceMax(_ buffer: UnsafeMutableBufferPointer<Int64>) throws { try allreduce(buffer, .max) }
-    public func allreduceMin(_ buffer: UnsafeMutableBufferPointer<Int64>) throws { try allreduce(buffer, .min) }
-
-    /// MPI counts are Int32: reduce buffers longer than 2³⁰ elements in pieces.
-    private func allreduceChunked<T: MPIElement>(_ b: UnsafeMutableBufferPointer<T>) throws {
+    /// MPI counts are Int32: buffers longer than 2³⁰ elements are reduced in pieces.
+    public func allreduce<T: CollectiveElement>(_ b: UnsafeMutableBufferPointer<T>, _ operation: ReductionOperation) throws {
         let piece = 1 << 30
         var start = 0
         while start < b.count {
             let end = min(b.count, start + piece)
-            try allreduce(UnsafeMutableBufferPointer(rebasing: b[start..<end]), .sum)
+            try check(MPI_Allreduce(flow_mpi_in_place(), b.baseAddress! + start, Int32(end - start), T.mpiDatatype.raw,
+                                    operation.mpi.raw, comm.raw), "MPI_Allreduce")
             start = end
         }
     }
@@ -144,7 +134,7 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
 
     /// `MPI_Allgatherv` in place, with the parts' counts and offsets.
     /// - Throws: ``CommunicatorError``; also when the buffer exceeds 2³¹ − 1 elements.
-    public func allgatherParts(_ b: UnsafeMutableBufferPointer<Float>) throws {
+    public func allgatherParts<T: CollectiveElement>(_ b: UnsafeMutableBufferPointer<T>) throws {
         let n = b.count
         guard worldSize > 1, let base = b.baseAddress, n > 0 else { return }
         guard n < Int(Int32.max) else {
@@ -155,15 +145,18 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
             partOffsets = (0..<worldSize).map { Int32(self.part(count: n, rank: $0).lowerBound) }
             partsFor = n
         }
-        try check(MPI_Allgatherv(flow_mpi_in_place(), 0, MPIDatatypeHandle.float.raw, base, partCounts, partOffsets,
-                                 MPIDatatypeHandle.float.raw, comm.raw), "MPI_Allgatherv")
+        try check(MPI_Allgatherv(flow_mpi_in_place(), 0, T.mpiDatatype.raw, base, partCounts, partOffsets,
+                                 T.mpiDatatype.raw, comm.raw), "MPI_Allgatherv")
     }
 
-    public func startAllreduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) throws -> CollectiveRequest {
+    public func startAllreduce<T: CollectiveElement>(_ buffer: UnsafeMutableBufferPointer<T>, _ operation: ReductionOperation) throws -> CollectiveRequest {
         var request: MPI_Request? = flow_mpi_request_null()
         if let base = buffer.baseAddress, buffer.count > 0 {
-            try check(MPI_Iallreduce(flow_mpi_in_place(), base, Int32(buffer.count), MPIDatatypeHandle.float.raw,
-                                     MPIOperationHandle.sum.raw, comm.raw, &request), "MPI_Iallreduce")
+            guard buffer.count <= Int(Int32.max) else {
+                throw CommunicatorError(operation: "MPI_Iallreduce", message: "\(buffer.count) elements exceed MPI's Int32 counts")
+            }
+            try check(MPI_Iallreduce(flow_mpi_in_place(), base, Int32(buffer.count), T.mpiDatatype.raw,
+                                     operation.mpi.raw, comm.raw, &request), "MPI_Iallreduce")
             return CollectiveRequest(handle: request, completed: false)
         }
         return CollectiveRequest(handle: nil, completed: true)
@@ -192,7 +185,7 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
         try check(MPI_Bcast(base, Int32(bytes.count), MPIDatatypeHandle.uint8.raw, Int32(root), comm.raw), "MPI_Bcast")
     }
 
-    private func allgatherv<T: MPIElement>(_ values: [T]) throws -> [T] {
+    public func allgather<T: CollectiveElement>(_ values: [T]) throws -> [T] {
         var counts = [Int64](repeating: 0, count: worldSize)
         var mine = Int64(values.count)
         try check(MPI_Allgather(&mine, 1, MPIDatatypeHandle.int64.raw, &counts, 1, MPIDatatypeHandle.int64.raw, comm.raw),
@@ -208,7 +201,7 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
         return try gatherInto(values, total: Int(total), recvCounts, displs)
     }
 
-    private func gatherInto<T: MPIElement>(_ values: [T], total: Int, _ recvCounts: [Int32], _ displs: [Int32]) throws -> [T] {
+    private func gatherInto<T: CollectiveElement>(_ values: [T], total: Int, _ recvCounts: [Int32], _ displs: [Int32]) throws -> [T] {
         let result: [T] = try values.withUnsafeBufferPointer { src in
             try [T](unsafeUninitializedCapacity: max(total, 1)) { dst, initialized in
                 try check(MPI_Allgatherv(src.baseAddress, Int32(values.count), T.mpiDatatype.raw,
@@ -219,23 +212,6 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
         return result
     }
 
-    public func allgather(_ bytes: [UInt8]) throws -> [[UInt8]] {
-        var counts = [Int64](repeating: 0, count: worldSize)
-        var mine = Int64(bytes.count)
-        try check(MPI_Allgather(&mine, 1, MPIDatatypeHandle.int64.raw, &counts, 1, MPIDatatypeHandle.int64.raw, comm.raw),
-                  "MPI_Allgather")
-        let flat = try allgatherv(bytes)
-        var out: [[UInt8]] = []
-        var at = 0
-        for c in counts {
-            out.append(Array(flat[at..<(at + Int(c))]))
-            at += Int(c)
-        }
-        return out
-    }
-
-    public func allgather(_ values: [Double]) throws -> [Double] { try allgatherv(values) }
-    public func allgather(_ values: [Float]) throws -> [Float] { try allgatherv(values) }
 
     public func barrier() throws { try check(MPI_Barrier(comm.raw), "MPI_Barrier") }
 

@@ -25,10 +25,25 @@ struct MPIOperationHandle: @unchecked Sendable {
 }
 
 /// The Swift element types MPI can reduce, with their MPI datatype.
-protocol MPIElement {
-    static var mpiDatatype: MPIDatatypeHandle { get }
+extension CollectiveElement {
+    /// The MPI datatype of the element type.
+    static var mpiDatatype: MPIDatatypeHandle {
+        switch collectiveType {
+        case .float32: return .float
+        case .float64: return .double
+        case .int64: return .int64
+        case .uint8: return .uint8
+        }
+    }
 }
-extension Float: MPIElement { static var mpiDatatype: MPIDatatypeHandle { .float } }
-extension Double: MPIElement { static var mpiDatatype: MPIDatatypeHandle { .double } }
-extension Int64: MPIElement { static var mpiDatatype: MPIDatatypeHandle { .int64 } }
-extension UInt8: MPIElement { static var mpiDatatype: MPIDatatypeHandle { .uint8 } }
+
+extension ReductionOperation {
+    /// The MPI operation.
+    var mpi: MPIOperationHandle {
+        switch self {
+        case .sum: return .sum
+        case .max: return .max
+        case .min: return .min
+        }
+    }
+}

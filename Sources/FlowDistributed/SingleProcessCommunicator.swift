@@ -9,22 +9,16 @@ public final class SingleProcessCommunicator: Communicator, @unchecked Sendable 
     public var worldSize: Int { 1 }
     public var transport: String { "single process" }
     public var hostCount: Int { 1 }
-    public func allreduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) throws {}
-    public func allreduceSum(_ buffer: UnsafeMutableBufferPointer<Double>) throws {}
-    public func allreduceSum(_ buffer: UnsafeMutableBufferPointer<Int64>) throws {}
-    public func allreduceMax(_ buffer: UnsafeMutableBufferPointer<Int64>) throws {}
-    public func allreduceMin(_ buffer: UnsafeMutableBufferPointer<Int64>) throws {}
+    public func allreduce<T: CollectiveElement>(_ buffer: UnsafeMutableBufferPointer<T>, _ operation: ReductionOperation) throws {}
     public func reduceScatterSum(_ buffer: UnsafeMutableBufferPointer<Float>) throws {}
-    public func allgatherParts(_ buffer: UnsafeMutableBufferPointer<Float>) throws {}
-    public func startAllreduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) throws -> CollectiveRequest {
+    public func allgatherParts<T: CollectiveElement>(_ buffer: UnsafeMutableBufferPointer<T>) throws {}
+    public func startAllreduce<T: CollectiveElement>(_ buffer: UnsafeMutableBufferPointer<T>, _ operation: ReductionOperation) throws -> CollectiveRequest {
         CollectiveRequest(handle: nil, completed: true)
     }
     public func test(_ request: CollectiveRequest) throws -> Bool { true }
     public func wait(_ request: CollectiveRequest) throws {}
     public func broadcast(_ bytes: UnsafeMutableRawBufferPointer, root: Int) throws {}
-    public func allgather(_ bytes: [UInt8]) throws -> [[UInt8]] { [bytes] }
-    public func allgather(_ values: [Double]) throws -> [Double] { values }
-    public func allgather(_ values: [Float]) throws -> [Float] { values }
+    public func allgather<T: CollectiveElement>(_ values: [T]) throws -> [T] { values }
     public func barrier() throws {}
     public func abort(message: String, code: Int32) -> Never {
         FileHandle.standardError.write(Data((message + "\n").utf8))

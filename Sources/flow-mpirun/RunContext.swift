@@ -52,7 +52,7 @@ final class RunContext {
         let message = error.map { RunContext.message(of: $0) } ?? ""
         let all: [[UInt8]]
         do {
-            all = try communicator.allgather(Array(message.utf8))
+            all = try communicator.allgatherPerRank(Array(message.utf8))
         } catch {
             communicator.abort(message: "could not agree on set-up: \(error)", code: 1)
         }

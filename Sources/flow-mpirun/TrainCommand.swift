@@ -344,7 +344,7 @@ struct TrainCommand: ParsableCommand {
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
         let mine = try encoder.encode(config)
-        let all = try ctx.communicator.allgather(Array(mine) + withUnsafeBytes(of: fingerprint.littleEndian, Array.init))
+        let all = try ctx.communicator.allgatherPerRank(Array(mine) + withUnsafeBytes(of: fingerprint.littleEndian, Array.init))
         let root = all[0]
         let rootConfig = try JSONDecoder().decode(RunDirectory.RunConfig.self, from: Data(root.dropLast(8)))
         let rootPrint = root.suffix(8).enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
