@@ -48,9 +48,11 @@ public final class DataParallelTrainer: @unchecked Sendable {
     public internal(set) var stopAgreed = false
 
     /// The training split `[N, D]` (after the preprocessing, in Float; the chain's first transform normalises it).
-    public let trainData: AlignedBuffer<Float>
+    public var trainData: AlignedBuffer<Float> { data.values }
     /// Number of training rows N.
-    public let trainRows: Int
+    public var trainRows: Int { data.rows }
+    /// The training split's epoch order and dequantisation.
+    public let data: EpochData
     /// The validation split `[validationRows, D]` (like ``trainData``), if any.
     public let validationData: AlignedBuffer<Float>?
     /// Number of validation rows.
@@ -60,12 +62,6 @@ public final class DataParallelTrainer: @unchecked Sendable {
     let accumulator: AlignedBuffer<Int64>?
     /// Sharded inference with this run's communicator and workers.
     public let evaluator: ShardedEvaluator
-    var permutation: [Int] = []
-    var permutationEpoch = -1
-    /// The discrete training rows (with a preprocessing), re-dequantised every epoch into `trainData`.
-    let rawTrain: Matrix<Double>?
-    /// Per-row log-det of the preprocessing for the current epoch's training rows `[N]` (zeros without one).
-    let trainPreLogDet: AlignedBuffer<Double>
     /// Per-row log-det of the preprocessing of the validation rows.
     let validationPreLogDet: [Double]
     var consecutiveNonFinite = 0
@@ -145,16 +141,8 @@ public final class DataParallelTrainer: @unchecked Sendable {
         optimizer = AdamState(count: layout.storageCount, configuration: configuration.adam)
         average = configuration.emaMomentum.map { ParameterAverage(momentum: $0, initial: initial.base, count: layout.storageCount) }
         step = 0
-        trainRows = train.rows
+        data = EpochData(train: train, configuration: configuration)
         let preprocessing = configuration.model.preprocessing
-        trainPreLogDet = AlignedBuffer(count: train.rows)
-        if preprocessing == .none {
-            rawTrain = nil
-            trainData = AlignedBuffer(train.converted(to: Float.self).values)
-        } else {
-            rawTrain = train
-            trainData = AlignedBuffer(count: train.rows * D)  // filled per epoch
-        }
         if let v = validation, v.rows > 0 {
             guard v.columns == D else {
                 throw FlowConfigurationError(field: "data", message: "the validation data has \(v.columns) columns, expected \(D)")
@@ -265,7 +253,7 @@ public final class DataParallelTrainer: @unchecked Sendable {
     }
 
     /// Optimiser steps per epoch: ⌈N / B⌉ (the last batch may be partial and is used with its true size).
-    public var batchesPerEpoch: Int { (trainRows + configuration.batchSize - 1) / configuration.batchSize }
+    public var batchesPerEpoch: Int { data.batchesPerEpoch }
     /// Completed epochs.
     public var epoch: Int { step / batchesPerEpoch }
     /// Total steps of the run.
@@ -277,49 +265,7 @@ public final class DataParallelTrainer: @unchecked Sendable {
     /// mean of ``FlowNetwork/negativeLogLikelihood(rows:workspace:perRow:)`` for the NLL in data units.
     var dataUnitShift: Double { -network.constantLogDet }
 
-    /// The epoch's permutation of the training rows (purpose `.shuffle`, substream = epoch).
-    func batchRows(for step: Int) -> ArraySlice<Int> {
-        let e = step / batchesPerEpoch, b = step % batchesPerEpoch
-        if permutationEpoch != e {
-            permutation = RandomStream(seed: configuration.seed, purpose: .shuffle, substream: UInt32(truncatingIfNeeded: e))
-                .permutation(trainRows)
-            permutationEpoch = e
-            if let raw = rawTrain { dequantize(raw, epoch: e) }
-        }
-        let B = configuration.batchSize
-        return permutation[(b * B)..<min(trainRows, (b + 1) * B)]
-    }
-
     @inline(__always) func now() -> Double { communicator.wallTime() }
-
-    /// Epoch e's training rows: fresh dequantisation noise, preprocessing, normaliser (once per epoch).
-    func dequantize(_ raw: Matrix<Double>, epoch e: Int) {
-        let preprocessing = configuration.model.preprocessing
-        let noise = Preprocessing.noise(seed: configuration.seed, substream: UInt32(truncatingIfNeeded: e), rows: raw.rows, dim: raw.columns)
-        // The data were checked against the levels when the run was set up, so the transform cannot fail here.
-        guard let (pre, ld) = try? preprocessing.forward(raw, noise: noise) else { preconditionFailure("data outside the declared levels") }
-        trainData.assign(pre.converted(to: Float.self).values)
-        trainPreLogDet.assign(ld)
-    }
-
-    /// Σ of the preprocessing log-det over the batch rows at `positions` (0 without a preprocessing).
-    @inline(__always)
-    func preprocessingLogDet(_ batch: ArraySlice<Int>, _ positions: Range<Int>) -> Double {
-        guard rawTrain != nil else { return 0 }
-        var s = 0.0
-        for pos in positions { s += trainPreLogDet[batch[batch.startIndex + pos]] }
-        return s
-    }
-
-    /// Gathers the training rows `positions` of `batch` into `input` `[rows, D]`.
-    @inline(__always)
-    func gather(_ batch: ArraySlice<Int>, _ positions: Range<Int>, into input: UnsafeMutablePointer<Float>) {
-        let D = network.dim
-        let start = batch.startIndex
-        for (i, pos) in positions.enumerated() {
-            (input + i * D).update(from: trainData.base + batch[start + pos] * D, count: D)
-        }
-    }
 
     /// A 64-bit checksum (FNV-1a over the bit patterns) of the parameters.
     public func parameterChecksum() -> Int64 {

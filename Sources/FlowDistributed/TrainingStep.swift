@@ -78,7 +78,7 @@ extension DataParallelTrainer {
         stepContext.sharded = sharded
         stepContext.shard = sharded ? communicator.part(count: network.layout.storageCount, rank: communicator.rank)
             : 0..<network.layout.storageCount
-        let batch = batchRows(for: step)
+        let batch = data.batch(forStep: step)
         let n = batch.count
         let R = communicator.worldSize
         stepContext.batch = batch
@@ -140,9 +140,9 @@ extension DataParallelTrainer {
             return
         }
         let p = UnsafePointer(parameters.base)
-        gather(c.batch, shard, into: wk.input.base)
+        data.gather(c.batch, shard, into: wk.input.base)
         network.forward(wk.input.base, rows: shard.count, parameters: p, workspace: wk.workspace)
-        wk.nllSum = network.negativeLogLikelihood(rows: shard.count, workspace: wk.workspace) - preprocessingLogDet(c.batch, shard)
+        wk.nllSum = network.negativeLogLikelihood(rows: shard.count, workspace: wk.workspace) - data.preprocessingLogDet(c.batch, shard)
         if overlap {
             network.backwardNLL(rows: shard.count, parameters: p, gradient: wk.gradient.base, accumulate: false,
                                 workspace: wk.workspace, bucketDone: { b in self.bucketFinished(b, worker: w) })
@@ -248,9 +248,9 @@ extension DataParallelTrainer {
         for t in wk.exponents.indices { wk.exponents[t] = FixedPointGradient.zeroExponent }
         for j in c.plan.microBatches(rank: communicator.rank, thread: w) {
             let rows = c.plan.microBatchRows(j)
-            gather(c.batch, rows, into: wk.input.base)
+            data.gather(c.batch, rows, into: wk.input.base)
             network.forward(wk.input.base, rows: rows.count, parameters: p, workspace: wk.workspace)
-            wk.nllSum += network.negativeLogLikelihood(rows: rows.count, workspace: wk.workspace) - preprocessingLogDet(c.batch, rows)
+            wk.nllSum += network.negativeLogLikelihood(rows: rows.count, workspace: wk.workspace) - data.preprocessingLogDet(c.batch, rows)
             let slot = wk.slots[wk.slotsUsed]
             network.backwardNLL(rows: rows.count, parameters: p, gradient: slot.base, accumulate: false, workspace: wk.workspace)
             for (t, tensor) in layout.tensors.enumerated() {
