@@ -1,0 +1,255 @@
+import ArgumentParser
+import FlowCore
+import FlowDistributed
+import Foundation
+
+/// `flow-mpirun evaluate`: log-likelihood, NLL, bits/dim and round-trip error on a file or data set.
+struct EvaluateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "evaluate", abstract: "Report log-likelihood, NLL (nats, data units), bits/dim and round-trip error.",
+        discussion: """
+            Data: --data FILE, or --dataset NAME [--samples N --data-seed S] for synthetic points (without \
+            --data-seed: the seed after the run's own data seed, i.e. points it did not train on); without \
+            either, the run's own data (stored in the checkpoint) and --split train|validation|all|both (default \
+            validation). bits/dim = NLL / (D·ln 2). With a dequantising model (digits), the data are dequantised with \
+            a fixed noise draw (--noise-seed, default the run's seed: the validation split then matches training's \
+            own validation) and the NLL is that of the dequantised data, whose bits/dim bound the discrete data's.
+            """)
+    @OptionGroup var modelOption: ModelOption
+    @OptionGroup var data: DataOptions
+    @Option(help: "Without --data/--dataset: which split of the run's data: train | validation | all | both (default: validation).") var split: SplitName?
+    @Option(name: .customLong("noise-seed"), help: "Seed of the dequantisation noise (default: the run's seed).") var noiseSeed: UInt64?
+    @Flag(name: .customLong("per-class"), help: "Also report bits/dim per class (bundled labelled data sets).") var perClass = false
+    @Flag(help: "Also report diagonal and full-covariance Gaussian baselines, fitted on the run's training split in the same preprocessed space.")
+    var baseline = false
+    @Flag(help: "Print one JSON object.") var json = false
+    @OptionGroup var threadOption: ThreadOption
+
+    struct ClassResult: Codable {
+        var label: Int
+        var rows: Int
+        var nll: Double
+        var bitsPerDim: Double
+        enum CodingKeys: String, CodingKey { case label = "class", rows, nll, bitsPerDim = "bits_per_dim" }
+    }
+
+    struct BaselineResult: Codable {
+        var diagonalNLL: Double
+        var diagonalBitsPerDim: Double
+        var fullNLL: Double
+        var fullBitsPerDim: Double
+        var fittedOn: String
+        enum CodingKeys: String, CodingKey {
+            case diagonalNLL = "gaussian_diagonal_nll", diagonalBitsPerDim = "gaussian_diagonal_bits_per_dim",
+                 fullNLL = "gaussian_full_nll", fullBitsPerDim = "gaussian_full_bits_per_dim", fittedOn = "fitted_on"
+        }
+    }
+
+    struct Result: Codable {
+        var rows: Int
+        var dim: Int
+        var data: String
+        var units: String
+        var preprocessing: String
+        var meanLogLikelihood: Double
+        var nll: Double
+        var bitsPerDim: Double
+        var roundTripMaxAbsError: Double
+        var perClass: [ClassResult]?
+        var baseline: BaselineResult?
+        enum CodingKeys: String, CodingKey {
+            case rows, dim, data, units, preprocessing, meanLogLikelihood = "mean_log_likelihood", nll, bitsPerDim = "bits_per_dim",
+                 roundTripMaxAbsError = "round_trip_max_abs_error", perClass = "per_class", baseline
+        }
+    }
+
+    /// A data set to evaluate: rows in data units, optional labels, a name.
+    struct Part {
+        var name: String
+        var x: Matrix<Double>
+        var labels: [Int]?
+        /// `name` is the path of a `--data` file.
+        var isFile = false
+    }
+
+    mutating func run() throws {
+        let ctx = try RunContext()
+        let c = self
+        let (loaded, parts) = ctx.setUp { () throws -> (LoadedModel, [Part]) in
+            let loaded = try LoadedModel(path: try c.modelOption.path, ctx: ctx, threads: try c.threadOption.resolved())
+            let parts = try c.loadData(loaded)
+            for part in parts { try loaded.checkWidth(part.x.rows, part.x.columns, source: part.name) }
+            if c.perClass, let unlabelled = parts.first(where: { $0.labels == nil }) {
+                throw ValidationError("--per-class needs labelled data (the bundled digits, wine, breast-cancer); \(unlabelled.name) has no labels")
+            }
+            for part in parts { try loaded.model.configuration.preprocessing.validateDiscrete(part.x) }
+            return (loaded, parts)
+        }
+        do {
+            let seed = noiseSeed ?? loaded.checkpoint.training?.seed ?? 0
+            var results = try parts.map { try evaluate(loaded, $0, noiseSeed: seed) }
+            if baseline {
+                let gaussians = try fitBaselines(loaded, noiseSeed: seed)
+                for (k, part) in parts.enumerated() { results[k].baseline = try score(gaussians, loaded, part, noiseSeed: seed) }
+            }
+            if json {
+                let e = JSONEncoder()
+                e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+                let text: String
+                if results.count == 1 {
+                    text = String(decoding: try e.encode(results[0]), as: UTF8.self)
+                } else {
+                    text = String(decoding: try e.encode(Dictionary(uniqueKeysWithValues: zip(parts.map { $0.name.components(separatedBy: ", ").last!.replacingOccurrences(of: " split", with: "") }, results))), as: UTF8.self)
+                }
+                ctx.say(text)
+            } else {
+                for r in results {
+                    var text = """
+                        data: \(r.data) (\(r.rows) rows, D = \(r.dim))
+                        preprocessing: \(r.preprocessing)
+                        mean log-likelihood: \(String(format: "%.6f", r.meanLogLikelihood)) nats per row (\(r.units))
+                        NLL: \(String(format: "%.6f", r.nll)) nats (\(r.units))
+                        bits/dim: \(String(format: "%.6f", r.bitsPerDim))
+                        round-trip max |decode(encode(x)) − x|: \(String(format: "%.3g", r.roundTripMaxAbsError))
+                        """
+                    if let b = r.baseline {
+                        text += String(format: "\nGaussian baselines (fitted on %@): diagonal %.4f nats (%.4f bits/dim), full covariance %.4f nats (%.4f bits/dim)",
+                                       b.fittedOn, b.diagonalNLL, b.diagonalBitsPerDim, b.fullNLL, b.fullBitsPerDim)
+                    }
+                    for k in r.perClass ?? [] {
+                        text += String(format: "\n  class %d: %d rows, NLL %.4f nats, %.4f bits/dim", k.label, k.rows, k.nll, k.bitsPerDim)
+                    }
+                    ctx.say(text)
+                }
+            }
+        } catch let error as NonFiniteResult {
+            NonFiniteResult.refuse(error, ctx)
+        } catch { ctx.fail(error) }
+        ctx.finish()
+    }
+
+    /// Log-likelihoods of every row (sharded over ranks and workers) and the round trip.
+    func evaluate(_ loaded: LoadedModel, _ part: Part, noiseSeed: UInt64) throws -> Result {
+        let model = loaded.model
+        let pre = model.configuration.preprocessing
+        let D = loaded.dim, n = part.x.rows
+        let noise = pre == .none ? nil : Preprocessing.noise(seed: noiseSeed, substream: Preprocessing.evaluationSubstream, rows: n, dim: D)
+        let (z, preLogDet) = try pre.forward(part.x, noise: noise)
+        let u = z.converted(to: Float.self)
+        let p = loaded.parameters.base
+        let ld = try u.values.withUnsafeBufferPointer { try loaded.evaluator.logDensity($0.baseAddress!, rows: n, parameters: p) }
+        let normLogDet = model.network.constantLogDet
+        let ll = (0..<n).map { ld[$0] + normLogDet + preLogDet[$0] }
+        if let bad = NonFiniteRows(ll, columns: 1) {
+            let value = ll[bad.first]
+            let why = value == -.infinity ? "the model's density underflows there" : "the model's density overflows there"
+            let at = NonFiniteRows.location(of: bad.first, in: part.name, isFile: part.isFile)
+            throw NonFiniteResult(description: "\(at): log p(x) is \(value.isNaN ? "NaN" : "\(value)") (\(bad.count) of \(n) rows): "
+                + "\(why): no NLL reported")
+        }
+        let meanLL = ll.reduce(0, +) / Double(n)
+        // Round trip in data space (the dequantised values for a dequantising model).
+        let (latent, _) = try u.values.withUnsafeBufferPointer { try loaded.evaluator.encode($0.baseAddress!, rows: n, parameters: p) }
+        let back = try latent.withUnsafeBufferPointer { try loaded.evaluator.decode($0.baseAddress!, rows: n, parameters: p) }
+        let xBack = pre.inverse(Matrix(rows: n, columns: D, values: back).converted(to: Double.self))
+        if let bad = NonFiniteRows(xBack.values, columns: D) {
+            let at = NonFiniteRows.location(of: bad.first, in: part.name, isFile: part.isFile)
+            throw NonFiniteResult(description: "\(at): decode(encode(x)) is not finite (\(bad.count) of \(n) rows): "
+                + "the model's g(z) overflows there: no NLL reported")
+        }
+        var worst = 0.0
+        for e in 0..<(n * D) { worst = max(worst, abs(xBack.values[e] - (part.x.values[e] + (noise?[e] ?? 0)))) }
+        let bitsDivisor = Double(D) * log(2.0)
+        var classes: [ClassResult]?
+        if perClass, let labels = part.labels {
+            classes = Array(Set(labels)).sorted().map { c in
+                let rows = labels.indices.filter { labels[$0] == c }
+                let nll = -rows.reduce(0.0) { $0 + ll[$1] } / Double(rows.count)
+                return ClassResult(label: c, rows: rows.count, nll: nll, bitsPerDim: nll / bitsDivisor)
+            }
+        }
+        return Result(rows: n, dim: D, data: part.name, units: pre.isDiscrete ? "dequantised data units" : "data units",
+                      preprocessing: pre.summary, meanLogLikelihood: meanLL, nll: -meanLL, bitsPerDim: -meanLL / bitsDivisor,
+                      roundTripMaxAbsError: worst, perClass: classes)
+    }
+
+    /// Diagonal and full-covariance Gaussians fitted on the run's training split, after the model's
+    /// preprocessing (one fixed dequantisation draw).
+    func fitBaselines(_ loaded: LoadedModel, noiseSeed: UInt64) throws -> (diagonal: GaussianBaseline, full: GaussianBaseline, name: String) {
+        guard let spec = loaded.dataSpec, let training = loaded.checkpoint.training else {
+            throw ValidationError("--baseline needs a checkpoint written by train (it fits the Gaussians on the run's training split)")
+        }
+        let raw = try spec.load()
+        let s = DataSplit(rows: raw.rows, validationFraction: training.validationFraction, seed: training.seed)
+        let x = raw.gatherRows(s.train)
+        let pre = loaded.model.configuration.preprocessing
+        let noise = pre == .none ? nil
+            : Preprocessing.noise(seed: noiseSeed, substream: Preprocessing.evaluationSubstream - 1, rows: x.rows, dim: x.columns)
+        let (z, _) = try pre.forward(x, noise: noise)
+        return (try GaussianBaseline(fitting: z, diagonal: true), try GaussianBaseline(fitting: z, diagonal: false),
+                "\(spec.summary), training split")
+    }
+
+    /// The baselines' NLL on `part`, with the same dequantisation noise and preprocessing log-det as the flow.
+    func score(_ g: (diagonal: GaussianBaseline, full: GaussianBaseline, name: String), _ loaded: LoadedModel, _ part: Part,
+               noiseSeed: UInt64) throws -> BaselineResult {
+        let pre = loaded.model.configuration.preprocessing
+        let n = part.x.rows, D = part.x.columns
+        let noise = pre == .none ? nil : Preprocessing.noise(seed: noiseSeed, substream: Preprocessing.evaluationSubstream, rows: n, dim: D)
+        let (z, preLogDet) = try pre.forward(part.x, noise: noise)
+        func nll(_ gaussian: GaussianBaseline) -> Double {
+            let ld = gaussian.logDensity(z)
+            return -(0..<n).reduce(0.0) { $0 + ld[$1] + preLogDet[$1] } / Double(n)
+        }
+        let bits = Double(D) * log(2.0)
+        let (d, f) = (nll(g.diagonal), nll(g.full))
+        guard d.isFinite && f.isFinite else {
+            throw NonFiniteResult(description: "\(part.name): the Gaussian baselines' NLL is not finite (diagonal \(d), full covariance \(f)): "
+                + "their density overflows or underflows there: no NLL reported")
+        }
+        return BaselineResult(diagonalNLL: d, diagonalBitsPerDim: d / bits, fullNLL: f, fullBitsPerDim: f / bits, fittedOn: g.name)
+    }
+
+    func loadData(_ loaded: LoadedModel) throws -> [Part] {
+        if data.given {
+            if let split {
+                throw ValidationError("--split \(split.rawValue) chooses a split of the run's own data; it does not apply with --dataset, --data, --samples, --noise or --data-seed")
+            }
+            // Without --data-seed, fresh points: the seed after the one the run generated its data from.
+            let own = loaded.dataSpec
+            let fresh = (own?.seed ?? 0) &+ 1
+            var spec: DataSpec
+            if data.dataset == nil && data.data == nil {
+                // Only --samples / --noise / --data-seed: new points from the run's own generator, which must be one.
+                guard let own, own.file == nil, own.bundled == nil else {
+                    let flag = data.samples != nil ? "--samples" : data.noise != nil ? "--noise" : "--data-seed"
+                    throw ValidationError("\(flag) shapes the points of a synthetic data set, but this run was trained on \(own?.summary ?? "data it does not record"): give --dataset NAME, or --data FILE")
+                }
+                spec = try data.spec(defaultSeed: fresh, fallback: own)
+                if data.dataSeed == nil { spec.seed = fresh }
+            } else {
+                spec = try data.spec(defaultSeed: fresh)
+            }
+            let (x, labels) = try spec.loadWithLabels()
+            return [Part(name: spec.summary, x: x, labels: labels, isFile: spec.file != nil)]
+        }
+        guard let spec = loaded.dataSpec, let training = loaded.checkpoint.training else {
+            throw ValidationError("the checkpoint does not record its data: give --data FILE or --dataset NAME")
+        }
+        let (raw, labels) = try spec.loadWithLabels()
+        let s = DataSplit(rows: raw.rows, validationFraction: training.validationFraction, seed: training.seed)
+        func part(_ rows: [Int], _ name: String) -> Part {
+            Part(name: "\(spec.summary), \(name) split", x: raw.gatherRows(rows), labels: labels.map { l in rows.map { l[$0] } })
+        }
+        switch split ?? .validation {
+        case .train: return [part(s.train, "train")]
+        case .validation:
+            guard !s.validation.isEmpty else { throw ValidationError("the run has no validation split; use --split train or all") }
+            return [part(s.validation, "validation")]
+        case .both:
+            guard !s.validation.isEmpty else { throw ValidationError("the run has no validation split; use --split train or all") }
+            return [part(s.train, "train"), part(s.validation, "validation")]
+        case .all: return [Part(name: spec.summary, x: raw, labels: labels)]
+        }
+    }
+}

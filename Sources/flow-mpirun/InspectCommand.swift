@@ -1,0 +1,78 @@
+import ArgumentParser
+import FlowCore
+import FlowDistributed
+import Foundation
+
+/// `flow-mpirun inspect`: what a checkpoint holds.
+struct InspectCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "inspect", abstract: "Show a checkpoint's configuration, parameter count and metadata.")
+    @OptionGroup var modelOption: ModelOption
+    @Flag(help: "Print one JSON object.") var json = false
+
+    struct Result: Codable {
+        var file: String
+        var model: FlowConfiguration
+        var parameters: Int
+        var training: TrainingConfiguration?
+        var step: Int?
+        /// Epochs completed (the checkpoint may lie inside the next one).
+        var epochsCompleted: Int?
+        /// Steps per epoch, when the data can be loaded to count them.
+        var stepsPerEpoch: Int?
+        var optimizerStep: Int?
+        var bestValidationNLL: Double?
+        var bestEpoch: Int?
+        var metadata: [String: String]
+        enum CodingKeys: String, CodingKey {
+            case file, model, parameters, training, step, epochsCompleted = "epochs_completed", stepsPerEpoch = "steps_per_epoch",
+                 optimizerStep = "optimizer_step",
+                 bestValidationNLL = "best_validation_nll", bestEpoch = "best_epoch", metadata
+        }
+    }
+
+    mutating func run() throws {
+        let path: String
+        let checkpoint: Checkpoint
+        do {
+            path = try modelOption.path
+            checkpoint = try Checkpoint.load(path: path)
+        } catch {
+            FileHandle.standardError.write(Data("error: \(RunContext.message(of: error))\n".utf8))
+            throw ExitCode.failure
+        }
+        let s = checkpoint.state
+        var epoch: Int?, perEpoch: Int?
+        if let s, let t = checkpoint.training, let spec = checkpoint.metadata["data"].flatMap({ try? JSONDecoder().decode(DataSpec.self, from: Data($0.utf8)) }),
+           let rows = try? spec.load().rows {
+            let train = rows - Int((Double(rows) * t.validationFraction).rounded())
+            perEpoch = max(1, (train + t.batchSize - 1) / t.batchSize)
+            epoch = s.step / perEpoch!
+        }
+        let r = Result(file: path, model: checkpoint.model.configuration, parameters: checkpoint.model.network.layout.parameterCount,
+                       training: checkpoint.training, step: s?.step, epochsCompleted: epoch, stepsPerEpoch: perEpoch,
+                       optimizerStep: s?.optimizerStep,
+                       bestValidationNLL: s?.bestValidationNLL, bestEpoch: s?.bestEpoch, metadata: checkpoint.metadata)
+        if json {
+            let e = JSONEncoder()
+            e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            print(String(decoding: try e.encode(r), as: UTF8.self))
+            return
+        }
+        print("checkpoint: \(path)")
+        print("model: \(Checkpoint.describe(r.model)); \(r.parameters) parameters")
+        print("masks: \(r.model.masks().map { $0.map(String.init).joined() }.joined(separator: " "))")
+        if let t = r.training {
+            print("training: \(t.epochs) epochs, batch \(t.batchSize), lr \(t.learningRate), l2 \(t.l2), seed \(t.seed)\(t.reproducible ? ", exact mode" : "")")
+        }
+        if let s {
+            var at = ""
+            if let epoch, let perEpoch {
+                let within = s.step - epoch * perEpoch
+                at = " (\(epoch) epoch\(epoch == 1 ? "" : "s") done" + (within > 0 ? ", \(within) of \(perEpoch) steps of epoch \(epoch + 1))" : ")")
+            }
+            print("position: step \(s.step)\(at), \(s.optimizerStep) Adam updates")
+        }
+        if let best = r.bestValidationNLL { print("best validation NLL: \(best) nats at epoch \(r.bestEpoch ?? 0)") }
+        for (k, v) in r.metadata.sorted(by: { $0.key < $1.key }) { print("metadata \(k): \(v)") }
+    }
+}

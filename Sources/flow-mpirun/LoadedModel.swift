@@ -1,0 +1,37 @@
+import ArgumentParser
+import FlowCore
+import FlowDistributed
+import Foundation
+
+/// A checkpoint loaded on every rank, with sharded inference over this rank's workers.
+struct LoadedModel {
+    let checkpoint: Checkpoint
+    let evaluator: ShardedEvaluator
+    let parameters: AlignedBuffer<Float>
+    var model: RealNVP<Float> { checkpoint.model }
+    var dim: Int { checkpoint.model.dim }
+
+    init(path: String, ctx: RunContext, threads: Int) throws {
+        checkpoint = try Checkpoint.load(path: path)
+        parameters = AlignedBuffer(checkpoint.model.parameters)
+        evaluator = ShardedEvaluator(network: checkpoint.model.network, communicator: ctx.communicator, pool: WorkerPool(count: threads))
+    }
+
+    /// The data spec stored with the checkpoint by `train`, if any.
+    var dataSpec: DataSpec? {
+        checkpoint.metadata["data"].flatMap { try? JSONDecoder().decode(DataSpec.self, from: Data($0.utf8)) }
+    }
+
+    /// The flow's input space → data space: undo the preprocessing (Float `[n, D]`).
+    func dataSpace(_ x: [Float]) -> Matrix<Float> {
+        model.configuration.preprocessing.inverse(Matrix(rows: x.count / dim, columns: dim, values: x).converted(to: Double.self)).converted()
+    }
+
+    /// Checks that `x` has the model's width.
+    func checkWidth(_ rows: Int, _ columns: Int, source: String) throws {
+        guard columns == dim else {
+            throw FlowIOError(path: source, message: "has \(columns) column\(columns == 1 ? "" : "s"); the model expects D = \(dim)")
+        }
+        guard rows > 0 else { throw FlowIOError(path: source, message: "has no rows") }
+    }
+}
