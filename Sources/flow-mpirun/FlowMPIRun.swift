@@ -9,7 +9,9 @@ struct FlowMPIRun: ParsableCommand {
         abstract: "RealNVP normalizing flows: data-parallel training on threads and MPI ranks.",
         discussion: """
             Run any subcommand directly (one process, all cores) or under MPI, e.g.
-              mpirun -np 2 flow-mpirun train --out runs/moons
+              mpirun -np 2 --bind-to none flow-mpirun train --out runs/moons
+            (as root add --allow-run-as-root; cluster/launch.sh -n 2 train … sets these and
+            passes a first SIGTERM/SIGINT on as a graceful stop, see docs/stopping.md).
             Forward means data → latent. Log-likelihoods are in nats; bits/dim = NLL / (D·ln 2).
             """,
         version: "0.1.0",

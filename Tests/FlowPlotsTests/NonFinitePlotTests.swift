@@ -8,9 +8,11 @@ import FlowPlots
 struct NonFinitePlotTests {
     static let note = "nothing to plot: every value is \u{00B1}\u{221E} or not a number"
     static let huge = Double.greatestFiniteMagnitude
+    /// 2⁻¹⁰⁶³ ≈ 1.0e-320, a subnormal (written as a literal, the compiler warns that it loses precision).
+    static let subnormal = Double.leastNonzeroMagnitude * 2048
 
     @Test("Ticks for huge, tiny and constant huge ranges are finite and inside the domain",
-          arguments: [(-1e42, -1e42), (2.7e76, 2.7e76), (-1e300, 1e300), (-huge, huge), (huge, huge), (0, 1e-320),
+          arguments: [(-1e42, -1e42), (2.7e76, 2.7e76), (-1e300, 1e300), (-huge, huge), (huge, huge), (0.0, subnormal),
                       (-3e38, 3e38), (1e20, 1e20 + 1e9)])
     func hugeRanges(low: Double, high: Double) {
         for ticks in [NiceTicks.within(low...high), NiceTicks.within(low...high, minimumStep: 1), NiceTicks.loose(low...high)] {
