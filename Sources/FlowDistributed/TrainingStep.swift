@@ -407,8 +407,8 @@ extension DataParallelTrainer {
             if configuration.onNonFinite == .stop || consecutiveNonFinite >= 3 {
                 throw TrainingStopped(message: "step \(step - 1) (epoch \(e + 1), batch \(b + 1)): \(location) is not finite "
                     + "(NLL \(nll), gradient norm \(norm)); \(consecutiveNonFinite) consecutive non-finite step(s); "
-                    + "policy --on-nonfinite \(configuration.onNonFinite.rawValue). Parameters were not updated; "
-                    + "the last checkpoint is intact. Try a lower --lr or --clip-norm.")
+                    + "policy --on-nonfinite \(configuration.onNonFinite.rawValue). Parameters were not updated, and nothing is "
+                    + "written from this state (checkpoints written before it are intact). Try a lower --lr or --clip-norm.")
             }
             return report
         }

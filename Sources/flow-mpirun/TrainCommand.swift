@@ -184,6 +184,10 @@ struct TrainCommand: ParsableCommand {
             run = RunDirectory(path: resume)
             try lockIfPresent(run)
             let stored = try run.readConfig()
+            guard FileManager.default.fileExists(atPath: run.model) else {
+                throw FlowIOError(path: run.path, message: "holds no checkpoint yet (no model.safetensors): the run ended before its first "
+                    + "checkpoint, so there is nothing to resume; start it again with the same flags and --force")
+            }
             let checkpoint = try Checkpoint.load(path: run.model, expecting: stored.training.model)
             guard let s = checkpoint.state else {
                 throw FlowIOError(path: run.model, message: "holds a model without training state; it cannot be resumed")
@@ -216,7 +220,7 @@ struct TrainCommand: ParsableCommand {
             if let f = storedData.file { storedData.file = RunDirectory.absolute(f) }
             let differences = Self.differences(stored.training, requested) + (dataRequested == storedData ? [] : ["data (\(stored.data.summary) vs \(dataRequested.summary))"])
             if !differences.isEmpty {
-                throw ValidationError("--resume \(resume) is a run with another configuration: \(differences.joined(separator: "; ")). Resume with the same flags (only --epochs, --threads, --overlap and --checkpoint-every may change), or start a new run.")
+                throw ValidationError("--resume \(resume) is a run with another configuration (the run's value vs this command's): \(differences.joined(separator: "; ")). Resume with the same flags (only --epochs, --threads, --overlap and --checkpoint-every may change), or start a new run.")
             }
             config = stored
             if let epochs { config.training.epochs = epochs }

@@ -191,6 +191,20 @@ struct FaultToolTests {
         #expect(s.stderr.contains("error: step 30 (epoch 2, batch 6): the gradient of couplings.0.s.0.weight (transform couplings.0) is not finite"), "\(s.stderr)")
     }
 
+    @Test("a run that stops before its first checkpoint says nothing was written, and --resume of it says there is no checkpoint yet")
+    func stopBeforeFirstCheckpoint() throws {
+        let dir = try Tool.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let s = try Tool.flow(Self.run("\(dir)/run", epochs: 3, extra: ["--on-nonfinite", "stop"]), environment: ["FLOW_TEST_FAULT": "nan@2"])
+        #expect(s.status == 1, "\(s.output)")
+        #expect(s.stderr.contains("Parameters were not updated, and nothing is written from this state"), "\(s.stderr)")
+        #expect(!Tool.exists("\(dir)/run/model.safetensors"))
+        let r = try Tool.flow(["train", "--resume", "\(dir)/run", "--no-plots", "--threads", "1"])
+        #expect(r.status == 1)
+        #expect(r.stderr.contains("holds no checkpoint yet (no model.safetensors)"), "\(r.stderr)")
+        #expect(!r.stderr.contains("cannot open file"), "\(r.stderr)")
+    }
+
     @Test("an output directory that cannot be created is refused before training")
     func unwritableOutput() throws {
         let r = try Tool.flow(Self.run("/dev/null/run"))

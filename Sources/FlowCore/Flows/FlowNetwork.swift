@@ -24,6 +24,8 @@ public struct FlowNetwork<Scalar: FlowScalar>: Sendable {
     public let transforms: [AnyFlowTransform<Scalar>]
     /// Σ of the transforms' ``FlowTransform/constantLogDet`` (nats per row).
     public let constantLogDet: Double
+    /// The data normaliser (the chain's first transform, ``Standardization``).
+    public let normalizer: Normalizer<Scalar>
     let values: [WorkspaceBuffer]
     let logDetBuffer: WorkspaceBuffer
     let dCurrent: WorkspaceBuffer, dNext: WorkspaceBuffer
@@ -48,6 +50,7 @@ public struct FlowNetwork<Scalar: FlowScalar>: Sendable {
             if configuration.actNorm { chain.append { p, w in ActNorm(name: "actnorms.\(k)", features: D, parameters: &p, workspace: &w) } }
         }
         self.configuration = configuration
+        self.normalizer = normalizer
         transforms = chain.transforms
         layout = chain.parameters.layout()
         constantLogDet = transforms.reduce(0.0) { $0 + $1.constantLogDet }
@@ -60,12 +63,10 @@ public struct FlowNetwork<Scalar: FlowScalar>: Sendable {
 
     /// Number of features D.
     public var dim: Int { configuration.dim }
-    /// The data normaliser (the chain's first transform).
-    public var normalizer: Normalizer<Scalar> { (transforms[0].base as! Standardization<Scalar>).normalizer }
     /// The same structure with another data normaliser.
-    public func with(normalizer: Normalizer<Scalar>) -> FlowNetwork {
-        // The configuration was validated when self was built and the width is checked above.
-        try! FlowNetwork(configuration, normalizer: normalizer)
+    /// - Throws: ``FlowConfigurationError`` when `normalizer` has another number of features.
+    public func with(normalizer: Normalizer<Scalar>) throws -> FlowNetwork {
+        try FlowNetwork(configuration, normalizer: normalizer)
     }
 
     /// A workspace for passes of up to `capacity` rows.

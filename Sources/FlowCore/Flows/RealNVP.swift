@@ -22,10 +22,15 @@ public struct RealNVP<Scalar: FlowScalar>: Sendable {
     public private(set) var network: FlowNetwork<Scalar>
     /// All parameters, flat `[network.layout.storageCount]` (see ``ParameterLayout``).
     public var parameters: [Scalar]
-    /// Data standardisation, part of the model: the chain's first transform (``Standardization``).
+    /// Data standardisation, part of the model: the chain's first transform (``Standardization``). Setting one
+    /// of another width than D is a programming error (precondition).
     public var normalizer: Normalizer<Scalar> {
         get { network.normalizer }
-        set { network = network.with(normalizer: newValue) }
+        set {
+            precondition(newValue.dim == dim, "normalizer: \(newValue.dim) features for a model of D = \(dim)")
+            // Cannot throw: the configuration was validated when the network was built, and the width matches.
+            network = try! network.with(normalizer: newValue)
+        }
     }
 
     /// A freshly initialised model: Glorot-uniform weights U(−a, a), a = √(6/(fan_in + fan_out)), from
@@ -40,8 +45,9 @@ public struct RealNVP<Scalar: FlowScalar>: Sendable {
     /// A model with given parameters (flat, `[layout.storageCount]`) and normaliser.
     public init(network: FlowNetwork<Scalar>, parameters: [Scalar], normalizer: Normalizer<Scalar>) {
         precondition(parameters.count == network.layout.storageCount)
-        precondition(normalizer.dim == network.dim)
-        self.network = network.normalizer == normalizer ? network : network.with(normalizer: normalizer)
+        precondition(normalizer.dim == network.dim, "RealNVP: a normaliser of \(normalizer.dim) features for D = \(network.dim)")
+        // Cannot throw: the configuration was validated when the network was built, and the width matches.
+        self.network = network.normalizer == normalizer ? network : try! network.with(normalizer: normalizer)
         self.parameters = parameters
     }
 
