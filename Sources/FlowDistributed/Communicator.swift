@@ -56,7 +56,14 @@ public protocol CollectiveElement: Sendable {
 
 /// The element types of collectives.
 public enum CollectiveType: Sendable {
-    case float32, float64, int64, uint8
+    /// IEEE 754 binary32 (`Float`).
+    case float32
+    /// IEEE 754 binary64 (`Double`).
+    case float64
+    /// 64-bit two's-complement integers (`Int64`): sums exact and order-independent.
+    case int64
+    /// Bytes (`UInt8`).
+    case uint8
 }
 
 extension Float: CollectiveElement { public static var collectiveType: CollectiveType { .float32 } }
@@ -66,7 +73,12 @@ extension UInt8: CollectiveElement { public static var collectiveType: Collectiv
 
 /// The element-wise reduction of an allreduce.
 public enum ReductionOperation: Sendable {
-    case sum, max, min
+    /// Element-wise sum (floating-point sums depend on the order the implementation adds in).
+    case sum
+    /// Element-wise maximum.
+    case max
+    /// Element-wise minimum.
+    case min
 }
 
 /// A non-blocking collective in flight (``Communicator/startAllreduce(_:_:)``).

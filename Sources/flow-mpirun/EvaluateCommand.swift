@@ -151,7 +151,7 @@ struct EvaluateCommand: ParsableCommand {
         // Round trip in data space (the dequantised values for a dequantising model).
         let (latent, _) = try u.values.withUnsafeBufferPointer { try loaded.evaluator.encode($0.baseAddress!, rows: n, parameters: p) }
         let back = try latent.withUnsafeBufferPointer { try loaded.evaluator.decode($0.baseAddress!, rows: n, parameters: p) }
-        let xBack = pre.inverse(Matrix(rows: n, columns: D, values: back).converted(to: Double.self))
+        let xBack = pre.dataSpace(Matrix(rows: n, columns: D, values: back))
         if let bad = NonFiniteRows(xBack.values, columns: D) {
             let at = NonFiniteRows.location(of: bad.first, in: part.name, isFile: part.isFile)
             throw NonFiniteResult(description: "\(at): decode(encode(x)) is not finite (\(bad.count) of \(n) rows): "

@@ -24,7 +24,7 @@ struct LoadedModel {
 
     /// The flow's input space → data space: undo the preprocessing (Float `[n, D]`).
     func dataSpace(_ x: [Float]) -> Matrix<Float> {
-        model.configuration.preprocessing.inverse(Matrix(rows: x.count / dim, columns: dim, values: x).converted(to: Double.self)).converted()
+        model.configuration.preprocessing.dataSpace(Matrix(rows: x.count / dim, columns: dim, values: x)).converted()
     }
 
     /// Checks that `x` has the model's width.

@@ -140,7 +140,7 @@ enum RunPlots {
     /// The flow's input space `[n, D]` → data space: undo the preprocessing.
     static func dataSpace(_ trainer: DataParallelTrainer, _ x: [Float]) -> Matrix<Double> {
         let D = trainer.network.dim
-        return trainer.configuration.model.preprocessing.inverse(Matrix(rows: x.count / D, columns: D, values: x).converted(to: Double.self))
+        return trainer.configuration.model.preprocessing.dataSpace(Matrix(rows: x.count / D, columns: D, values: x))
     }
 
     /// A y range that shows the curve's shape after the first epochs rather than a huge first value

@@ -99,6 +99,10 @@ public enum Preprocessing: Codable, Hashable, Sendable {
         }
     }
 
+    /// The flow's input space (after this preprocessing) back to data space: rows `[n, D]` of any precision,
+    /// undone in Double.
+    public func dataSpace<S: FlowScalar>(_ x: Matrix<S>) -> Matrix<Double> { inverse(x.converted(to: Double.self)) }
+
     /// Array convenience of ``inverse(_:count:into:)``: data-space values for z `[rows, D]`.
     public func inverse(_ z: Matrix<Double>) -> Matrix<Double> {
         if self == .none { return z }

@@ -153,7 +153,7 @@ public struct RealNVP<Scalar: FlowScalar>: Sendable {
             }
         }
         if configuration.preprocessing == .none { return u }
-        return configuration.preprocessing.inverse(u.converted(to: Double.self)).converted()
+        return configuration.preprocessing.dataSpace(u).converted()
     }
 
     /// log p(x) per row (nats, data units): log N(z; 0, I) + log|det ∂z/∂x|.

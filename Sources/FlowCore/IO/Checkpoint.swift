@@ -202,14 +202,15 @@ public struct Checkpoint: Sendable {
             _ = try parameter("couplings.0.s.\(j).weight", [outputs, inputs])
             _ = try parameter("couplings.0.s.\(j).bias", [outputs])
         }
-        let network = try FlowNetwork<Float>(config)
+        let normalizer = Normalizer(mean: mean, std: std)
+        let network = try FlowNetwork<Float>(config, normalizer: normalizer)
         let layout = network.layout
         var params = [Float](repeating: 0, count: layout.storageCount)
         for slot in layout.tensors {
             let v = try parameter(slot.name, slot.shape)
             params.replaceSubrange(slot.offset..<(slot.offset + slot.count), with: v)
         }
-        let model = RealNVP(network: network, parameters: params, normalizer: Normalizer(mean: mean, std: std))
+        let model = RealNVP(network: network, parameters: params, normalizer: normalizer)
         var state: TrainingState?
         if file.tensors["training.step"] != nil {
             var m = [Float](repeating: 0, count: layout.storageCount), v = m
