@@ -2,16 +2,15 @@ import FlowCore
 
 /// Data-parallel RealNVP training on R ranks × T worker threads.
 ///
-/// One step (see ``trainStep()``):
-/// 1. the global batch (rows of the epoch's seeded permutation, the same on every rank) is divided by a
-///    ``ShardPlan``; every worker gathers its rows, runs forward and backward into its own gradient buffer;
-/// 2. the workers' gradients are summed in a fixed order (intra-node reduction);
-/// 3. one allreduce sums the rank gradients (and the loss statistics) across ranks;
-/// 4. the sum is divided by the true global batch size once, the L2 penalty's gradient is added, the norm
-///    is clipped, and every rank applies the identical Adam update.
-///
-/// With `reproducible` the gradients are summed exactly in fixed point (``FixedPointGradient``) over
-/// layout-independent micro-batches, so that every layout gives the same bits.
+/// One step (see ``trainStep()``), data flowing one way:
+/// 1. ``EpochData`` gives the step's rows of the global batch (the epoch's seeded permutation, the same on every
+///    rank), divided by a ``ShardPlan``;
+/// 2. the run's ``GradientExchangeMode`` (one ``GradientExchange`` type per mode) runs forward and backward on
+///    every worker into its own gradient buffer and combines the gradients across workers (a fixed order) and
+///    ranks (allreduce; overlapped buckets; reduce-scatter; or exact fixed-point sums with `reproducible`);
+/// 3. one allreduce of the loss statistics and the stop request;
+/// 4. the ``OptimizerStep``: the division by the true global batch size, the L2 penalty's gradient, the norm,
+///    clipping and the identical Adam update on every rank; the parameter average when due.
 ///
 /// All buffers are allocated in `init`; a steady-state step allocates nothing on the heap except the
 /// epoch's permutation once per epoch.
@@ -29,7 +28,7 @@ public final class DataParallelTrainer: @unchecked Sendable {
     /// Flat parameters `[storageCount]`, identical on every rank.
     public let parameters: AlignedBuffer<Float>
     /// Adam's state.
-    public let optimizer: AdamState<Float>
+    public var optimizer: AdamState<Float> { optimizerStep.optimizer }
     /// The moving average of the parameters (``TrainingConfiguration/emaMomentum``), identical on every rank.
     public let average: ParameterAverage?
     /// Batches processed so far (the data position).
@@ -41,11 +40,16 @@ public final class DataParallelTrainer: @unchecked Sendable {
     /// The epoch (1-based) of ``bestValidationNLL``.
     public private(set) var bestEpoch: Int?
     /// Cumulative time per phase on this rank.
-    public var timings = StepTimings()
+    public var timings: StepTimings {
+        get { group.timings }
+        set { group.timings = newValue }
+    }
     /// The run's options (overlap, sharded optimiser, parameter checks, the stop request, fault hooks).
     public let options: TrainerOptions
     /// Set when some rank asked to stop during the last step: every rank sees it after the same step.
     public internal(set) var stopAgreed = false
+    /// How this run's gradients are combined across workers and ranks.
+    public var gradientExchange: GradientExchangeMode { exchange.mode }
 
     /// The training split `[N, D]` (after the preprocessing, in Float; the chain's first transform normalises it).
     public var trainData: AlignedBuffer<Float> { data.values }
@@ -57,52 +61,24 @@ public final class DataParallelTrainer: @unchecked Sendable {
     public let validationData: AlignedBuffer<Float>?
     /// Number of validation rows.
     public let validationRows: Int
-    var workers: [WorkerState]
-    let reduced: AlignedBuffer<Float>
-    let accumulator: AlignedBuffer<Int64>?
     /// Sharded inference with this run's communicator and workers.
     public let evaluator: ShardedEvaluator
     /// Per-row log-det of the preprocessing of the validation rows.
     let validationPreLogDet: [Double]
-    var consecutiveNonFinite = 0
     /// Where the last non-finite value appeared ("the gradient of couplings.3.t.2.weight (transform couplings.3)").
-    public internal(set) var lastNonFiniteLocation: String?
-    /// Workers with rows in the current step (capacity reserved once).
-    var activeWorkers: [WorkerState] = []
-    /// Per-tensor partial sums written by the workers in `tensorNorms` (each worker its own tensors, through the
-    /// buffer's base pointer: no exclusive access to a stored property from several threads).
-    let tensorNormPartials: AlignedBuffer<Double>
-    /// Per-tensor max exponents and the non-finite flag (exact mode), reused every step.
-    var exponentBuffer: [Int64]
+    public var lastNonFiniteLocation: String? { optimizerStep.lastNonFiniteLocation }
+    /// The workers and the buffers a step's parallel regions share.
+    let group: WorkerGroup
+    /// The step's gradient computation and its collectives (one implementation per ``GradientExchangeMode``).
+    let exchange: any GradientExchange
+    /// Norms, the non-finite policy, clipping, Adam and the parameter average.
+    let optimizerStep: OptimizerStep
     /// The loss statistics of a step (summed NLL, stop request), reused every step.
     var statsBuffer: [Double] = [0, 0]
-    /// The current step's inputs to the worker jobs (written by the coordinating thread before each region).
-    var stepContext = StepContext()
-    /// Per-bucket (coupling) count of workers whose backward pass has finished the bucket, for overlapping the
-    /// allreduce with the backward pass; and the requests in flight.
-    let bucketCounters: AlignedBuffer<Int>
-    var bucketRequests: [CollectiveRequest?]
-    var bucketsStarted = 0
-    /// A communicator error raised while starting buckets inside the backward pass (worker 0), rethrown after it.
-    var bucketError: Error?
-    /// Whether the gradient allreduce overlaps the backward pass (``TrainerOptions/overlapAllreduce`` resolved).
-    public let overlapAllreduce: Bool
-    /// Whether the optimiser step may be sharded (``TrainerOptions/shardOptimizer``).
-    public var shardOptimizer: Bool { options.shardOptimizer }
-    /// Whether Adam's moments are sharded now (some rank's part is stale on the others).
-    var optimizerStateSharded = false
-    /// Time of the sharded step's collectives inside the optimiser phase of the current step.
-    var shardedCommunication = 0.0
-
-    /// The worker jobs of a step, created once (running a stored closure allocates nothing).
-    lazy var computeJob: (Int) -> Void = { [unowned self] w in self.computeShard(w) }
-    lazy var computeExactJob: (Int) -> Void = { [unowned self] w in self.computeMicroBatches(w) }
-    lazy var reduceJob: (Int) -> Void = { [unowned self] w in self.reduceWorkers(w) }
-    lazy var accumulateJob: (Int) -> Void = { [unowned self] w in self.accumulateFixedPoint(w) }
-    lazy var decodeJob: (Int) -> Void = { [unowned self] w in self.decodeFixedPoint(w) }
-    lazy var normJob: (Int) -> Void = { [unowned self] w in self.tensorNorms(w) }
-    lazy var adamJob: (Int) -> Void = { [unowned self] w in self.adamRange(w) }
-    lazy var averageJob: (Int) -> Void = { [unowned self] w in self.averageRange(w) }
+    /// Whether the gradient allreduce overlaps the backward pass.
+    public var overlapAllreduce: Bool { exchange.mode == .overlappedBuckets }
+    /// Whether the optimiser step is sharded over the ranks.
+    public var shardOptimizer: Bool { exchange.mode == .shardedOptimizer }
 
     /// Sets up training on `train` `[N, D]` (data units) with an optional `validation` split.
     ///
@@ -138,10 +114,11 @@ public final class DataParallelTrainer: @unchecked Sendable {
         let layout = network.layout
         let initial = AlignedBuffer(RealNVP<Float>.initialParameters(layout: layout, seed: configuration.seed))
         parameters = initial
-        optimizer = AdamState(count: layout.storageCount, configuration: configuration.adam)
-        average = configuration.emaMomentum.map { ParameterAverage(momentum: $0, initial: initial.base, count: layout.storageCount) }
+        let average = configuration.emaMomentum.map { ParameterAverage(momentum: $0, initial: initial.base, count: layout.storageCount) }
+        self.average = average
         step = 0
-        data = EpochData(train: train, configuration: configuration)
+        let data = EpochData(train: train, configuration: configuration)
+        self.data = data
         let preprocessing = configuration.model.preprocessing
         if let v = validation, v.rows > 0 {
             guard v.columns == D else {
@@ -171,20 +148,20 @@ public final class DataParallelTrainer: @unchecked Sendable {
             slotCount = 0
         }
         let network = self.network
-        workers = (0..<threads).map { _ in
+        let workers = (0..<threads).map { _ in
             WorkerState(network: network, capacity: plan.maxPassRows, storageCount: layout.storageCount,
                         slotCount: slotCount, tensorCount: layout.tensors.count)
         }
-        reduced = AlignedBuffer(count: layout.storageCount)
-        accumulator = configuration.reproducible ? AlignedBuffer(count: layout.storageCount) : nil
         evaluator = ShardedEvaluator(network: network, communicator: communicator, pool: pool)
-        tensorNormPartials = AlignedBuffer<Double>(count: 2 * layout.tensors.count)
-        exponentBuffer = Array(repeating: 0, count: layout.tensors.count + 1)
-        bucketCounters = AlignedBuffer(count: layout.buckets.count)
-        bucketRequests = Array(repeating: nil, count: layout.buckets.count)
-        activeWorkers.reserveCapacity(threads)
         self.options = options
-        overlapAllreduce = options.overlapAllreduce ?? (communicator.hostCount > 1)
+        let group = WorkerGroup(network: network, communicator: communicator, pool: pool, data: data,
+                                parameters: initial, workers: workers)
+        self.group = group
+        let mode = GradientExchangeMode(reproducible: configuration.reproducible, worldSize: R,
+                                        overlap: options.overlapAllreduce ?? (communicator.hostCount > 1),
+                                        shardOptimizer: options.shardOptimizer)
+        exchange = makeGradientExchange(mode, group: group, configuration: configuration)
+        optimizerStep = OptimizerStep(configuration: configuration, group: group, average: average)
         if let s = state { try restore(s) }
     }
 
@@ -215,32 +192,24 @@ public final class DataParallelTrainer: @unchecked Sendable {
         bestValidationNLL = s.bestValidationNLL
         bestEpoch = s.bestEpoch
         epochProgress = s.epochProgress
-        consecutiveNonFinite = s.nonFiniteStreak
-    }
-
-    /// Whether this step shards the optimiser (``shardOptimizer``, several ranks, default mode, no overlap).
-    var shardsOptimizer: Bool {
-        shardOptimizer && communicator.worldSize > 1 && !configuration.reproducible && !overlapAllreduce
+        optimizerStep.consecutiveNonFinite = s.nonFiniteStreak
     }
 
     /// Makes Adam's moments complete on every rank after sharded steps (an allgather of m and v; collective:
     /// every rank calls it at the same point). Call before ``state()`` is written into a checkpoint.
     /// - Throws: ``CommunicatorError``.
     public func synchronizeOptimizerState() throws {
-        guard optimizerStateSharded else { return }
-        try communicator.allgatherParts(optimizer.m.buffer)
-        try communicator.allgatherParts(optimizer.v.buffer)
-        optimizerStateSharded = false
+        try exchange.synchronizeOptimizerState(optimizer)
     }
 
     /// The state to write into a checkpoint (after ``synchronizeOptimizerState()`` when the optimiser is sharded).
     public func state() -> TrainingState {
-        precondition(!optimizerStateSharded, "state(): call synchronizeOptimizerState() on every rank first")
+        precondition(exchange.optimizerStateComplete, "state(): call synchronizeOptimizerState() on every rank first")
         return TrainingState(parameters: parameters.array, firstMoment: optimizer.m.array, secondMoment: optimizer.v.array,
                       optimizerStep: optimizer.step, step: step, normalizer: normalizer,
                       bestValidationNLL: bestValidationNLL, bestEpoch: bestEpoch,
                       averagedParameters: average?.average.array, averageStep: average?.lastStep ?? 0,
-                      epochProgress: epochProgress, nonFiniteStreak: consecutiveNonFinite)
+                      epochProgress: epochProgress, nonFiniteStreak: optimizerStep.consecutiveNonFinite)
     }
 
     /// The parameters that are evaluated, sampled and saved as the model `[storageCount]`: the moving average

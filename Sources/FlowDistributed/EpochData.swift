@@ -49,7 +49,7 @@ public final class EpochData: @unchecked Sendable {
     }
 
     /// Optimiser steps per epoch: ⌈N / B⌉.
-    public var batchesPerEpoch: Int { (rows + batchSize - 1) / batchSize }
+    public var batchesPerEpoch: Int { TrainingConfiguration.stepsPerEpoch(trainingRows: rows, batchSize: batchSize) }
 
     /// The positions in the split of step `step`'s rows (a slice of its epoch's permutation); prepares the epoch
     /// (order, dequantisation) at its first step.

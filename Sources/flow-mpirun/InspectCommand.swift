@@ -44,8 +44,7 @@ struct InspectCommand: ParsableCommand {
         var epoch: Int?, perEpoch: Int?
         if let s, let t = checkpoint.training, let spec = checkpoint.metadata["data"].flatMap({ try? JSONDecoder().decode(DataSpec.self, from: Data($0.utf8)) }),
            let rows = try? spec.load().rows {
-            let train = rows - Int((Double(rows) * t.validationFraction).rounded())
-            perEpoch = max(1, (train + t.batchSize - 1) / t.batchSize)
+            perEpoch = max(1, t.stepsPerEpoch(rows: rows))
             epoch = s.step / perEpoch!
         }
         let r = Result(file: path, model: checkpoint.model.configuration, parameters: checkpoint.model.network.layout.parameterCount,

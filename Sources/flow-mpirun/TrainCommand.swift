@@ -64,20 +64,6 @@ struct TrainCommand: ParsableCommand {
     @Flag(name: .customLong("no-plots"), help: "Do not write the SVG plots.") var noPlots = false
     @Flag(help: "Print only the summary.") var quiet = false
 
-    struct Setup {
-        var run: RunDirectory
-        var config: RunDirectory.RunConfig
-        var trainer: DataParallelTrainer
-        var rawTrain: Matrix<Double>
-        /// Labels of the training rows (bundled data sets), for per-class views.
-        var trainLabels: [Int]?
-        var resumed: Bool
-        /// The data's fingerprint, recorded in every checkpoint and compared on resume.
-        var fingerprint: UInt64
-        /// Rank 0's lock on the run directory, held until the process ends.
-        var lock: RunDirectory.Lock?
-    }
-
     mutating func run() throws {
         let ctx = try RunContext()
         let command = self
@@ -155,222 +141,39 @@ struct TrainCommand: ParsableCommand {
         return options
     }
 
-    func prepare(_ ctx: RunContext) throws -> Setup {
+    /// Resolves the run the flags describe (``TrainingRun/resolve(_:communicator:)`` does the work: new or resumed,
+    /// the lock, the data, the agreement of the ranks).
+    func prepare(_ ctx: RunContext) throws -> TrainingRun {
         if checkpointEvery < 1 { throw ValidationError("invalid --checkpoint-every \(checkpointEvery): need at least 1") }
         if plotPoints < 1 { throw ValidationError("invalid --plot-points \(plotPoints): need at least 1") }
         if checkParametersEvery < 0 { throw ValidationError("invalid --check-parameters-every \(checkParametersEvery)") }
-        let threads = try threadOption.resolved()
-        var config: RunDirectory.RunConfig
-        var state: TrainingState?
-        var resumedFrom: Checkpoint?
-        let run: RunDirectory
-        // Rank 0 takes the run directory's lock before reading or writing anything in it (when it exists; a new
-        // directory is locked as it is created, in RunDirectory.prepare).
-        var lock: RunDirectory.Lock?
-        func lockIfPresent(_ r: RunDirectory) throws {
-            var isDirectory: ObjCBool = false
-            if ctx.isRoot, FileManager.default.fileExists(atPath: r.path, isDirectory: &isDirectory), isDirectory.boolValue {
-                lock = try r.lock()
-            }
-        }
-        if var resume {
-            // A checkpoint file names its run directory.
-            var isDirectory: ObjCBool = false
-            if FileManager.default.fileExists(atPath: resume, isDirectory: &isDirectory), !isDirectory.boolValue, resume.hasSuffix(".safetensors") {
-                resume = (resume as NSString).deletingLastPathComponent
-                if resume.isEmpty { resume = "." }
-            }
-            if let out, out != resume { throw ValidationError("--out \(out) differs from --resume \(resume): a resumed run continues in its own directory") }
-            run = RunDirectory(path: resume)
-            try lockIfPresent(run)
-            let stored = try run.readConfig()
-            guard FileManager.default.fileExists(atPath: run.model) else {
-                throw FlowIOError(path: run.path, message: "holds no checkpoint yet (no model.safetensors): the run ended before its first "
-                    + "checkpoint, so there is nothing to resume; start it again with the same flags and --force")
-            }
-            let checkpoint = try Checkpoint.load(path: run.model, expecting: stored.training.model)
-            guard let s = checkpoint.state else {
-                throw FlowIOError(path: run.model, message: "holds a model without training state; it cannot be resumed")
-            }
-            state = s
-            resumedFrom = checkpoint
-            // The checkpoint must be this run's: its own record of the training configuration and the data
-            // must agree with config.json (a checkpoint copied from another run of the same shape would not).
-            if let cp = checkpoint.training {
-                var written = cp
-                written.epochs = stored.training.epochs  // a resumed run may have extended them
-                if case .cosine(let w, _, let m) = written.schedule, case .cosine(_, let total, _) = stored.training.schedule {
-                    written.schedule = .cosine(warmupSteps: w, totalSteps: total, minimum: m)
-                }
-                let d = Self.differences(stored.training, written)
-                if !d.isEmpty {
-                    throw FlowIOError(path: run.model, message: "was written by another run than \(run.config) describes (config.json vs the checkpoint: \(d.joined(separator: "; "))); copy a run directory whole, or start a new run")
-                }
-            }
-            if let text = checkpoint.metadata["data"], let written = try? JSONDecoder().decode(DataSpec.self, from: Data(text.utf8)),
-               written != stored.data {
-                throw FlowIOError(path: run.model, message: "was trained on \(written.summary), but \(run.config) says \(stored.data.summary); copy a run directory whole, or start a new run")
-            }
-            // Flags may extend the run (--epochs); any other flag must agree with the stored run.
-            var requested = try configuration(base: stored.training, dim: stored.training.model.dim)
-            requested.epochs = stored.training.epochs
-            var dataRequested = data.given ? try data.spec(defaultSeed: requested.seed, fallback: stored.data) : stored.data
-            var storedData = stored.data
-            if let f = dataRequested.file { dataRequested.file = RunDirectory.absolute(f) }
-            if let f = storedData.file { storedData.file = RunDirectory.absolute(f) }
-            let differences = Self.differences(stored.training, requested) + (dataRequested == storedData ? [] : ["data (\(stored.data.summary) vs \(dataRequested.summary))"])
-            if !differences.isEmpty {
-                throw ValidationError("--resume \(resume) is a run with another configuration (the run's value vs this command's): \(differences.joined(separator: "; ")). Resume with the same flags (only --epochs, --threads, --overlap and --checkpoint-every may change), or start a new run.")
-            }
-            config = stored
-            if let epochs { config.training.epochs = epochs }
-            if case .cosine = config.training.schedule, config.training.epochs != stored.training.epochs {
-                ctx.logger.warning("the cosine schedule is re-planned over \(config.training.epochs) epochs; the steps already taken followed the plan over \(stored.training.epochs), so this run's learning rates differ from an uninterrupted \(config.training.epochs)-epoch run's")
-            }
-        } else {
-            let seedValue = seed ?? 0
-            let dataSpec = try data.spec(defaultSeed: seedValue)
-            config = RunDirectory.RunConfig(training: TrainingConfiguration(), data: dataSpec)
-            run = RunDirectory(path: out ?? "runs/\(dataSpec.dataset ?? ((dataSpec.file ?? "data") as NSString).deletingPathExtension.split(separator: "/").last.map(String.init) ?? "data")")
-            try lockIfPresent(run)
-            config.training = try configuration(base: DatasetPreset.training(for: dataSpec), dim: 2)
-        }
-        // Data: every rank loads (or generates) it; the fingerprint is compared below.
-        let (raw, labels) = try config.data.loadWithLabels()
-        let source = config.data.file ?? "--dataset \(config.data.dataset ?? "")"
-        if raw.columns < 2 {
-            throw ValidationError("\(source) has \(raw.columns) column: a coupling layer needs D ≥ 2 features")
-        }
-        if state != nil, raw.columns != config.training.model.dim {
-            throw FlowIOError(path: source, message: "has \(raw.columns) columns, the resumed model has D = \(config.training.model.dim)")
-        }
-        if let recorded = resumedFrom?.metadata["data_fingerprint"], recorded != Self.hex(raw.fingerprint) {
-            throw FlowIOError(path: source, message: "differs from the data the run was trained on (fingerprint \(Self.hex(raw.fingerprint)), the checkpoint records \(recorded)); resume needs the same data")
-        }
-        config.training.model.dim = raw.columns
-        if case .cosine(let warmup, _, let minimum) = config.training.schedule {
-            let trainRows = DataSplit.trainingRows(raw.rows, validationFraction: config.training.validationFraction)
-            let steps = config.training.epochs * ((trainRows + config.training.batchSize - 1) / config.training.batchSize)
-            config.training.schedule = .cosine(warmupSteps: warmup, totalSteps: max(1, steps), minimum: minimum)
-        }
-        try config.training.validate()
-        let split = DataSplit(rows: raw.rows, validationFraction: config.training.validationFraction, seed: config.training.seed)
-        if split.train.count < 2 { throw ValidationError("\(source): only \(split.train.count) training row\(split.train.count == 1 ? "" : "s") after holding out \(split.validation.count) of \(raw.rows) row\(raw.rows == 1 ? "" : "s") for validation; need at least 2") }
-        let trainRaw = raw.gatherRows(split.train)
-        // The normaliser is fitted on the preprocessed training split (epoch 0's dequantisation noise), after
-        // checking that discrete data are integers in 0…levels−1.
-        let preprocessing = config.training.model.preprocessing
-        let noise = preprocessing == .none ? nil
-            : Preprocessing.noise(seed: config.training.seed, substream: 0, rows: trainRaw.rows, dim: trainRaw.columns)
-        try preprocessing.validateDiscrete(raw)  // every row, in file order (errors name the row)
-        let (preprocessed, _) = try preprocessing.forward(trainRaw, noise: noise)
-        let normalizer: Normalizer<Float> = try state?.normalizer ?? Normalizer<Float>.fit(preprocessed, source: source)
-        // Guards: every rank must run the same configuration on the same data.
-        try Self.checkAgreement(ctx, config: config, fingerprint: raw.fingerprint)
-        // The run records its data file's absolute path, so that it can be resumed from any directory.
-        if state == nil, let f = config.data.file { config.data.file = RunDirectory.absolute(f) }
-        try Self.checkMemory(config.training, threads: threads, rows: raw.rows)
-        if ctx.isRoot {
-            if state == nil, !force, FileManager.default.fileExists(atPath: run.model) {
-                throw FlowIOError(path: run.path, message: "already holds a trained model; use --resume \(run.path) to continue it, --force to overwrite it, or another --out")
-            }
-            let bytes = (try ParameterLayout(config.training.model)).storageCount * 12 + (1 << 20)
-            lock = try run.prepare(bytesNeeded: bytes, holding: lock)
-            if state == nil, force { try run.removeOutputs() }
-        }
-        let trainer = try DataParallelTrainer(
-            configuration: config.training, normalizer: normalizer, train: trainRaw,
-            validation: split.validation.isEmpty ? nil : raw.gatherRows(split.validation),
-            communicator: ctx.communicator, threads: threads, state: state, options: options(rank: ctx.rank, hosts: ctx.communicator.hostCount))
-        // Nothing left to do: more steps done than asked for, or exactly as many with the last epoch finished
-        // (no partial epoch's sums pending); the files are left untouched.
-        if state != nil, trainer.step > trainer.totalSteps || trainer.step == trainer.totalSteps && trainer.epochProgress.isEmpty {
-            throw ValidationError("--epochs \(config.training.epochs): \(run.path) has already trained \(trainer.epoch) epochs; give --epochs above \(trainer.epoch) to continue it")
-        }
-        return Setup(run: run, config: config, trainer: trainer, rawTrain: trainRaw, trainLabels: labels.map { l in split.train.map { l[$0] } },
-                     resumed: state != nil, fingerprint: raw.fingerprint, lock: lock)
+        let command = self
+        let request = RunRequest(
+            resume: resume, out: out, force: force, threads: try threadOption.resolved(), epochs: epochs,
+            newRun: {
+                let dataSpec = try command.data.spec(defaultSeed: command.seed ?? 0)
+                return RunDirectory.RunConfig(training: try command.configuration(base: DatasetPreset.training(for: dataSpec), dim: 2),
+                                              data: dataSpec)
+            },
+            requested: { stored in
+                let training = try command.configuration(base: stored.training, dim: stored.training.model.dim)
+                let data = command.data.given ? try command.data.spec(defaultSeed: training.seed, fallback: stored.data) : stored.data
+                return RunDirectory.RunConfig(training: training, data: data)
+            },
+            options: options(rank: ctx.rank, hosts: ctx.communicator.hostCount))
+        let run = try TrainingRun.resolve(request, communicator: ctx.communicator)
+        for w in run.warnings { ctx.logger.warning("\(w)") }
+        return run
     }
 
-    /// A fingerprint as 16 hex digits.
-    static func hex(_ v: UInt64) -> String {
-        let digits = String(v, radix: 16)
-        return String(repeating: "0", count: 16 - digits.count) + digits
-    }
-
-    /// Refuses a model whose training buffers would not fit in this machine's memory: parameters, Adam's two
-    /// moments, the average, the reduced gradient and one gradient per worker (Float), plus each worker's
-    /// activations for its share of the batch, and the data (Double).
-    /// - Throws: ``FlowConfigurationError`` naming the sizes.
-    static func checkMemory(_ t: TrainingConfiguration, threads: Int, rows: Int) throws {
-        let available = Double(MachineMemory.physicalBytes)
-        let m = t.model
-        let parameters = Double(try ParameterLayout(m).storageCount)
-        let activations = Double(t.batchSize) * Double(m.hidden) * Double(m.hiddenLayers + 2) * 2 * Double(m.couplings)
-        let bytes = 4 * (parameters * Double(5 + threads) + activations * 2) + 8 * Double(rows) * Double(m.dim)
-        if bytes > available {
-            throw FlowConfigurationError(field: "hidden", value: "\(m.hidden)",
-                message: String(format: "with --couplings %d, --hidden-layers %d and --batch-size %d training needs about %.1f GB of memory; this machine has %.1f GB",
-                                m.couplings, m.hiddenLayers, t.batchSize, bytes / 1e9, available / 1e9))
-        }
-    }
-
-    /// Field-by-field differences between two training configurations ("lr 0.0001 vs 0.001").
-    static func differences(_ a: TrainingConfiguration, _ b: TrainingConfiguration) -> [String] {
-        var d: [String] = []
-        func cmp<T: Equatable>(_ name: String, _ x: T, _ y: T) { if x != y { d.append("\(name) \(x) vs \(y)") } }
-        cmp("--couplings", a.model.couplings, b.model.couplings)
-        cmp("--hidden", a.model.hidden, b.model.hidden)
-        cmp("--hidden-layers", a.model.hiddenLayers, b.model.hiddenLayers)
-        cmp("--mask", a.model.maskScheme.rawValue, b.model.maskScheme.rawValue)
-        cmp("--learnable-scale", a.model.learnableScale, b.model.learnableScale)
-        cmp("--act-norm", a.model.actNorm, b.model.actNorm)
-        cmp("--image-shape", a.model.imageShape.map { "\($0)" } ?? "none", b.model.imageShape.map { "\($0)" } ?? "none")
-        cmp("--dequantize/--levels/--logit-alpha", a.model.preprocessing.summary, b.model.preprocessing.summary)
-        cmp("--batch-size", a.batchSize, b.batchSize)
-        cmp("--lr", a.learningRate, b.learningRate)
-        cmp("--l2", a.l2, b.l2)
-        cmp("--seed", a.seed, b.seed)
-        cmp("--validation-fraction", a.validationFraction, b.validationFraction)
-        cmp("--reproducible", a.reproducible, b.reproducible)
-        cmp("--micro-batch", a.microBatch, b.microBatch)
-        cmp("--clip-norm", a.clipNorm.map { "\($0)" } ?? "none", b.clipNorm.map { "\($0)" } ?? "none")
-        cmp("--on-nonfinite", a.onNonFinite.rawValue, b.onNonFinite.rawValue)
-        cmp("--ema-momentum", a.emaMomentum ?? 0, b.emaMomentum ?? 0)
-        cmp("--schedule", "\(a.schedule)", "\(b.schedule)")
-        cmp("--epochs", a.epochs, b.epochs)
-        if d.isEmpty && a != b { d.append("other settings") }
-        return d
-    }
-
-    /// All ranks must hold the same configuration and data; otherwise name the difference.
-    static func checkAgreement(_ ctx: RunContext, config: RunDirectory.RunConfig, fingerprint: UInt64) throws {
-        guard ctx.worldSize > 1 else { return }
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = .sortedKeys
-        let mine = try encoder.encode(config)
-        let all = try ctx.communicator.allgatherPerRank(Array(mine) + withUnsafeBytes(of: fingerprint.littleEndian, Array.init))
-        let root = all[0]
-        let rootConfig = try JSONDecoder().decode(RunDirectory.RunConfig.self, from: Data(root.dropLast(8)))
-        let rootPrint = root.suffix(8).enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
-        if rootConfig != config {
-            var diff = differences(rootConfig.training, config.training)
-            if rootConfig.data != config.data { diff.append("data \(rootConfig.data.summary) vs \(config.data.summary)") }
-            throw ValidationError("this rank's configuration differs from rank 0's: \(diff.joined(separator: "; ")) (rank 0 vs rank \(ctx.rank))")
-        }
-        if rootPrint != fingerprint {
-            throw ValidationError("this rank's data differ from rank 0's (fingerprint \(String(fingerprint, radix: 16)) vs \(String(rootPrint, radix: 16)) for \(config.data.summary)); every host must read the same file")
-        }
-    }
-
-    func train(_ ctx: RunContext, _ s: Setup) throws {
+    func train(_ ctx: RunContext, _ s: TrainingRun) throws {
         let trainer = s.trainer
         let t = trainer.configuration
         ctx.logger.debug("BLAS: \(BLASRuntime.coreName) (\(BLASRuntime.configuration))")
         try trainer.verifyParametersAgree()
         let layoutText = "\(ctx.worldSize) rank\(ctx.worldSize > 1 ? "s" : "") × \(trainer.pool.count) thread\(trainer.pool.count > 1 ? "s" : "")"
         let hosts = ctx.communicator.hostCount
-        let allreduceText = ctx.worldSize == 1 ? "" : t.reproducible ? ", \(hosts) host\(hosts > 1 ? "s" : ""), exact fixed-point allreduce"
-            : ", \(hosts) host\(hosts > 1 ? "s" : ""), \(trainer.overlapAllreduce ? "allreduce overlapped with the backward pass" : trainer.shardOptimizer ? "reduce-scatter after the backward pass, sharded optimiser" : "allreduce after the backward pass")"
+        let allreduceText = ctx.worldSize == 1 ? "" : ", \(hosts) host\(hosts > 1 ? "s" : ""), \(trainer.gradientExchange.summary)"
         if !quiet {
             ctx.say("""
                 flow-mpirun train: \(s.config.data.summary), D = \(t.model.dim), \(trainer.trainRows) train / \(trainer.validationRows) validation rows
@@ -472,7 +275,7 @@ struct TrainCommand: ParsableCommand {
     /// step everywhere. Rank 0 writes the checkpoint (unless `checkpointWritten`: an epoch's end just wrote it) and
     /// a best model not yet on disk; the ranks agree on the signal to report (the highest-numbered one any rank
     /// received), pass a barrier, and exit with 128 + that signal.
-    func stopAfterSignal(_ ctx: RunContext, _ s: Setup, progress: ProgressReporter, signalSeenAfterStep: Int?,
+    func stopAfterSignal(_ ctx: RunContext, _ s: TrainingRun, progress: ProgressReporter, signalSeenAfterStep: Int?,
                          best: (parameters: [Float], epoch: Int)?, bestWritten: Bool, checkpointWritten: Bool = false) throws -> Never {
         let trainer = s.trainer
         progress.finish()
@@ -513,7 +316,7 @@ struct TrainCommand: ParsableCommand {
     }
 
     /// The best model (no optimiser state), with `best_epoch` and `best_validation_nll` in its metadata.
-    func bestCheckpoint(_ trainer: DataParallelTrainer, _ s: Setup, parameters: [Float], epoch: Int) throws -> Checkpoint {
+    func bestCheckpoint(_ trainer: DataParallelTrainer, _ s: TrainingRun, parameters: [Float], epoch: Int) throws -> Checkpoint {
         var c = try checkpoint(trainer, s, withState: false)
         c.model.parameters = parameters
         c.metadata["best_epoch"] = String(epoch)
@@ -527,12 +330,12 @@ struct TrainCommand: ParsableCommand {
     }
 
     /// The run's checkpoint; with its training state (after `synchronizeOptimizerState()`) unless `withState` is false.
-    func checkpoint(_ trainer: DataParallelTrainer, _ s: Setup, withState: Bool = true) throws -> Checkpoint {
+    func checkpoint(_ trainer: DataParallelTrainer, _ s: TrainingRun, withState: Bool = true) throws -> Checkpoint {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         let data = String(decoding: try encoder.encode(s.config.data), as: UTF8.self)
         return Checkpoint(model: trainer.model, state: withState ? trainer.state() : nil, training: trainer.configuration,
-                          metadata: ["data": data, "data_fingerprint": Self.hex(s.fingerprint)])
+                          metadata: ["data": data, "data_fingerprint": TrainingRun.hex(s.fingerprint)])
     }
 }
 

@@ -10,6 +10,8 @@ struct TransformTests {
     struct Case: CustomStringConvertible, Sendable {
         var description: String
         var features: Int
+        /// Maps a standard-normal draw into the transform's input domain (the identity for transforms on ℝ^D).
+        var domain: @Sendable (Double) -> Double = { $0 }
         /// Declares the transform (its tensors and buffers) with the builders.
         var make: @Sendable (inout ParameterLayout.Builder, inout WorkspaceLayout.Builder) -> AnyFlowTransform<Double>
     }
@@ -31,6 +33,10 @@ struct TransformTests {
         Case(description: "ActNorm D=4", features: 4) { p, w in
             p.beginTransform()
             return AnyFlowTransform(ActNorm<Double>(name: "a", features: 4, parameters: &p, workspace: &w))
+        },
+        // Dequantised values in (0, 17): 17 / (1 + e^−v) for a normal draw v.
+        Case(description: "LogitPreprocessing D=3, 17 levels", features: 3, domain: { 17 / (1 + exp(-$0)) }) { _, _ in
+            AnyFlowTransform(LogitPreprocessing(levels: 17, alpha: 0.05, features: 3))
         },
     ]
 
@@ -96,11 +102,16 @@ struct TransformTests {
         return (0..<(rows * features)).map { r.normal(UInt64($0)) }
     }
 
+    /// Inputs `[rows, features]` in the domain of `c`'s transform.
+    static func data(_ c: Case, rows: Int, seed: UInt32) -> [Double] {
+        data(rows: rows, features: c.features, seed: seed).map(c.domain)
+    }
+
     @Test("inverse(forward(x)) = x, in place too", arguments: cases)
     func exactInverse(c: Case) {
         let n = 7
         let t = Built(c, rows: n)
-        let x = Self.data(rows: n, features: c.features, seed: 1)
+        let x = Self.data(c, rows: n, seed: 1)
         let (y, _) = t.forward(x, rows: n)
         #expect(y != x, "the transform (with random parameters) is not the identity")
         let back = t.inverse(y, rows: n)
@@ -119,7 +130,7 @@ struct TransformTests {
     func logDetAgainstJacobian(c: Case) {
         let n = 4, D = c.features
         let t = Built(c, rows: n)
-        let x = Self.data(rows: n, features: D, seed: 2)
+        let x = Self.data(c, rows: n, seed: 2)
         let (_, logDet) = t.forward(x, rows: n)
         for i in 0..<n {
             var J = [[Double]](repeating: [Double](repeating: 0, count: D), count: D)
@@ -139,7 +150,7 @@ struct TransformTests {
     func gradientsAgainstFiniteDifferences(c: Case) {
         let n = 5, D = c.features
         var t = Built(c, rows: n)
-        let x = Self.data(rows: n, features: D, seed: 3)
+        let x = Self.data(c, rows: n, seed: 3)
         let w = Self.data(rows: n, features: D, seed: 4)
         let lambda = -0.7
         let (g, dx) = t.gradients(x, rows: n, weights: w, lambda: lambda)
@@ -182,7 +193,7 @@ struct TransformTests {
     func rowsAreIndependent(c: Case) {
         let n = 6, D = c.features
         let t = Built(c, rows: n)
-        let x = Self.data(rows: n, features: D, seed: 5)
+        let x = Self.data(c, rows: n, seed: 5)
         let (y, logDet) = t.forward(x, rows: n)
         for i in 0..<n {
             let (yi, li) = t.forward(Self.row(x, i, features: D), rows: 1)

@@ -1,7 +1,6 @@
-import RealModule
-
 /// A fixed, invertible transform applied to the data before the normaliser and the couplings, whose
-/// log-det is part of every reported likelihood.
+/// log-det is part of every reported likelihood: the dequantisation noise (drawn per epoch by the trainer's
+/// `EpochData`) and the chain of parameter-free Float64 transforms of ``transforms(features:)``.
 ///
 /// `dequantizeLogit`: for discrete data with `levels` values 0 … levels−1 per feature (RealNVP paper, section
 /// 4.1; Theis et al. 2016 for uniform dequantisation):
@@ -43,33 +42,42 @@ public enum Preprocessing: Codable, Hashable, Sendable {
         }
     }
 
+    /// The transforms of this preprocessing for data of `features` columns, in chain order (data → latent), ahead of
+    /// the network's: ``LogitPreprocessing`` for `dequantizeLogit`, none for `none`. They have no parameters and run
+    /// in Float64.
+    public func transforms(features: Int) -> [AnyFlowTransform<Double>] {
+        switch self {
+        case .none: return []
+        case let .dequantizeLogit(levels, alpha): return [AnyFlowTransform(LogitPreprocessing(levels: levels, alpha: alpha, features: features))]
+        }
+    }
+
     /// Forward on `rows` rows `[rows, D]` of discrete values x with dequantisation noise `noise` (same
-    /// shape, in [0, 1); nil = no noise, for already continuous values in [0, levels)); writes z and adds the
-    /// per-row log-det (nats) to `logDet` `[rows]`.
+    /// shape, in [0, 1); nil = no noise, for already continuous values in [0, levels)): x̃ = x + u, then the
+    /// ``transforms(features:)`` in order; writes z and adds the per-row log-det (nats) to `logDet` `[rows]`.
     /// - Returns: false when a value lies outside [0, levels) (the data do not match the declared levels).
     public func forward(_ x: UnsafePointer<Double>, noise: UnsafePointer<Double>?, rows: Int, dim: Int,
                         into z: UnsafeMutablePointer<Double>, logDet: UnsafeMutablePointer<Double>) -> Bool {
-        switch self {
-        case .none:
+        guard case let .dequantizeLogit(levels, _) = self else {
             z.update(from: x, count: rows * dim)
             return true
-        case let .dequantizeLogit(levels, alpha):
-            let L = Double(levels)
-            let constant = Double(dim) * (Double.log(1 - 2 * alpha) - Double.log(L))
-            for i in 0..<rows {
-                var ld = constant
-                for j in 0..<dim {
-                    let e = i * dim + j
-                    let xt = x[e] + (noise?[e] ?? 0)
-                    if !(xt >= 0 && xt < L) { return false }
-                    let s = alpha + (1 - 2 * alpha) * (xt / L)
-                    z[e] = Double.log(s) - Double.log(onePlus: -s)
-                    ld -= Double.log(s) + Double.log(onePlus: -s)
-                }
-                logDet[i] += ld
-            }
-            return true
         }
+        // x̃ = x + u, which must lie in [0, levels)
+        for e in 0..<(rows * dim) {
+            let xt = x[e] + (noise?[e] ?? 0)
+            if !(xt >= 0 && xt < Double(levels)) { return false }
+            z[e] = xt
+        }
+        Self.withParameterFreeBuffers { p, ws in
+            for t in transforms(features: dim) { t.forward(z, rows: rows, parameters: p, workspace: ws, output: z, logDet: logDet) }
+        }
+        return true
+    }
+
+    /// A parameter pointer and an empty workspace for the parameter-free ``transforms(features:)``.
+    static func withParameterFreeBuffers<R>(_ body: (UnsafePointer<Double>, FlowWorkspace<Double>) -> R) -> R {
+        let none: [Double] = [0]
+        return none.withUnsafeBufferPointer { body($0.baseAddress!, FlowWorkspace(layout: WorkspaceLayout.Builder().layout(), capacity: 1)) }
     }
 
     /// Checks that discrete data `[rows, D]` (data units, before dequantisation) hold integers in
@@ -86,16 +94,14 @@ public enum Preprocessing: Codable, Hashable, Sendable {
             : "\(place), outside 0…\(levels - 1); discrete data must be integers in 0…levels−1")
     }
 
-    /// Inverse: x̃ = levels·(sigmoid(z) − α)/(1 − 2α) for `count` values (continuous, in [0, levels)).
-    public func inverse(_ z: UnsafePointer<Double>, count: Int, into x: UnsafeMutablePointer<Double>) {
-        switch self {
-        case .none:
-            x.update(from: z, count: count)
-        case let .dequantizeLogit(levels, alpha):
-            for e in 0..<count {
-                let s = 1 / (1 + Double.exp(-z[e]))
-                x[e] = Double(levels) * (s - alpha) / (1 - 2 * alpha)
-            }
+    /// Inverse on `rows` rows `[rows, D]`: the ``transforms(features:)`` inverted in reverse order, giving
+    /// continuous x̃ in [0, levels) (for `dequantizeLogit`, x̃ = levels·(sigmoid(z) − α)/(1 − 2α)); `x` may alias `z`.
+    public func inverse(_ z: UnsafePointer<Double>, rows: Int, dim: Int, into x: UnsafeMutablePointer<Double>) {
+        let chain = transforms(features: dim)
+        guard !chain.isEmpty else { x.update(from: z, count: rows * dim); return }
+        x.update(from: z, count: rows * dim)
+        Self.withParameterFreeBuffers { p, ws in
+            for t in chain.reversed() { t.inverse(x, rows: rows, parameters: p, workspace: ws, output: x) }
         }
     }
 
@@ -103,12 +109,12 @@ public enum Preprocessing: Codable, Hashable, Sendable {
     /// undone in Double.
     public func dataSpace<S: FlowScalar>(_ x: Matrix<S>) -> Matrix<Double> { inverse(x.converted(to: Double.self)) }
 
-    /// Array convenience of ``inverse(_:count:into:)``: data-space values for z `[rows, D]`.
+    /// Array convenience of ``inverse(_:rows:dim:into:)``: data-space values for z `[rows, D]`.
     public func inverse(_ z: Matrix<Double>) -> Matrix<Double> {
         if self == .none { return z }
         var x = z
         z.values.withUnsafeBufferPointer { src in
-            x.values.withUnsafeMutableBufferPointer { inverse(src.baseAddress!, count: src.count, into: $0.baseAddress!) }
+            x.values.withUnsafeMutableBufferPointer { inverse(src.baseAddress!, rows: z.rows, dim: z.columns, into: $0.baseAddress!) }
         }
         return x
     }

@@ -97,3 +97,14 @@ public struct TrainingConfiguration: Codable, Hashable, Sendable {
         }
     }
 }
+
+extension TrainingConfiguration {
+    /// Optimiser steps per epoch on a data set of `rows` rows: ⌈N / B⌉ with N the training split's rows
+    /// (``DataSplit/trainingRows(_:validationFraction:)``); the last batch of an epoch may be partial.
+    public func stepsPerEpoch(rows: Int) -> Int {
+        Self.stepsPerEpoch(trainingRows: DataSplit.trainingRows(rows, validationFraction: validationFraction), batchSize: batchSize)
+    }
+
+    /// ⌈trainingRows / batchSize⌉: the one formula for steps per epoch (the trainer's and the cosine schedule's).
+    public static func stepsPerEpoch(trainingRows: Int, batchSize: Int) -> Int { (trainingRows + batchSize - 1) / batchSize }
+}

@@ -5,19 +5,32 @@ import Foundation
 /// `model.safetensors` (checkpoint: model, optimiser state, position), `best.safetensors` (the model with
 /// the best validation NLL, with `--keep-best`), `config.json` (what to resume),
 /// `metrics.csv` (one row per epoch), and the SVG plots.
-struct RunDirectory {
-    let path: String
-    var model: String { file("model.safetensors") }
-    var best: String { file("best.safetensors") }
-    var config: String { file("config.json") }
-    var metrics: String { file("metrics.csv") }
-    func file(_ name: String) -> String { (path as NSString).appendingPathComponent(name) }
+public struct RunDirectory: Sendable {
+    /// The directory.
+    public let path: String
+    /// The run in `path`.
+    public init(path: String) { self.path = path }
+    /// Its paths: the checkpoint, the best model, the configuration and the metrics.
+    public var model: String { file("model.safetensors") }
+    public var best: String { file("best.safetensors") }
+    public var config: String { file("config.json") }
+    public var metrics: String { file("metrics.csv") }
+    /// The path of `name` in the directory.
+    public func file(_ name: String) -> String { (path as NSString).appendingPathComponent(name) }
 
     /// `config.json`: the training configuration and the data spec, enough to resume.
-    struct RunConfig: Codable, Equatable {
-        var formatVersion = 1
-        var training: TrainingConfiguration
-        var data: DataSpec
+    public struct RunConfig: Codable, Equatable, Sendable {
+        /// The file format's version (1).
+        public var formatVersion = 1
+        /// The training configuration (the model's included).
+        public var training: TrainingConfiguration
+        /// Where the data come from.
+        public var data: DataSpec
+        /// A configuration of `training` on `data`.
+        public init(training: TrainingConfiguration, data: DataSpec) {
+            self.training = training
+            self.data = data
+        }
         enum CodingKeys: String, CodingKey { case formatVersion = "format_version", training, data }
     }
 
@@ -25,7 +38,7 @@ struct RunDirectory {
     ///
     /// - Throws: ``FlowIOError`` naming `path`, the component that could not be created and the C library's
     ///   reason, e.g. `cannot create the output directory (/dev/null/run): Not a directory`.
-    static func makeDirectories(_ path: String) throws {
+    public static func makeDirectories(_ path: String) throws {
         var current = path.hasPrefix("/") ? "/" : ""
         for part in path.split(separator: "/") {
             current += (current.isEmpty || current.hasSuffix("/") ? "" : "/") + part
@@ -44,7 +57,7 @@ struct RunDirectory {
     /// - Parameter existing: the lock, when it was taken already (the directory existed).
     /// - Returns: the lock, to hold for the run's duration.
     /// - Throws: ``FlowIOError`` naming the directory.
-    func prepare(bytesNeeded: Int, holding existing: Lock? = nil) throws -> Lock {
+    public func prepare(bytesNeeded: Int, holding existing: Lock? = nil) throws -> Lock {
         try Self.makeDirectories(path)
         let lock = try existing ?? self.lock()
         let probe = file(".write-test-\(getpid())")
@@ -68,7 +81,7 @@ struct RunDirectory {
 
     /// An exclusive lock on a run directory, held while the value lives (and released by the kernel when the
     /// process ends, however it ends).
-    final class Lock {
+    public final class Lock: @unchecked Sendable {
         let descriptor: Int32
         init(descriptor: Int32) { self.descriptor = descriptor }
         deinit { close(descriptor) }
@@ -77,7 +90,7 @@ struct RunDirectory {
     /// Takes the directory's lock (`flock` on the directory itself, non-blocking), so that two `train`
     /// processes never write the same run.
     /// - Throws: ``FlowIOError`` naming the directory when another process holds it or it cannot be opened.
-    func lock() throws -> Lock {
+    public func lock() throws -> Lock {
         let fd = open(path, O_RDONLY | O_DIRECTORY)
         guard fd >= 0 else {
             throw FlowIOError(path: path, message: "cannot open the run directory: \(String(cString: strerror(errno)))")
@@ -91,19 +104,19 @@ struct RunDirectory {
 
     /// `path` as an absolute, standardised path (relative paths are taken from the current directory), so that
     /// a run records where its data file is whatever directory it is resumed from.
-    static func absolute(_ path: String) -> String {
+    public static func absolute(_ path: String) -> String {
         let full = path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
         return (full as NSString).standardizingPath
     }
 
     /// The files a run writes (checkpoints, metrics and every plot), which `train --force` removes before it
     /// starts, so that none of the old run's is mistaken for the new one's (`--model DIR` reads best.safetensors).
-    static let outputNames = ["model.safetensors", "best.safetensors", "metrics.csv", "config.json", "flow_panels.svg",
+    public static let outputNames = ["model.safetensors", "best.safetensors", "metrics.csv", "config.json", "flow_panels.svg",
                               "loss.svg", "density.svg", "pairs.svg", "samples_grid.svg"]
 
     /// Removes the previous run's ``outputNames`` (call with the lock held).
     /// - Throws: ``FlowIOError`` naming a file that exists but cannot be removed.
-    func removeOutputs() throws {
+    public func removeOutputs() throws {
         for name in Self.outputNames where FileManager.default.fileExists(atPath: file(name)) {
             do { try FileManager.default.removeItem(atPath: file(name)) } catch {
                 throw FlowIOError(path: file(name), message: "cannot remove the previous run's file (--force): \(error.localizedDescription)")
@@ -111,13 +124,17 @@ struct RunDirectory {
         }
     }
 
-    func writeConfig(_ c: RunConfig) throws {
+    /// Writes `config.json` atomically.
+    /// - Throws: ``FlowIOError`` naming the file.
+    public func writeConfig(_ c: RunConfig) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         try AtomicFile.write(Array(try encoder.encode(c)) + [10], to: config)
     }
 
-    func readConfig() throws -> RunConfig {
+    /// Reads `config.json`.
+    /// - Throws: ``FlowIOError`` naming the file when it is missing or not a run configuration.
+    public func readConfig() throws -> RunConfig {
         guard let data = FileManager.default.contents(atPath: config) else {
             throw FlowIOError(path: config, message: "cannot read the run's config.json (is \(path) a training run directory?)")
         }
@@ -126,43 +143,5 @@ struct RunDirectory {
         } catch {
             throw FlowIOError(path: config, message: "not a valid run configuration: \(error)")
         }
-    }
-}
-
-/// `metrics.csv`: epoch, train_nll, validation_nll (nats, data units), penalty (nats), seconds, samples_per_s.
-struct MetricsLog {
-    static let header = "epoch,train_nll,validation_nll,penalty,seconds,samples_per_s"
-    var rows: [String] = []
-
-    mutating func append(epoch: Int, train: Double, validation: Double?, penalty: Double, seconds: Double, samplesPerSecond: Double) {
-        func f(_ x: Double) -> String { String(format: "%.6f", x) }
-        rows.append("\(epoch),\(f(train)),\(validation.map(f) ?? ""),\(f(penalty)),\(String(format: "%.4f", seconds)),\(String(format: "%.1f", samplesPerSecond))")
-    }
-
-    func write(to path: String) throws {
-        try AtomicFile.write(Array(([Self.header] + rows).joined(separator: "\n").utf8) + [10], to: path)
-    }
-
-    /// The rows of an existing file for epochs ≤ `upTo` (resuming).
-    static func read(path: String, upTo epoch: Int) -> MetricsLog {
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return MetricsLog() }
-        var log = MetricsLog()
-        for line in text.split(separator: "\n").dropFirst() {
-            if let e = Int(line.split(separator: ",").first ?? ""), e <= epoch { log.rows.append(String(line)) }
-        }
-        return log
-    }
-
-    /// (epoch, train, validation) triples for plotting.
-    var curves: (epochs: [Double], train: [Double], validation: [Double]) {
-        var e: [Double] = [], t: [Double] = [], v: [Double] = []
-        for row in rows {
-            let f = row.split(separator: ",", omittingEmptySubsequences: false)
-            guard f.count >= 3, let ep = Double(f[0]) else { continue }
-            e.append(ep)
-            t.append(Double(f[1]) ?? .nan)
-            v.append(Double(f[2]) ?? .nan)
-        }
-        return (e, t, v)
     }
 }

@@ -1,0 +1,303 @@
+import FlowCore
+import Foundation
+
+/// A training run that cannot start as asked, with the flag or the file at fault in its message.
+public struct RunSetupError: Error, CustomStringConvertible, Sendable {
+    /// The explanation, naming the flag or file.
+    public var message: String
+    public var description: String { message }
+    /// An error with `message`.
+    public init(_ message: String) { self.message = message }
+}
+
+/// What a `train` command asks for, in the library's terms: where the run lives, whether it starts anew or
+/// continues, and how its configuration follows from the command's flags.
+public struct RunRequest {
+    /// `--resume`: a run directory, or a checkpoint file in one.
+    public var resume: String?
+    /// `--out`: the directory of a new run (default `runs/<data set>`).
+    public var out: String?
+    /// `--force`: replace a finished run in `out`.
+    public var force: Bool
+    /// Worker threads T on this rank.
+    public var threads: Int
+    /// `--epochs` when given: on resume the only setting, with the threads, that may extend a stored run.
+    public var epochs: Int?
+    /// The configuration of a new run (data and training) the flags describe.
+    public var newRun: () throws -> RunDirectory.RunConfig
+    /// The configuration the flags request on top of a stored run's; compared with it (epochs aside).
+    public var requested: (_ stored: RunDirectory.RunConfig) throws -> RunDirectory.RunConfig
+    /// How the trainer behaves beyond its configuration.
+    public var options: TrainerOptions
+
+    /// A request; see the properties.
+    public init(resume: String?, out: String?, force: Bool, threads: Int, epochs: Int?,
+                newRun: @escaping () throws -> RunDirectory.RunConfig,
+                requested: @escaping (_ stored: RunDirectory.RunConfig) throws -> RunDirectory.RunConfig,
+                options: TrainerOptions) {
+        self.resume = resume
+        self.out = out
+        self.force = force
+        self.threads = threads
+        self.epochs = epochs
+        self.newRun = newRun
+        self.requested = requested
+        self.options = options
+    }
+}
+
+/// A resolved training run, ready to train: its directory (locked by rank 0), its configuration, the data and a
+/// trainer at the run's position.
+///
+/// ``resolve(_:communicator:)`` does every check a run needs before its first step, in this order: the run
+/// (new; or resumed from its config.json and last checkpoint, which must be this run's and agree with the flags),
+/// the data (loaded on every rank, refused when they differ from what the checkpoint was trained on), the
+/// configuration (validated, the cosine schedule planned over ``TrainingConfiguration/stepsPerEpoch(rows:)``
+/// steps per epoch), the discrete data's levels, the normaliser (fitted, or the checkpoint's), the agreement of
+/// every rank on configuration and data, the memory, and the directory (lock, room, `--force`).
+public struct TrainingRun {
+    /// The run's directory.
+    public var run: RunDirectory
+    /// Its configuration (written to config.json by the caller).
+    public var config: RunDirectory.RunConfig
+    /// The trainer, restored to the checkpoint's position when resumed.
+    public var trainer: DataParallelTrainer
+    /// The training split `[N, D]` in data units (for plots).
+    public var rawTrain: Matrix<Double>
+    /// Labels of the training rows (bundled data sets), for per-class views.
+    public var trainLabels: [Int]?
+    /// Whether the run continues from a checkpoint.
+    public var resumed: Bool
+    /// The data's fingerprint, recorded in every checkpoint and compared on resume.
+    public var fingerprint: UInt64
+    /// Rank 0's lock on the run directory, held as long as this value lives.
+    public var lock: RunDirectory.Lock?
+    /// Things the user should know that do not stop the run.
+    public var warnings: [String]
+
+    /// Resolves `request` on every rank of `communicator` (collective: the ranks compare configuration and data).
+    /// - Throws: ``RunSetupError`` for a request that contradicts the stored run; ``FlowIOError`` naming the file
+    ///   (run directory, checkpoint, data); ``FlowConfigurationError`` for invalid settings; errors of the
+    ///   request's closures as they are.
+    public static func resolve(_ request: RunRequest, communicator: any Communicator) throws -> TrainingRun {
+        let isRoot = communicator.rank == 0
+        var warnings: [String] = []
+        var config: RunDirectory.RunConfig
+        var state: TrainingState?
+        var resumedFrom: Checkpoint?
+        let run: RunDirectory
+        // Rank 0 takes the run directory's lock before reading or writing anything in it (when it exists; a new
+        // directory is locked as it is created, in RunDirectory.prepare).
+        var lock: RunDirectory.Lock?
+        func lockIfPresent(_ r: RunDirectory) throws {
+            var isDirectory: ObjCBool = false
+            if isRoot, FileManager.default.fileExists(atPath: r.path, isDirectory: &isDirectory), isDirectory.boolValue {
+                lock = try r.lock()
+            }
+        }
+        if var resume = request.resume {
+            // A checkpoint file names its run directory.
+            var isDirectory: ObjCBool = false
+            if FileManager.default.fileExists(atPath: resume, isDirectory: &isDirectory), !isDirectory.boolValue, resume.hasSuffix(".safetensors") {
+                resume = (resume as NSString).deletingLastPathComponent
+                if resume.isEmpty { resume = "." }
+            }
+            if let out = request.out, out != resume {
+                throw RunSetupError("--out \(out) differs from --resume \(resume): a resumed run continues in its own directory")
+            }
+            run = RunDirectory(path: resume)
+            try lockIfPresent(run)
+            let stored = try run.readConfig()
+            guard FileManager.default.fileExists(atPath: run.model) else {
+                throw FlowIOError(path: run.path, message: "holds no checkpoint yet (no model.safetensors): the run ended before its first "
+                    + "checkpoint, so there is nothing to resume; start it again with the same flags and --force")
+            }
+            let checkpoint = try Checkpoint.load(path: run.model, expecting: stored.training.model)
+            guard let s = checkpoint.state else {
+                throw FlowIOError(path: run.model, message: "holds a model without training state; it cannot be resumed")
+            }
+            state = s
+            resumedFrom = checkpoint
+            try checkCheckpointBelongs(checkpoint, to: stored, in: run)
+            // Flags may extend the run (--epochs); any other flag must agree with the stored run.
+            var requested = try request.requested(stored)
+            requested.training.epochs = stored.training.epochs
+            var storedData = stored.data
+            if let f = requested.data.file { requested.data.file = RunDirectory.absolute(f) }
+            if let f = storedData.file { storedData.file = RunDirectory.absolute(f) }
+            let differences = stored.training.differences(from: requested.training)
+                + (requested.data == storedData ? [] : ["data (\(stored.data.summary) vs \(requested.data.summary))"])
+            if !differences.isEmpty {
+                throw RunSetupError("--resume \(resume) is a run with another configuration (the run's value vs this command's): \(differences.joined(separator: "; ")). Resume with the same flags (only --epochs, --threads, --overlap and --checkpoint-every may change), or start a new run.")
+            }
+            config = stored
+            if let epochs = request.epochs { config.training.epochs = epochs }
+            if case .cosine = config.training.schedule, config.training.epochs != stored.training.epochs {
+                warnings.append("the cosine schedule is re-planned over \(config.training.epochs) epochs; the steps already taken followed the plan over \(stored.training.epochs), so this run's learning rates differ from an uninterrupted \(config.training.epochs)-epoch run's")
+            }
+        } else {
+            config = try request.newRun()
+            run = RunDirectory(path: request.out ?? RunDirectory.defaultPath(for: config.data))
+            try lockIfPresent(run)
+        }
+        // Data: every rank loads (or generates) it; the fingerprint is compared below.
+        let (raw, labels) = try config.data.loadWithLabels()
+        let source = config.data.file ?? "--dataset \(config.data.dataset ?? "")"
+        if raw.columns < 2 {
+            throw RunSetupError("\(source) has \(raw.columns) column: a coupling layer needs D ≥ 2 features")
+        }
+        if state != nil, raw.columns != config.training.model.dim {
+            throw FlowIOError(path: source, message: "has \(raw.columns) columns, the resumed model has D = \(config.training.model.dim)")
+        }
+        if let recorded = resumedFrom?.metadata["data_fingerprint"], recorded != hex(raw.fingerprint) {
+            throw FlowIOError(path: source, message: "differs from the data the run was trained on (fingerprint \(hex(raw.fingerprint)), the checkpoint records \(recorded)); resume needs the same data")
+        }
+        config.training.model.dim = raw.columns
+        if case .cosine(let warmup, _, let minimum) = config.training.schedule {
+            let steps = config.training.epochs * config.training.stepsPerEpoch(rows: raw.rows)
+            config.training.schedule = .cosine(warmupSteps: warmup, totalSteps: max(1, steps), minimum: minimum)
+        }
+        try config.training.validate()
+        let split = DataSplit(rows: raw.rows, validationFraction: config.training.validationFraction, seed: config.training.seed)
+        if split.train.count < 2 { throw RunSetupError("\(source): only \(split.train.count) training row\(split.train.count == 1 ? "" : "s") after holding out \(split.validation.count) of \(raw.rows) row\(raw.rows == 1 ? "" : "s") for validation; need at least 2") }
+        let trainRaw = raw.gatherRows(split.train)
+        // The normaliser is fitted on the preprocessed training split (epoch 0's dequantisation noise), after
+        // checking that discrete data are integers in 0…levels−1.
+        let preprocessing = config.training.model.preprocessing
+        let noise = preprocessing == .none ? nil
+            : Preprocessing.noise(seed: config.training.seed, substream: 0, rows: trainRaw.rows, dim: trainRaw.columns)
+        try preprocessing.validateDiscrete(raw)  // every row, in file order (errors name the row)
+        let (preprocessed, _) = try preprocessing.forward(trainRaw, noise: noise)
+        let normalizer: Normalizer<Float> = try state?.normalizer ?? Normalizer<Float>.fit(preprocessed, source: source)
+        // Guards: every rank must run the same configuration on the same data.
+        try checkAgreement(communicator, config: config, fingerprint: raw.fingerprint)
+        // The run records its data file's absolute path, so that it can be resumed from any directory.
+        if state == nil, let f = config.data.file { config.data.file = RunDirectory.absolute(f) }
+        try checkMemory(config.training, threads: request.threads, rows: raw.rows)
+        if isRoot {
+            if state == nil, !request.force, FileManager.default.fileExists(atPath: run.model) {
+                throw FlowIOError(path: run.path, message: "already holds a trained model; use --resume \(run.path) to continue it, --force to overwrite it, or another --out")
+            }
+            let bytes = (try ParameterLayout(config.training.model)).storageCount * 12 + (1 << 20)
+            lock = try run.prepare(bytesNeeded: bytes, holding: lock)
+            if state == nil, request.force { try run.removeOutputs() }
+        }
+        let trainer = try DataParallelTrainer(
+            configuration: config.training, normalizer: normalizer, train: trainRaw,
+            validation: split.validation.isEmpty ? nil : raw.gatherRows(split.validation),
+            communicator: communicator, threads: request.threads, state: state, options: request.options)
+        // Nothing left to do: more steps done than asked for, or exactly as many with the last epoch finished
+        // (no partial epoch's sums pending); the files are left untouched.
+        if state != nil, trainer.step > trainer.totalSteps || trainer.step == trainer.totalSteps && trainer.epochProgress.isEmpty {
+            throw RunSetupError("--epochs \(config.training.epochs): \(run.path) has already trained \(trainer.epoch) epochs; give --epochs above \(trainer.epoch) to continue it")
+        }
+        return TrainingRun(run: run, config: config, trainer: trainer, rawTrain: trainRaw,
+                           trainLabels: labels.map { l in split.train.map { l[$0] } }, resumed: state != nil,
+                           fingerprint: raw.fingerprint, lock: lock, warnings: warnings)
+    }
+
+    /// A fingerprint as 16 hex digits.
+    public static func hex(_ v: UInt64) -> String {
+        let digits = String(v, radix: 16)
+        return String(repeating: "0", count: 16 - digits.count) + digits
+    }
+
+    /// The checkpoint must be this run's: its own record of the training configuration and of the data must agree
+    /// with config.json (a checkpoint copied from another run of the same shape would not).
+    /// - Throws: ``FlowIOError`` naming the checkpoint and the differences.
+    static func checkCheckpointBelongs(_ checkpoint: Checkpoint, to stored: RunDirectory.RunConfig, in run: RunDirectory) throws {
+        if let cp = checkpoint.training {
+            var written = cp
+            written.epochs = stored.training.epochs  // a resumed run may have extended them
+            if case .cosine(let w, _, let m) = written.schedule, case .cosine(_, let total, _) = stored.training.schedule {
+                written.schedule = .cosine(warmupSteps: w, totalSteps: total, minimum: m)
+            }
+            let d = stored.training.differences(from: written)
+            if !d.isEmpty {
+                throw FlowIOError(path: run.model, message: "was written by another run than \(run.config) describes (config.json vs the checkpoint: \(d.joined(separator: "; "))); copy a run directory whole, or start a new run")
+            }
+        }
+        if let text = checkpoint.metadata["data"], let written = try? JSONDecoder().decode(DataSpec.self, from: Data(text.utf8)),
+           written != stored.data {
+            throw FlowIOError(path: run.model, message: "was trained on \(written.summary), but \(run.config) says \(stored.data.summary); copy a run directory whole, or start a new run")
+        }
+    }
+
+    /// Refuses a model whose training buffers would not fit in this machine's memory: parameters, Adam's two
+    /// moments, the average, the reduced gradient and one gradient per worker (Float), plus each worker's
+    /// activations for its share of the batch, and the data (Double).
+    /// - Throws: ``FlowConfigurationError`` naming the sizes.
+    public static func checkMemory(_ t: TrainingConfiguration, threads: Int, rows: Int) throws {
+        let available = Double(MachineMemory.physicalBytes)
+        let m = t.model
+        let parameters = Double(try ParameterLayout(m).storageCount)
+        let activations = Double(t.batchSize) * Double(m.hidden) * Double(m.hiddenLayers + 2) * 2 * Double(m.couplings)
+        let bytes = 4 * (parameters * Double(5 + threads) + activations * 2) + 8 * Double(rows) * Double(m.dim)
+        if bytes > available {
+            throw FlowConfigurationError(field: "hidden", value: "\(m.hidden)",
+                message: String(format: "with --couplings %d, --hidden-layers %d and --batch-size %d training needs about %.1f GB of memory; this machine has %.1f GB",
+                                m.couplings, m.hiddenLayers, t.batchSize, bytes / 1e9, available / 1e9))
+        }
+    }
+
+    /// All ranks must hold the same configuration and data; otherwise name the difference (collective).
+    /// - Throws: ``RunSetupError`` naming the differing settings or data; ``CommunicatorError``.
+    public static func checkAgreement(_ communicator: any Communicator, config: RunDirectory.RunConfig, fingerprint: UInt64) throws {
+        guard communicator.worldSize > 1 else { return }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        let mine = try encoder.encode(config)
+        let all = try communicator.allgatherPerRank(Array(mine) + withUnsafeBytes(of: fingerprint.littleEndian, Array.init))
+        let root = all[0]
+        let rootConfig = try JSONDecoder().decode(RunDirectory.RunConfig.self, from: Data(root.dropLast(8)))
+        let rootPrint = root.suffix(8).enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
+        if rootConfig != config {
+            var diff = rootConfig.training.differences(from: config.training)
+            if rootConfig.data != config.data { diff.append("data \(rootConfig.data.summary) vs \(config.data.summary)") }
+            throw RunSetupError("this rank's configuration differs from rank 0's: \(diff.joined(separator: "; ")) (rank 0 vs rank \(communicator.rank))")
+        }
+        if rootPrint != fingerprint {
+            throw RunSetupError("this rank's data differ from rank 0's (fingerprint \(String(fingerprint, radix: 16)) vs \(String(rootPrint, radix: 16)) for \(config.data.summary)); every host must read the same file")
+        }
+    }
+}
+
+extension RunDirectory {
+    /// The directory of a new run without `--out`: `runs/<data set>` (the bundled set's name, or the data file's
+    /// name without its extension).
+    public static func defaultPath(for data: DataSpec) -> String {
+        "runs/\(data.dataset ?? ((data.file ?? "data") as NSString).deletingPathExtension.split(separator: "/").last.map(String.init) ?? "data")"
+    }
+}
+
+extension TrainingConfiguration {
+    /// Field-by-field differences from `other`, named by the flags that set them ("--lr 0.0001 vs 0.001"); "other
+    /// settings" when they differ elsewhere.
+    public func differences(from other: TrainingConfiguration) -> [String] {
+        let a = self, b = other
+        var d: [String] = []
+        func cmp<T: Equatable>(_ name: String, _ x: T, _ y: T) { if x != y { d.append("\(name) \(x) vs \(y)") } }
+        cmp("--couplings", a.model.couplings, b.model.couplings)
+        cmp("--hidden", a.model.hidden, b.model.hidden)
+        cmp("--hidden-layers", a.model.hiddenLayers, b.model.hiddenLayers)
+        cmp("--mask", a.model.maskScheme.rawValue, b.model.maskScheme.rawValue)
+        cmp("--learnable-scale", a.model.learnableScale, b.model.learnableScale)
+        cmp("--act-norm", a.model.actNorm, b.model.actNorm)
+        cmp("--image-shape", a.model.imageShape.map { "\($0)" } ?? "none", b.model.imageShape.map { "\($0)" } ?? "none")
+        cmp("--dequantize/--levels/--logit-alpha", a.model.preprocessing.summary, b.model.preprocessing.summary)
+        cmp("--batch-size", a.batchSize, b.batchSize)
+        cmp("--lr", a.learningRate, b.learningRate)
+        cmp("--l2", a.l2, b.l2)
+        cmp("--seed", a.seed, b.seed)
+        cmp("--validation-fraction", a.validationFraction, b.validationFraction)
+        cmp("--reproducible", a.reproducible, b.reproducible)
+        cmp("--micro-batch", a.microBatch, b.microBatch)
+        cmp("--clip-norm", a.clipNorm.map { "\($0)" } ?? "none", b.clipNorm.map { "\($0)" } ?? "none")
+        cmp("--on-nonfinite", a.onNonFinite.rawValue, b.onNonFinite.rawValue)
+        cmp("--ema-momentum", a.emaMomentum ?? 0, b.emaMomentum ?? 0)
+        cmp("--schedule", "\(a.schedule)", "\(b.schedule)")
+        cmp("--epochs", a.epochs, b.epochs)
+        if d.isEmpty && a != b { d.append("other settings") }
+        return d
+    }
+}

@@ -1,0 +1,94 @@
+import FlowCore
+import Foundation
+import Testing
+@testable import FlowDistributed
+
+/// The run set-up of the library (``TrainingRun/resolve(_:communicator:)``), without the command line.
+@Suite("Run set-up")
+struct TrainingRunTests {
+    /// A fresh directory under the temporary directory.
+    static func temporaryDirectory() throws -> String {
+        let path = NSTemporaryDirectory() + "flow-run-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        return path
+    }
+
+    static func request(out: String, config: RunDirectory.RunConfig, resume: String? = nil) -> RunRequest {
+        RunRequest(resume: resume, out: out, force: false, threads: 1, epochs: nil, newRun: { config }, requested: { _ in config },
+                   options: TrainerOptions())
+    }
+
+    /// 10 rows with a validation fraction of 0.25: the split holds out ⌊2.5⌉ = 3 rows, so 7 train; with batch 1 that
+    /// is 7 steps per epoch, and the cosine schedule must be planned over exactly epochs × 7 steps (⌈10·0.75⌉ = 8
+    /// would mis-size it).
+    @Test("the cosine schedule's length, the trainer's steps per epoch and the split agree when rows·f ends in .5")
+    func stepsPerEpochOneFormula() throws {
+        let dir = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let csv = dir + "/ten.csv"
+        let rows = (0..<10).map { i in "\(Double(i) * 0.5),\(Double(i * i) * 0.1 - 1)" }
+        try ("x0,x1\n" + rows.joined(separator: "\n") + "\n").write(toFile: csv, atomically: true, encoding: .utf8)
+        var training = TrainingConfiguration()
+        training.epochs = 3
+        training.batchSize = 1
+        training.validationFraction = 0.25
+        training.model.hidden = 4
+        training.model.hiddenLayers = 1
+        training.model.couplings = 2
+        training.schedule = .cosine(warmupSteps: 0, totalSteps: 0, minimum: 0)
+        let config = RunDirectory.RunConfig(training: training, data: DataSpec(dataset: nil, file: csv))
+        let run = try TrainingRun.resolve(Self.request(out: dir + "/run", config: config), communicator: SingleProcessCommunicator())
+        #expect(run.trainer.trainRows == 7)
+        #expect(run.trainer.validationRows == 3)
+        #expect(run.trainer.batchesPerEpoch == 7)
+        #expect(run.config.training.stepsPerEpoch(rows: 10) == 7)
+        guard case .cosine(_, let total, _) = run.config.training.schedule else { Issue.record("not cosine"); return }
+        #expect(total == 3 * 7)
+        #expect(run.trainer.totalSteps == total)
+        #expect(!run.resumed)
+        #expect(run.lock != nil)
+    }
+
+    @Test("a second resolve of the same directory is refused while the first holds its lock; a finished run is not overwritten without force")
+    func lockAndForce() throws {
+        let dir = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var training = TrainingConfiguration()
+        training.epochs = 1
+        training.model.hidden = 4
+        training.model.hiddenLayers = 1
+        training.model.couplings = 2
+        let config = RunDirectory.RunConfig(training: training, data: DataSpec(dataset: "moons", samples: 40))
+        let out = dir + "/run"
+        var first: TrainingRun? = try TrainingRun.resolve(Self.request(out: out, config: config), communicator: SingleProcessCommunicator())
+        #expect(throws: FlowIOError.self) { try TrainingRun.resolve(Self.request(out: out, config: config), communicator: SingleProcessCommunicator()) }
+        first = nil  // releases the lock
+        _ = first
+        // A directory that holds a model: refused without --force, naming the directory.
+        try Data("x".utf8).write(to: URL(fileURLWithPath: out + "/model.safetensors"))
+        do {
+            _ = try TrainingRun.resolve(Self.request(out: out, config: config), communicator: SingleProcessCommunicator())
+            Issue.record("a run directory with a model was overwritten without --force")
+        } catch let e as FlowIOError {
+            #expect("\(e)".contains(out) && "\(e)".contains("--force"))
+        }
+        var forced = Self.request(out: out, config: config)
+        forced.force = true
+        let run = try TrainingRun.resolve(forced, communicator: SingleProcessCommunicator())
+        #expect(!FileManager.default.fileExists(atPath: out + "/model.safetensors"), "--force removes the previous run's outputs")
+        _ = run
+    }
+
+    @Test("configuration differences are named by their flags, the first configuration's value first")
+    func differencesNameFlags() throws {
+        let dir = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var a = TrainingConfiguration()
+        a.learningRate = 1e-4
+        var b = a
+        b.learningRate = 1e-3
+        b.batchSize = 128
+        #expect(a.differences(from: b) == ["--batch-size 256 vs 128", "--lr 0.0001 vs 0.001"])
+        #expect(a.differences(from: a).isEmpty)
+    }
+}
