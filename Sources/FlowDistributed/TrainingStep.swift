@@ -50,7 +50,9 @@ extension DataParallelTrainer {
     /// reduced gradient. With `complete` the gradient is whole on every rank even when the run shards the
     /// optimiser (a blocking allreduce instead of the reduce-scatter).
     func computeGradient(complete: Bool = false) throws -> (rows: Int, nllSum: Double, gradient: ReducedGradient) {
-        group.context.batch = data.batch(forStep: step)
+        let tb = now()
+        group.context.batch = data.batch(forStep: step)  // prepares the epoch (order, dequantisation) at its first step
+        group.timings.compute += now() - tb
         let n = group.context.batch.count
         let gradient = try complete && exchange.mode == .shardedOptimizer
             ? BlockingAllreduceExchange(group: group).computeGradient() : exchange.computeGradient()

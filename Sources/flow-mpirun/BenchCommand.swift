@@ -42,6 +42,14 @@ struct BenchCommand: ParsableCommand {
     var allreduce = false
     @Flag(name: [.customLong("predict"), .customLong("model")],
           help: "Print predicted weak- and strong-scaling efficiency for 2 … 1024 nodes.") var predict = false
+    @Flag(help: "Measure this core's sgemm rate on exactly the step's matrix products (the roofline) and report each step's efficiency against it.")
+    var roofline = false
+    @Flag(help: "Also time whole epochs of the real `train` loop (shuffle, validation, checkpoints every 10 epochs, best.safetensors, metrics) on moons: the throughput a user sees.")
+    var train = false
+    @Option(name: .customLong("train-epochs"), help: "With --train: epochs of the long run; its time minus a 2-epoch run's, per epoch, is reported.")
+    var trainEpochs: Int = 12
+    @Option(name: .customLong("train-out"), help: ArgumentHelp("With --train: where the timed runs write (replaced).", valueName: "dir"))
+    var trainOut: String = "/tmp/flow-mpirun-bench-train"
     @Option(help: ArgumentHelp("Write the results as JSON to this file.", valueName: "file")) var json: String?
     @Option(help: ArgumentHelp("Write the throughput table as CSV to this file.", valueName: "file")) var csv: String?
     @Option(help: ArgumentHelp("Render a scaling sweep's CSV (from cluster/scaling.sh) instead of measuring.", valueName: "csv"))
@@ -165,6 +173,8 @@ struct BenchCommand: ParsableCommand {
             }
         }
         if ctx.isRoot { printTable(rows, flops: flops) }
+        if roofline { try measureRoofline(ctx, rows: rows, model: model) }
+        if train { try measureTraining(ctx, stepRows: rows, model: model) }
         var points: [AllreducePoint]?
         var fit: Fit?
         if allreduce {
@@ -205,6 +215,60 @@ struct BenchCommand: ParsableCommand {
     }
 
     func f(_ x: Double) -> String { String(format: "%.3f", x) }
+
+    /// `--roofline`: rank 0 measures the step's sgemm mix on one core at each thread count's rows per worker and
+    /// prints the step's efficiency: GFLOP/s ÷ (T × the roofline).
+    func measureRoofline(_ ctx: RunContext, rows: [Row], model: FlowConfiguration) throws {
+        if ctx.isRoot {
+            print("roofline: one core's sgemm rate on the step's matrix products (BLAS \(BLASRuntime.coreName), OPENBLAS_CORETYPE \(ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] ?? "unset"))")
+            print("ranks × threads  rows/worker  sgemm GFLOP/s/core  step GFLOP/s  efficiency")
+            for r in rows {
+                let perWorker = (batchSize + r.ranks * r.threads - 1) / (r.ranks * r.threads)
+                let peak = GEMMRoofline.measure(model: model, rows: perWorker)
+                let stepPerRank = r.gflops / Double(r.ranks)
+                print(String(format: "%5d × %-7d  %11d  %18.1f  %12.1f  %9.1f%%", r.ranks, r.threads, perWorker, peak, stepPerRank,
+                             100 * stepPerRank / (Double(r.threads) * peak)))
+            }
+        }
+        try ctx.communicator.barrier()
+    }
+
+    /// `--train`: for every thread count, the real `train` (the seed's data set, this model, default checkpointing:
+    /// every 10 epochs and best.safetensors whenever validation improves) for 2 and `--train-epochs` epochs; the
+    /// difference of their wall times gives seconds per epoch without the set-up and the summary, whose samples/s is
+    /// compared with the step throughput measured above.
+    func measureTraining(_ ctx: RunContext, stepRows: [Row], model: FlowConfiguration) throws {
+        guard model.dim == 2 else {
+            ctx.say("--train: trains on moons, which has D = 2; skipped for --dim \(model.dim)")
+            return
+        }
+        guard trainEpochs > 2 else { throw ValidationError("invalid --train-epochs \(trainEpochs): need more than 2") }
+        var lines: [String] = []
+        for r in stepRows where r.overlap == stepRows[0].overlap {
+            var seconds: [Int: Double] = [:]
+            var rowsPerEpoch = 0
+            for epochs in [2, trainEpochs] {
+                var args = ["--out", "\(trainOut)/\(r.threads)x\(epochs)", "--force", "--epochs", "\(epochs)", "--threads", "\(r.threads)",
+                            "--quiet", "--no-plots", "--couplings", "\(couplings)", "--hidden", "\(hidden)", "--hidden-layers",
+                            "\(hiddenLayers)", "--batch-size", "\(batchSize)", "--ema-momentum", "\(emaMomentum)"]
+                if reproducible { args.append("--reproducible") }
+                let command = try TrainCommand.parse(args)
+                let setup = try command.prepare(ctx)
+                rowsPerEpoch = setup.trainer.trainRows
+                try ctx.communicator.barrier()
+                let t0 = ctx.communicator.wallTime()
+                try command.train(ctx, setup)
+                try ctx.communicator.barrier()
+                seconds[epochs] = ctx.communicator.wallTime() - t0
+            }
+            let perEpoch = (seconds[trainEpochs]! - seconds[2]!) / Double(trainEpochs - 2)
+            let rate = Double(rowsPerEpoch) / perEpoch
+            lines.append(String(format: "%5d × %-7d  %14.0f  %15.0f  %8.1f%%", r.ranks, r.threads, rate, r.samplesPerSecond,
+                                100 * rate / r.samplesPerSecond))
+        }
+        ctx.say("train: epochs \(trainEpochs) − 2 of the real loop (moons, \(batchSize) per batch), checkpoints every 10 epochs + best\n"
+            + "ranks × threads  train samples/s  step samples/s  train ÷ step\n" + lines.joined(separator: "\n"))
+    }
 
     /// Median of `repeats` measurements of `steps` steps each, after warm-up.
     func measure(_ ctx: RunContext, model: FlowConfiguration, threads: Int, overlap: Bool) throws -> Row {

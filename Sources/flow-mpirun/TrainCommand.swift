@@ -160,10 +160,9 @@ struct TrainCommand: ParsableCommand {
                 let data = command.data.given ? try command.data.spec(defaultSeed: training.seed, fallback: stored.data) : stored.data
                 return RunDirectory.RunConfig(training: training, data: data)
             },
-            options: options(rank: ctx.rank, hosts: ctx.communicator.hostCount))
-        let run = try TrainingRun.resolve(request, communicator: ctx.communicator)
-        for w in run.warnings { ctx.logger.warning("\(w)") }
-        return run
+            options: options(rank: ctx.rank, hosts: ctx.communicator.hostCount),
+            warn: { [logger = ctx.logger] w in logger.warning("\(w)") })
+        return try TrainingRun.resolve(request, communicator: ctx.communicator)
     }
 
     func train(_ ctx: RunContext, _ s: TrainingRun) throws {
@@ -198,6 +197,10 @@ struct TrainCommand: ParsableCommand {
         // after the same step, rank 0 writes a checkpoint, and the job exits with 128 + signal; a second SIGINT
         // exits at once. See docs/stopping.md.
         flow_install_stop_handlers()
+        // Checkpoints, the best model and the metrics are snapshotted at an epoch's end and written by a background
+        // thread while the next epoch trains (at most one batch of files in flight; rank 0 only).
+        let writer = BackgroundFileWriter()
+        defer { try? writer.wait() }  // whatever ends training, the files in flight are completed first
         let logger = ctx.logger
         var signalSeenAfterStep: Int?  // the first step after which this rank's stop signal was seen (latency in steps)
         while !trainer.finished {
@@ -210,9 +213,11 @@ struct TrainCommand: ParsableCommand {
             }
             // A stop in the middle of an epoch: its sums go into the checkpoint, and the epoch is not reported.
             if trainer.stopAgreed && trainer.step % trainer.batchesPerEpoch != 0 {
-                try stopAfterSignal(ctx, s, progress: progress, signalSeenAfterStep: signalSeenAfterStep, best: best, bestWritten: bestWritten)
+                try stopAfterSignal(ctx, s, writer: writer, progress: progress, signalSeenAfterStep: signalSeenAfterStep, best: best,
+                                    bestWritten: bestWritten)
             }
             if let v = report.validationNLL, !v.isFinite {
+                try writer.wait()  // the last checkpoint in flight, if any, completes
                 // Diverged (parameters overflowed): stop, keeping the last checkpoint, which was finite.
                 let kept = FileManager.default.fileExists(atPath: s.run.model)
                     ? "the last checkpoint, \(s.run.model), is kept" : "no checkpoint was written"
@@ -230,23 +235,26 @@ struct TrainCommand: ParsableCommand {
             let checkpointDue = report.epoch % checkpointEvery == 0 || trainer.finished
             if checkpointDue { try trainer.synchronizeOptimizerState() }  // collective: every rank
             if ctx.isRoot {
-                try metrics.write(to: s.run.metrics)
+                var files = [PendingFile(path: s.run.metrics, bytes: metrics.bytes)]
                 if checkpointDue {
-                    try checkpoint(trainer, s).write(to: s.run.model)
+                    files.append(PendingFile(path: s.run.model, bytes: try checkpoint(trainer, s).checkedBytes(for: s.run.model)))
                     if let b = best, !bestWritten {
-                        try bestCheckpoint(trainer, s, parameters: b.parameters, epoch: b.epoch).write(to: s.run.best)
+                        files.append(PendingFile(path: s.run.best, bytes: try bestCheckpoint(trainer, s, parameters: b.parameters, epoch: b.epoch)
+                            .checkedBytes(for: s.run.best)))
                         bestWritten = true
                     }
                 }
+                try writer.submit(files)
             }
             // A stop that came with an epoch's last step: the epoch is validated and recorded above; a stop with
             // the run's very last step is no stop at all (the run ends as usual).
             if trainer.stopAgreed && !trainer.finished {
-                try stopAfterSignal(ctx, s, progress: progress, signalSeenAfterStep: signalSeenAfterStep, best: best,
+                try stopAfterSignal(ctx, s, writer: writer, progress: progress, signalSeenAfterStep: signalSeenAfterStep, best: best,
                                     bestWritten: bestWritten, checkpointWritten: checkpointDue)
             }
         }
         progress.finish()
+        try writer.wait()
         let tm = trainer.timings
         if tm.steps > 0 {
             ctx.logger.debug("time per step (ms): compute \(String(format: "%.2f", 1e3 * tm.compute / Double(tm.steps))), reduce \(String(format: "%.2f", 1e3 * tm.intraNodeReduction / Double(tm.steps))), allreduce \(String(format: "%.2f", 1e3 * tm.allreduce / Double(tm.steps))), optimizer \(String(format: "%.2f", 1e3 * tm.optimizer / Double(tm.steps)))")
@@ -272,13 +280,15 @@ struct TrainCommand: ParsableCommand {
     }
 
     /// The end of a run stopped by a signal (docs/stopping.md), on every rank: the stop was agreed after the same
-    /// step everywhere. Rank 0 writes the checkpoint (unless `checkpointWritten`: an epoch's end just wrote it) and
+    /// step everywhere. Rank 0 waits for the background writes in flight, then writes the checkpoint (unless
+    /// `checkpointWritten`: an epoch's end just queued it) and
     /// a best model not yet on disk; the ranks agree on the signal to report (the highest-numbered one any rank
     /// received), pass a barrier, and exit with 128 + that signal.
-    func stopAfterSignal(_ ctx: RunContext, _ s: TrainingRun, progress: ProgressReporter, signalSeenAfterStep: Int?,
+    func stopAfterSignal(_ ctx: RunContext, _ s: TrainingRun, writer: BackgroundFileWriter, progress: ProgressReporter, signalSeenAfterStep: Int?,
                          best: (parameters: [Float], epoch: Int)?, bestWritten: Bool, checkpointWritten: Bool = false) throws -> Never {
         let trainer = s.trainer
         progress.finish()
+        try writer.wait()  // the files in flight are older than the ones written below
         let agreed = flow_monotonic_seconds()
         let own = flow_stop_signal()
         var signals: [Int64] = [Int64(own)]

@@ -68,16 +68,29 @@ public enum Preprocessing: Codable, Hashable, Sendable {
             if !(xt >= 0 && xt < Double(levels)) { return false }
             z[e] = xt
         }
-        Self.withParameterFreeBuffers { p, ws in
-            for t in transforms(features: dim) { t.forward(z, rows: rows, parameters: p, workspace: ws, output: z, logDet: logDet) }
+        // The chain's forward passes, input and output in distinct buffers (ping-pong), ending in z.
+        let chain = transforms(features: dim)
+        guard !chain.isEmpty else { return true }
+        let other = UnsafeMutablePointer<Double>.allocate(capacity: rows * dim)
+        defer { other.deallocate() }
+        var current = z, next = other
+        Self.withParameterFreeBuffers(rows: rows) { p, ws in
+            for t in chain {
+                t.forward(current, rows: rows, parameters: p, workspace: ws, output: next, logDet: logDet)
+                swap(&current, &next)
+            }
         }
+        if current != z { z.update(from: current, count: rows * dim) }
         return true
     }
 
-    /// A parameter pointer and an empty workspace for the parameter-free ``transforms(features:)``.
-    static func withParameterFreeBuffers<R>(_ body: (UnsafePointer<Double>, FlowWorkspace<Double>) -> R) -> R {
+    /// A parameter pointer and a workspace for `rows` rows for the parameter-free ``transforms(features:)`` (which
+    /// declare no buffers).
+    static func withParameterFreeBuffers<R>(rows: Int, _ body: (UnsafePointer<Double>, FlowWorkspace<Double>) -> R) -> R {
         let none: [Double] = [0]
-        return none.withUnsafeBufferPointer { body($0.baseAddress!, FlowWorkspace(layout: WorkspaceLayout.Builder().layout(), capacity: 1)) }
+        return none.withUnsafeBufferPointer {
+            body($0.baseAddress!, FlowWorkspace(layout: WorkspaceLayout.Builder().layout(), capacity: max(1, rows)))
+        }
     }
 
     /// Checks that discrete data `[rows, D]` (data units, before dequantisation) hold integers in
@@ -100,7 +113,7 @@ public enum Preprocessing: Codable, Hashable, Sendable {
         let chain = transforms(features: dim)
         guard !chain.isEmpty else { x.update(from: z, count: rows * dim); return }
         x.update(from: z, count: rows * dim)
-        Self.withParameterFreeBuffers { p, ws in
+        Self.withParameterFreeBuffers(rows: rows) { p, ws in
             for t in chain.reversed() { t.inverse(x, rows: rows, parameters: p, workspace: ws, output: x) }
         }
     }

@@ -106,10 +106,17 @@ public struct Checkpoint: Sendable {
     /// - Throws: ``FlowIOError`` naming the path when the contents are not finite or the file cannot be written
     ///   (the old file stays).
     public func write(to path: String) throws {
+        try AtomicFile.write(checkedBytes(for: path), to: path)
+    }
+
+    /// The file's bytes for writing to `path` later (e.g. by a ``BackgroundFileWriter``), after the same checks as
+    /// ``write(to:)``.
+    /// - Throws: ``FlowIOError`` naming `path` when a parameter or moment is not finite.
+    public func checkedBytes(for path: String) throws -> [UInt8] {
         if let problem = nonFiniteContent() {
             throw FlowIOError(path: path, message: "not written: \(problem) (training diverged: try a lower --lr or --clip-norm); the previous file, if any, is kept")
         }
-        try AtomicFile.write(serialize(), to: path)
+        return serialize()
     }
 
     /// The first tensor holding a value that ``load(path:expecting:)`` would refuse, described, or nil.

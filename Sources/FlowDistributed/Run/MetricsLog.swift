@@ -12,7 +12,6 @@ public struct MetricsLog: Sendable {
     public init() {}
 
     /// Appends epoch `epoch`'s row (NLLs and penalty in nats, seconds, samples/s).
-
     public mutating func append(epoch: Int, train: Double, validation: Double?, penalty: Double, seconds: Double, samplesPerSecond: Double) {
         func f(_ x: Double) -> String { String(format: "%.6f", x) }
         rows.append("\(epoch),\(f(train)),\(validation.map(f) ?? ""),\(f(penalty)),\(String(format: "%.4f", seconds)),\(String(format: "%.1f", samplesPerSecond))")
@@ -21,8 +20,11 @@ public struct MetricsLog: Sendable {
     /// Writes the file atomically.
     /// - Throws: ``FlowIOError`` naming `path`.
     public func write(to path: String) throws {
-        try AtomicFile.write(Array(([Self.header] + rows).joined(separator: "\n").utf8) + [10], to: path)
+        try AtomicFile.write(bytes, to: path)
     }
+
+    /// The file's contents: the header and every row, one per line.
+    public var bytes: [UInt8] { Array(([Self.header] + rows).joined(separator: "\n").utf8) + [10] }
 
     /// The rows of an existing file for epochs ≤ `upTo` (resuming).
     public static func read(path: String, upTo epoch: Int) -> MetricsLog {

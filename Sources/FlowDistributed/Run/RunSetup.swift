@@ -29,12 +29,14 @@ public struct RunRequest {
     public var requested: (_ stored: RunDirectory.RunConfig) throws -> RunDirectory.RunConfig
     /// How the trainer behaves beyond its configuration.
     public var options: TrainerOptions
+    /// Told, as soon as it is known, what the user should know that does not stop the run.
+    public var warn: (String) -> Void
 
     /// A request; see the properties.
     public init(resume: String?, out: String?, force: Bool, threads: Int, epochs: Int?,
                 newRun: @escaping () throws -> RunDirectory.RunConfig,
                 requested: @escaping (_ stored: RunDirectory.RunConfig) throws -> RunDirectory.RunConfig,
-                options: TrainerOptions) {
+                options: TrainerOptions, warn: @escaping (String) -> Void = { _ in }) {
         self.resume = resume
         self.out = out
         self.force = force
@@ -43,6 +45,7 @@ public struct RunRequest {
         self.newRun = newRun
         self.requested = requested
         self.options = options
+        self.warn = warn
     }
 }
 
@@ -50,11 +53,11 @@ public struct RunRequest {
 /// trainer at the run's position.
 ///
 /// ``resolve(_:communicator:)`` does every check a run needs before its first step, in this order: the run
-/// (new; or resumed from its config.json and last checkpoint, which must be this run's and agree with the flags),
-/// the data (loaded on every rank, refused when they differ from what the checkpoint was trained on), the
+/// (new, its configuration from the flags; or resumed from its config.json and last checkpoint, which must be this
+/// run's and agree with the flags), rank 0 locking the directory as soon as it exists, the data (loaded on every rank, refused when they differ from what the checkpoint was trained on), the
 /// configuration (validated, the cosine schedule planned over ``TrainingConfiguration/stepsPerEpoch(rows:)``
 /// steps per epoch), the discrete data's levels, the normaliser (fitted, or the checkpoint's), the agreement of
-/// every rank on configuration and data, the memory, and the directory (lock, room, `--force`).
+/// every rank on configuration and data, the memory, and the directory (created and locked if new, room, `--force`).
 public struct TrainingRun {
     /// The run's directory.
     public var run: RunDirectory
@@ -72,8 +75,6 @@ public struct TrainingRun {
     public var fingerprint: UInt64
     /// Rank 0's lock on the run directory, held as long as this value lives.
     public var lock: RunDirectory.Lock?
-    /// Things the user should know that do not stop the run.
-    public var warnings: [String]
 
     /// Resolves `request` on every rank of `communicator` (collective: the ranks compare configuration and data).
     /// - Throws: ``RunSetupError`` for a request that contradicts the stored run; ``FlowIOError`` naming the file
@@ -81,7 +82,6 @@ public struct TrainingRun {
     ///   request's closures as they are.
     public static func resolve(_ request: RunRequest, communicator: any Communicator) throws -> TrainingRun {
         let isRoot = communicator.rank == 0
-        var warnings: [String] = []
         var config: RunDirectory.RunConfig
         var state: TrainingState?
         var resumedFrom: Checkpoint?
@@ -133,7 +133,7 @@ public struct TrainingRun {
             config = stored
             if let epochs = request.epochs { config.training.epochs = epochs }
             if case .cosine = config.training.schedule, config.training.epochs != stored.training.epochs {
-                warnings.append("the cosine schedule is re-planned over \(config.training.epochs) epochs; the steps already taken followed the plan over \(stored.training.epochs), so this run's learning rates differ from an uninterrupted \(config.training.epochs)-epoch run's")
+                request.warn("the cosine schedule is re-planned over \(config.training.epochs) epochs; the steps already taken followed the plan over \(stored.training.epochs), so this run's learning rates differ from an uninterrupted \(config.training.epochs)-epoch run's")
             }
         } else {
             config = try request.newRun()
@@ -193,7 +193,7 @@ public struct TrainingRun {
         }
         return TrainingRun(run: run, config: config, trainer: trainer, rawTrain: trainRaw,
                            trainLabels: labels.map { l in split.train.map { l[$0] } }, resumed: state != nil,
-                           fingerprint: raw.fingerprint, lock: lock, warnings: warnings)
+                           fingerprint: raw.fingerprint, lock: lock)
     }
 
     /// A fingerprint as 16 hex digits.
