@@ -305,9 +305,11 @@ public final class DataParallelTrainer: @unchecked Sendable {
         // is complete, and is validated and reported like any other.
         let complete = step == (e + 1) * batchesPerEpoch
         if complete { epochProgress = EpochProgress() }
+        let tv = now()
         let validation = complete ? try validationNLL() : nil
         return EpochReport(epoch: e + 1, trainNLL: p.rows > 0 ? p.nllRowSum / Double(p.rows) : .nan, validationNLL: validation,
                            penalty: penalty, seconds: p.seconds,
-                           samplesPerSecond: p.seconds > 0 ? Double(p.rows) / p.seconds : 0, skippedSteps: p.skippedSteps)
+                           samplesPerSecond: p.seconds > 0 ? Double(p.rows) / p.seconds : 0, skippedSteps: p.skippedSteps,
+                           validationSeconds: now() - tv)
     }
 }

@@ -38,6 +38,8 @@ public struct EpochReport: Sendable {
     public var samplesPerSecond: Double
     /// Steps skipped for non-finite values in this epoch.
     public var skippedSteps: Int
+    /// Wall-clock seconds of the validation pass after the epoch's steps (0 without a validation split).
+    public var validationSeconds = 0.0
 }
 
 /// Cumulative wall-clock seconds per phase of the training step on this rank.

@@ -245,7 +245,7 @@ struct BenchCommand: ParsableCommand {
         guard trainEpochs > 2 else { throw ValidationError("invalid --train-epochs \(trainEpochs): need more than 2") }
         var lines: [String] = []
         for r in stepRows where r.overlap == stepRows[0].overlap {
-            var seconds: [Int: Double] = [:]
+            var seconds: [Int: Double] = [:], stepSeconds: [Int: Double] = [:], validationSeconds: [Int: Double] = [:]
             var rowsPerEpoch = 0
             for epochs in [2, trainEpochs] {
                 var args = ["--out", "\(trainOut)/\(r.threads)x\(epochs)", "--force", "--epochs", "\(epochs)", "--threads", "\(r.threads)",
@@ -257,17 +257,27 @@ struct BenchCommand: ParsableCommand {
                 rowsPerEpoch = setup.trainer.trainRows
                 try ctx.communicator.barrier()
                 let t0 = ctx.communicator.wallTime()
-                try command.train(ctx, setup)
+                var steps = 0.0, validation = 0.0
+                try command.train(ctx, setup) { report in
+                    steps += report.seconds
+                    validation += report.validationSeconds
+                }
                 try ctx.communicator.barrier()
                 seconds[epochs] = ctx.communicator.wallTime() - t0
+                stepSeconds[epochs] = steps
+                validationSeconds[epochs] = validation
             }
-            let perEpoch = (seconds[trainEpochs]! - seconds[2]!) / Double(trainEpochs - 2)
+            let n = Double(trainEpochs - 2)
+            let perEpoch = (seconds[trainEpochs]! - seconds[2]!) / n
+            let stepsPerEpoch = (stepSeconds[trainEpochs]! - stepSeconds[2]!) / n
+            let validationPerEpoch = (validationSeconds[trainEpochs]! - validationSeconds[2]!) / n
             let rate = Double(rowsPerEpoch) / perEpoch
-            lines.append(String(format: "%5d × %-7d  %14.0f  %15.0f  %8.1f%%", r.ranks, r.threads, rate, r.samplesPerSecond,
-                                100 * rate / r.samplesPerSecond))
+            lines.append(String(format: "%5d × %-7d  %15.0f  %14.0f  %11.1f%%  %9.0f  %12.0f  %10.0f", r.ranks, r.threads, rate, r.samplesPerSecond,
+                                100 * rate / r.samplesPerSecond, 1e3 * stepsPerEpoch, 1e3 * validationPerEpoch,
+                                1e3 * (perEpoch - stepsPerEpoch - validationPerEpoch)))
         }
-        ctx.say("train: epochs \(trainEpochs) − 2 of the real loop (moons, \(batchSize) per batch), checkpoints every 10 epochs + best\n"
-            + "ranks × threads  train samples/s  step samples/s  train ÷ step\n" + lines.joined(separator: "\n"))
+        ctx.say("train: epochs \(trainEpochs) − 2 of the real loop (moons, \(batchSize) per batch), checkpoints every 10 epochs + best; ms per epoch\n"
+            + "ranks × threads  train samples/s  step samples/s  train ÷ step  steps ms  validation ms  other ms\n" + lines.joined(separator: "\n"))
     }
 
     /// Median of `repeats` measurements of `steps` steps each, after warm-up.

@@ -165,7 +165,8 @@ struct TrainCommand: ParsableCommand {
         return try TrainingRun.resolve(request, communicator: ctx.communicator)
     }
 
-    func train(_ ctx: RunContext, _ s: TrainingRun) throws {
+    /// The epoch loop of the run `s`; `onEpoch` sees every epoch's report (for `bench --train`).
+    func train(_ ctx: RunContext, _ s: TrainingRun, onEpoch: (EpochReport) -> Void = { _ in }) throws {
         let trainer = s.trainer
         let t = trainer.configuration
         ctx.logger.debug("BLAS: \(BLASRuntime.coreName) (\(BLASRuntime.configuration))")
@@ -232,6 +233,7 @@ struct TrainCommand: ParsableCommand {
             metrics.append(epoch: report.epoch, train: report.trainNLL, validation: report.validationNLL, penalty: report.penalty,
                            seconds: report.seconds, samplesPerSecond: report.samplesPerSecond)
             progress.epoch(report)
+            onEpoch(report)
             let checkpointDue = report.epoch % checkpointEvery == 0 || trainer.finished
             if checkpointDue { try trainer.synchronizeOptimizerState() }  // collective: every rank
             if ctx.isRoot {
