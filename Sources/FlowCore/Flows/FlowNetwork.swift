@@ -29,6 +29,8 @@ public struct FlowNetwork<Scalar: FlowScalar>: Sendable {
     let values: [WorkspaceBuffer]
     let logDetBuffer: WorkspaceBuffer
     let dCurrent: WorkspaceBuffer, dNext: WorkspaceBuffer
+    /// The index of the first transform with parameters (the number of transforms when none has).
+    let firstTrainable: Int
 
     /// Builds the chain of a validated configuration with the data normaliser `normalizer` (identity when nil).
     /// - Throws: ``FlowConfigurationError`` when the configuration is invalid or the normaliser has another width.
@@ -59,6 +61,7 @@ public struct FlowNetwork<Scalar: FlowScalar>: Sendable {
         dCurrent = chain.buffers.buffer("flow.d_current", perRow: D)
         dNext = chain.buffers.buffer("flow.d_next", perRow: D)
         workspaceLayout = chain.buffers.layout()
+        firstTrainable = layout.bucketOfTransform.firstIndex { $0 != nil } ?? transforms.count
     }
 
     /// Number of features D.
@@ -150,8 +153,11 @@ public struct FlowNetwork<Scalar: FlowScalar>: Sendable {
         bucketDone: ((Int) -> Void)?
     ) {
         var dCur = ws[dCurrent], dNext = ws[self.dNext]
-        for i in stride(from: transforms.count - 1, through: 0, by: -1) {
-            let wantDx = i > 0 || dInput != nil
+        // Without dInput, no transform needs dL/dx below the first one with parameters (e.g. the normaliser's
+        // input), and the transforms below it have nothing to differentiate.
+        let lowest = dInput != nil ? 0 : firstTrainable
+        for i in stride(from: transforms.count - 1, through: lowest, by: -1) {
+            let wantDx = i > lowest || dInput != nil
             transforms[i].backward(
                 dCur, dLogDet: dLogDet, input: ws[values[i]], rows: rows, parameters: p, gradient: g,
                 accumulate: accumulate, workspace: ws, dx: wantDx ? dNext : nil)
