@@ -15,7 +15,7 @@ import FlowCore
 ///
 /// All buffers are allocated in `init`; a steady-state step allocates nothing on the heap (measured by
 /// `flow-alloc-count` in the blocking and exact modes). An epoch's first step allocates its permutation (and, for
-/// discrete data, the dequantised split); the overlapped mode allocates its bucket callback once per step.
+/// discrete data, the dequantised split).
 public final class DataParallelTrainer: @unchecked Sendable {
     /// The run's configuration.
     public let configuration: TrainingConfiguration

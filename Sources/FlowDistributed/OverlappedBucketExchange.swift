@@ -21,9 +21,11 @@ final class OverlappedBucketExchange: GradientExchange {
     var bucketError: Error?
     /// The buffer the buckets were summed into (a worker's own when only one has rows).
     var target: UnsafeMutablePointer<Float>?
-    lazy var computeJob: (Int) -> Void = { [unowned self] w in
-        self.group.computeShard(w, bucketDone: { b in self.bucketFinished(b, worker: w) })
+    /// Worker w's report of a finished bucket, made once (a closure made per step would allocate).
+    lazy var bucketCallbacks: [(Int) -> Void] = (0..<group.pool.count).map { w in
+        { [unowned self] b in self.bucketFinished(b, worker: w) }
     }
+    lazy var computeJob: (Int) -> Void = { [unowned self] w in self.group.computeShard(w, bucketDone: self.bucketCallbacks[w]) }
 
     init(group: WorkerGroup) {
         self.group = group
@@ -32,6 +34,7 @@ final class OverlappedBucketExchange: GradientExchange {
     }
 
     func computeGradient() throws -> ReducedGradient {
+        _ = bucketCallbacks  // made here, on the coordinating thread, before any worker reads them
         let g = group, t0 = g.now()
         let R = g.communicator.worldSize, n = g.context.batch.count
         g.context.plan = ShardPlan(rows: n, ranks: R, threads: g.pool.count, microBatch: nil)
