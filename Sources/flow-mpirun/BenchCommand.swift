@@ -248,7 +248,7 @@ struct BenchCommand: ParsableCommand {
             var seconds: [Int: Double] = [:], stepSeconds: [Int: Double] = [:], validationSeconds: [Int: Double] = [:]
             var rowsPerEpoch = 0
             for epochs in [2, trainEpochs] {
-                var args = ["--out", "\(trainOut)/\(r.threads)x\(epochs)", "--force", "--epochs", "\(epochs)", "--threads", "\(r.threads)",
+                var args = ["--out", "\(trainOut)/threads\(r.threads)-epochs\(epochs)", "--force", "--epochs", "\(epochs)", "--threads", "\(r.threads)",
                             "--quiet", "--no-plots", "--couplings", "\(couplings)", "--hidden", "\(hidden)", "--hidden-layers",
                             "\(hiddenLayers)", "--batch-size", "\(batchSize)", "--ema-momentum", "\(emaMomentum)"]
                 if reproducible { args.append("--reproducible") }
@@ -258,7 +258,7 @@ struct BenchCommand: ParsableCommand {
                 try ctx.communicator.barrier()
                 let t0 = ctx.communicator.wallTime()
                 var steps = 0.0, validation = 0.0
-                try command.train(ctx, setup) { report in
+                try command.train(ctx, setup, printSummary: false) { report in
                     steps += report.seconds
                     validation += report.validationSeconds
                 }
@@ -331,7 +331,9 @@ struct BenchCommand: ParsableCommand {
         }
         if let one = rows.first(where: { $0.threads == 1 && $0.overlap == rows[0].overlap }) {
             for r in rows where r.threads > 1 && r.overlap == one.overlap {
-                print(String(format: "parallel efficiency 1 → %d threads: %.1f%%", r.threads, 100 * r.samplesPerSecond / (Double(r.threads) * one.samplesPerSecond)))
+                let efficiency = 100 * r.samplesPerSecond / (Double(r.threads) * one.samplesPerSecond)
+                print(String(format: "parallel efficiency 1 → %d threads: %.1f%%%@", r.threads, efficiency,
+                             efficiency > 102 ? " (above 100 %: the cores differ or the machine was busy; compare alternating runs)" : ""))
             }
         }
         if let on = rows.first(where: { $0.ranks > 1 && $0.overlap }), let off = rows.first(where: { $0.ranks > 1 && !$0.overlap && $0.threads == on.threads }),

@@ -165,8 +165,9 @@ struct TrainCommand: ParsableCommand {
         return try TrainingRun.resolve(request, communicator: ctx.communicator)
     }
 
-    /// The epoch loop of the run `s`; `onEpoch` sees every epoch's report (for `bench --train`).
-    func train(_ ctx: RunContext, _ s: TrainingRun, onEpoch: (EpochReport) -> Void = { _ in }) throws {
+    /// The epoch loop of the run `s`; `onEpoch` sees every epoch's report, and `printSummary` false leaves out the
+    /// closing summary (both for `bench --train`).
+    func train(_ ctx: RunContext, _ s: TrainingRun, printSummary: Bool = true, onEpoch: (EpochReport) -> Void = { _ in }) throws {
         let trainer = s.trainer
         let t = trainer.configuration
         ctx.logger.debug("BLAS: \(BLASRuntime.coreName) (\(BLASRuntime.configuration))")
@@ -272,6 +273,7 @@ struct TrainCommand: ParsableCommand {
             try RunPlots.write(ctx: ctx, trainer: trainer, parameters: drawn.0, epoch: drawn.1, rawTrain: s.rawTrain,
                                labels: s.trainLabels, metrics: metrics, run: s.run, points: plotPoints, seed: t.seed)
         }
+        guard printSummary else { return }
         let throughput = totalSeconds > 0 ? totalRows / totalSeconds : 0
         ctx.say("""
             done: \(trainer.epoch) epochs, \(trainer.step) steps\(totalSeconds > 0 ? String(format: ", %.0f samples/s (%@)", throughput, layoutText) : "")
