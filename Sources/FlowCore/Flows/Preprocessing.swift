@@ -110,9 +110,9 @@ public enum Preprocessing: Codable, Hashable, Sendable {
     /// Inverse on `rows` rows `[rows, D]`: the ``transforms(features:)`` inverted in reverse order, giving
     /// continuous x̃ in [0, levels) (for `dequantizeLogit`, x̃ = levels·(sigmoid(z) − α)/(1 − 2α)); `x` may alias `z`.
     public func inverse(_ z: UnsafePointer<Double>, rows: Int, dim: Int, into x: UnsafeMutablePointer<Double>) {
-        let chain = transforms(features: dim)
-        guard !chain.isEmpty else { x.update(from: z, count: rows * dim); return }
         x.update(from: z, count: rows * dim)
+        let chain = transforms(features: dim)
+        guard !chain.isEmpty else { return }
         Self.withParameterFreeBuffers(rows: rows) { p, ws in
             for t in chain.reversed() { t.inverse(x, rows: rows, parameters: p, workspace: ws, output: x) }
         }
