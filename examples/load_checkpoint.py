@@ -5,6 +5,10 @@
 
 (from the repository's root, after scripts/run-main.sh, which writes both files). The second argument is
 optional: any CSV (optional header line) or .npy of shape [rows, D]; without it, 5 random points are scored.
+
+A conditional model p(x | c) (trained with --context-columns K or --condition class) needs its context: a
+third argument CONTEXT [rows, K] (or one row for all), else the DATA file's last K columns (a class-conditional
+model: DATA's last column is the class 0 … C-1); it then prints log p(x | c), as `flow-mpirun evaluate` does.
 Needs `pip install safetensors numpy`. Reimplements the forward pass (data -> latent) exactly as
 flow-mpirun computes it (see docs/math.md), so its numbers match
 `flow-mpirun evaluate --model runs/moons --data runs/moons/samples.csv`.
@@ -36,21 +40,27 @@ def mlp(t, prefix, h, layers, tanh):
     return np.tanh(h) if tanh else h
 
 
-def log_prob(t, config, x):
-    """log p(x) in nats per row, data units; x is [rows, D]."""
+def log_prob(t, config, x, c=None):
+    """log p(x) (or log p(x | c)) in nats per row, data units; x is [rows, D], c [rows, K] for a conditional model."""
     mean, std = t["normalizer.mean"].astype(np.float64), t["normalizer.std"].astype(np.float64)
     u = (x - mean) / std
     logdet = np.full(len(x), -np.log(std).sum())
     L = config["hidden_layers"]
+    if config.get("context_features"):
+        # The context normaliser (identity for a one-hot class); it adds nothing to the log-det.
+        c_mean, c_std = t["context_normalizer.mean"].astype(np.float64), t["context_normalizer.std"].astype(np.float64)
+        c = (np.broadcast_to(c, (len(x), c.shape[1])) - c_mean) / c_std
     for i in range(config["couplings"]):
         m = t[f"couplings.{i}.mask"].astype(np.float64)
         h = u * m
+        if c is not None:
+            h = np.concatenate([h, c], axis=1)  # the s and t networks read [b*x, c]
         s = mlp(t, f"couplings.{i}.s", h, L, tanh=True)
         if config.get("learnable_scale"):
             s = s * t[f"couplings.{i}.scale"]
         s = s * (1 - m)
         tt = mlp(t, f"couplings.{i}.t", h, L, tanh=False) * (1 - m)
-        u = h + (1 - m) * (u * np.exp(s) + tt)
+        u = u * m + (1 - m) * (u * np.exp(s) + tt)
         logdet += s.sum(1)
         if config.get("act_norm"):  # ActNorm after the coupling: y = u * exp(log_scale) + bias
             log_scale = t[f"actnorms.{i}.log_scale"].astype(np.float64)
@@ -96,9 +106,32 @@ def main():
     else:
         rng = np.random.default_rng(0)
         x = rng.normal(size=(5, config["dim"])) * tensors["normalizer.std"] + tensors["normalizer.mean"]
-    lp = log_prob(tensors, config, x.astype(np.float64))
-    print(f"mean log p(x) over {len(x)} rows: {lp.mean():.6f} nats; NLL {-lp.mean():.6f}; "
-          f"bits/dim {-lp.mean() / (config['dim'] * math.log(2)):.6f}")
+    d, k, classes = config["dim"], config.get("context_features", 0), config.get("context_classes")
+    c = None
+    if k:
+        if len(sys.argv) > 3:
+            c = read_table(sys.argv[3])
+        elif len(sys.argv) > 2 and classes and x.shape[1] == d + 1:
+            c = np.eye(classes)[x[:, d].astype(int)]  # the last column is the class
+            x = x[:, :d]
+        elif len(sys.argv) > 2 and x.shape[1] == d + k:
+            x, c = x[:, :d], x[:, d:]
+        elif len(sys.argv) > 2:
+            sys.exit(f"error: {sys.argv[2]}: {x.shape[1]} columns; the conditional model needs D = {d} features and its "
+                     f"context (the last {k} columns{', or the class' if classes else ''}), or a CONTEXT file")
+        else:
+            c = np.zeros((1, k))
+            if classes:
+                c[0, 0] = 1  # class 0
+        if c.shape[1] != k or len(c) not in (1, len(x)):
+            sys.exit(f"error: the context has shape {c.shape}; the model needs [{len(x)} or 1, {k}]")
+        c = c.astype(np.float64)
+    if x.shape[1] != d:
+        sys.exit(f"error: the data have {x.shape[1]} columns; the model has D = {d}")
+    lp = log_prob(tensors, config, x.astype(np.float64), c)
+    what = "log p(x | c)" if k else "log p(x)"
+    print(f"mean {what} over {len(x)} rows: {lp.mean():.6f} nats; NLL {-lp.mean():.6f}; "
+          f"bits/dim {-lp.mean() / (d * math.log(2)):.6f}")
 
 
 if __name__ == "__main__":

@@ -82,7 +82,8 @@ public final class DataParallelTrainer: @unchecked Sendable {
     /// Whether the optimiser step is sharded over the ranks.
     public var shardOptimizer: Bool { exchange.mode == .shardedOptimizer }
 
-    /// Sets up training on `train` `[N, D]` (data units) with an optional `validation` split.
+    /// Sets up training on `train` `[N, D]` (data units) with an optional `validation` split; for a conditional
+    /// model (``FlowConfiguration/contextFeatures`` K > 0) the rows are [x, c] `[N, D + K]`, the context last.
     ///
     /// With a preprocessing (``Preprocessing/dequantizeLogit(levels:alpha:)``) the rows are discrete values;
     /// every epoch e draws fresh dequantisation noise (purpose `.dequantization`, substream e) for the training
@@ -92,24 +93,27 @@ public final class DataParallelTrainer: @unchecked Sendable {
     /// - Parameters:
     ///   - normalizer: the data normaliser (fitted by the caller on the preprocessed training split, epoch 0's
     ///     noise, identically on every rank).
+    ///   - contextNormalizer: a conditional model's context normaliser `[K]` (fitted on the training split's context).
     ///   - threads: workers T on this rank.
     ///   - state: a checkpoint's state to resume from; nil starts from the seeded initialisation.
     ///   - options: how this run behaves beyond the configuration (``TrainerOptions``).
     /// - Throws: ``FlowConfigurationError`` for invalid settings or data of the wrong width.
     public init(
-        configuration: TrainingConfiguration, normalizer: Normalizer<Float>, train: Matrix<Double>,
+        configuration: TrainingConfiguration, normalizer: Normalizer<Float>, contextNormalizer: Normalizer<Float>? = nil,
+        train: Matrix<Double>,
         validation: Matrix<Double>?, communicator: any Communicator, threads: Int, state: TrainingState? = nil,
         options: TrainerOptions = TrainerOptions()
     ) throws {
         try configuration.validate()
-        let D = configuration.model.dim
-        guard train.columns == D else {
-            throw FlowConfigurationError(field: "data", message: "the data has \(train.columns) columns, the model expects D = \(D)")
+        let D = configuration.model.dim, W = configuration.model.inputWidth
+        guard train.columns == W else {
+            throw FlowConfigurationError(field: "data", message: "the data has \(train.columns) columns, the model expects "
+                + (W == D ? "D = \(D)" : "D + K = \(D) + \(W - D) (features, then context)"))
         }
         guard train.rows >= 1 else { throw FlowConfigurationError(field: "data", message: "the training split is empty") }
         guard threads >= 1 else { throw FlowConfigurationError(field: "threads", message: "\(threads): need at least 1 worker thread") }
         self.configuration = configuration
-        self.network = try FlowNetwork(configuration.model, normalizer: normalizer)
+        self.network = try FlowNetwork(configuration.model, normalizer: normalizer, contextNormalizer: contextNormalizer)
         self.communicator = communicator
         self.pool = WorkerPool(count: threads)
         self.normalizer = normalizer
@@ -123,12 +127,12 @@ public final class DataParallelTrainer: @unchecked Sendable {
         self.data = data
         let preprocessing = configuration.model.preprocessing
         if let v = validation, v.rows > 0 {
-            guard v.columns == D else {
-                throw FlowConfigurationError(field: "data", message: "the validation data has \(v.columns) columns, expected \(D)")
+            guard v.columns == W else {
+                throw FlowConfigurationError(field: "data", message: "the validation data has \(v.columns) columns, expected \(W)")
             }
             let noise = preprocessing == .none ? nil
                 : Preprocessing.noise(seed: configuration.seed, substream: Preprocessing.evaluationSubstream, rows: v.rows, dim: D)
-            let (pre, ld) = try preprocessing.forward(v, noise: noise)
+            let (pre, ld) = try preprocessing.forward(rows: v, features: D, noise: noise)
             validationData = AlignedBuffer(pre.converted(to: Float.self).values)
             validationPreLogDet = ld
             validationRows = v.rows
@@ -211,7 +215,8 @@ public final class DataParallelTrainer: @unchecked Sendable {
                       optimizerStep: optimizer.step, step: step, normalizer: normalizer,
                       bestValidationNLL: bestValidationNLL, bestEpoch: bestEpoch,
                       averagedParameters: average?.average.array, averageStep: average?.lastStep ?? 0,
-                      epochProgress: epochProgress, nonFiniteStreak: optimizerStep.consecutiveNonFinite)
+                      epochProgress: epochProgress, nonFiniteStreak: optimizerStep.consecutiveNonFinite,
+                      contextNormalizer: network.contextFeatures > 0 ? network.contextNormalizer : nil)
     }
 
     /// The parameters that are evaluated, sampled and saved as the model `[storageCount]`: the moving average
@@ -220,7 +225,8 @@ public final class DataParallelTrainer: @unchecked Sendable {
 
     /// The current model (with ``evaluationParameters``).
     public var model: RealNVP<Float> {
-        RealNVP(network: network, parameters: evaluationParameters.array, normalizer: normalizer)
+        RealNVP(network: network, parameters: evaluationParameters.array, normalizer: normalizer,
+                contextNormalizer: network.contextNormalizer)
     }
 
     /// Optimiser steps per epoch: ⌈N / B⌉ (the last batch may be partial and is used with its true size).

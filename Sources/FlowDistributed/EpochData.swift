@@ -10,17 +10,20 @@ import FlowCore
 ///   epoch e the discrete rows get fresh uniform noise (purpose `.dequantization`, substream e) and the logit
 ///   transform, in Float64, once for the epoch; their per-row log-det is kept for the NLL.
 ///
-/// Buffers: ``values`` `[N, D]` (Float, the flow's input: the chain's first transform normalises it) and the per-row
-/// preprocessing log-det `[N]` (nats). A steady-state step allocates nothing; the first step of an epoch allocates
+/// Buffers: ``values`` `[N, W]` (Float, the flow's input rows: W = D, or D + K for a conditional flow whose rows
+/// are [x, c]; the chain normalises them) and the per-row preprocessing log-det `[N]` (nats; the preprocessing
+/// acts on x only). A steady-state step allocates nothing; the first step of an epoch allocates
 /// the permutation.
 public final class EpochData: @unchecked Sendable {
     /// Rows N of the training split.
     public let rows: Int
-    /// Features D.
+    /// Values per row W (D, or D + K with a context).
     public let dim: Int
+    /// Features D of x (the preprocessed part of a row).
+    let features: Int
     /// Global batch size B.
     public let batchSize: Int
-    /// The flow's input rows `[N, D]` for the current epoch.
+    /// The flow's input rows `[N, W]` for the current epoch.
     public let values: AlignedBuffer<Float>
     let seed: UInt64
     let preprocessing: Preprocessing
@@ -31,10 +34,11 @@ public final class EpochData: @unchecked Sendable {
     var permutation: [Int] = []
     var permutationEpoch = -1
 
-    /// The split `train` `[N, D]` (data units) of a run with `configuration`.
+    /// The split `train` `[N, W]` (data units; rows [x, c] for a conditional model) of a run with `configuration`.
     init(train: Matrix<Double>, configuration: TrainingConfiguration) {
         rows = train.rows
         dim = train.columns
+        features = configuration.model.dim
         batchSize = configuration.batchSize
         seed = configuration.seed
         preprocessing = configuration.model.preprocessing
@@ -65,9 +69,11 @@ public final class EpochData: @unchecked Sendable {
 
     /// Epoch e's rows: fresh dequantisation noise and the preprocessing (once per epoch).
     func dequantize(_ raw: Matrix<Double>, epoch e: Int) {
-        let noise = Preprocessing.noise(seed: seed, substream: UInt32(truncatingIfNeeded: e), rows: raw.rows, dim: raw.columns)
+        let noise = Preprocessing.noise(seed: seed, substream: UInt32(truncatingIfNeeded: e), rows: raw.rows, dim: features)
         // The data were checked against the levels when the run was set up, so the transform cannot fail here.
-        guard let (pre, ld) = try? preprocessing.forward(raw, noise: noise) else { preconditionFailure("data outside the declared levels") }
+        guard let (pre, ld) = try? preprocessing.forward(rows: raw, features: features, noise: noise) else {
+            preconditionFailure("data outside the declared levels")
+        }
         values.assign(pre.converted(to: Float.self).values)
         preprocessingLogDets.assign(ld)
     }
@@ -81,7 +87,7 @@ public final class EpochData: @unchecked Sendable {
         return s
     }
 
-    /// Copies the rows at `positions` of `batch` into `input` `[positions.count, D]`.
+    /// Copies the rows at `positions` of `batch` into `input` `[positions.count, W]`.
     @inline(__always)
     func gather(_ batch: ArraySlice<Int>, _ positions: Range<Int>, into input: UnsafeMutablePointer<Float>) {
         let D = dim, start = batch.startIndex

@@ -43,14 +43,15 @@ public final class ShardedEvaluator: @unchecked Sendable {
 
     /// Per-row log-density up to the chain's constant log-det, log N(f(x); 0, I) + per-row log|det ∂f/∂x| (nats;
     /// add ``FlowNetwork/constantLogDet`` for log p(x)), of `rows` rows of x `[rows, D]` (the flow's input: the
-    /// data after any preprocessing; the same on every rank), gathered on every rank.
+    /// data after any preprocessing; rows [x, c] `[rows, D + K]` for a conditional flow, giving log p(x | c); the
+    /// same on every rank), gathered on every rank.
     /// - Throws: ``CommunicatorError``.
     public func logDensity(_ x: UnsafePointer<Float>, rows: Int, parameters p: UnsafePointer<Float>) throws -> [Double] {
-        let D = network.dim
+        let D = network.dim, W = network.inputWidth
         let mine = myRows(rows)
         let out = AlignedBuffer<Double>(count: mine.count)
         forEachChunk(rows) { range, ws in
-            network.forward(x + range.lowerBound * D, rows: range.count, parameters: p, workspace: ws)
+            network.forward(x + range.lowerBound * W, rows: range.count, parameters: p, workspace: ws)
             let z = network.latent(in: ws), logDet = network.logDet(in: ws)
             for i in 0..<range.count {
                 out[range.lowerBound - mine.lowerBound + i] = StandardNormal.logDensity(z + i * D, dim: D) + Double(logDet[i])
@@ -59,14 +60,15 @@ public final class ShardedEvaluator: @unchecked Sendable {
         return try communicator.allgather(out.array)
     }
 
-    /// Latents z = f(x) `[rows, D]` and the per-row log-dets (without the constant), gathered on every rank.
+    /// Latents z = f(x) `[rows, D]` (x `[rows, D]`, or rows [x, c] `[rows, D + K]` for a conditional flow) and the
+    /// per-row log-dets (without the constant), gathered on every rank.
     public func encode(_ x: UnsafePointer<Float>, rows: Int, parameters p: UnsafePointer<Float>) throws -> (z: [Float], logDet: [Double]) {
-        let D = network.dim
+        let D = network.dim, W = network.inputWidth
         let mine = myRows(rows)
         let z = AlignedBuffer<Float>(count: mine.count * D)
         let ld = AlignedBuffer<Double>(count: mine.count)
         forEachChunk(rows) { range, ws in
-            network.forward(x + range.lowerBound * D, rows: range.count, parameters: p, workspace: ws)
+            network.forward(x + range.lowerBound * W, rows: range.count, parameters: p, workspace: ws)
             let at = range.lowerBound - mine.lowerBound
             (z.base + at * D).update(from: network.latent(in: ws), count: range.count * D)
             let logDet = network.logDet(in: ws)
@@ -76,21 +78,24 @@ public final class ShardedEvaluator: @unchecked Sendable {
     }
 
     /// x = f⁻¹(z) `[rows, D]` (the flow's input space: the data, before undoing any preprocessing), gathered on
-    /// every rank.
-    public func decode(_ z: UnsafePointer<Float>, rows: Int, parameters p: UnsafePointer<Float>) throws -> [Float] {
+    /// every rank. A conditional flow needs `context` (``ContextRows``).
+    public func decode(_ z: UnsafePointer<Float>, context: ContextRows? = nil, rows: Int,
+                       parameters p: UnsafePointer<Float>) throws -> [Float] {
         let D = network.dim
         let mine = myRows(rows)
         let u = AlignedBuffer<Float>(count: mine.count * D)
         forEachChunk(rows) { range, ws in
             let at = range.lowerBound - mine.lowerBound
-            network.inverse(z + range.lowerBound * D, rows: range.count, parameters: p, workspace: ws, output: u.base + at * D)
+            network.inverse(z + range.lowerBound * D, context: context?.row(range.lowerBound), contextStride: context?.stride,
+                            rows: range.count, parameters: p, workspace: ws, output: u.base + at * D)
         }
         return try communicator.allgather(u.array)
     }
 
-    /// `count` samples x = f⁻¹(z), z ~ N(0, τ²I) with row i's noise a function of (seed, i) only, in the flow's
-    /// input space `[count, D]`, gathered on every rank.
-    public func sample(count: Int, seed: UInt64, temperature: Double, parameters p: UnsafePointer<Float>) throws -> [Float] {
+    /// `count` samples x = f⁻¹(z; c), z ~ N(0, τ²I) with row i's noise a function of (seed, i) only, in the flow's
+    /// input space `[count, D]`, gathered on every rank. A conditional flow needs `context` (``ContextRows``).
+    public func sample(count: Int, seed: UInt64, temperature: Double, context: ContextRows? = nil,
+                       parameters p: UnsafePointer<Float>) throws -> [Float] {
         let D = network.dim
         let mine = myRows(count)
         let u = AlignedBuffer<Float>(count: mine.count * D)
@@ -98,8 +103,28 @@ public final class ShardedEvaluator: @unchecked Sendable {
             let at = u.base + (range.lowerBound - mine.lowerBound) * D
             StandardNormal.sample(rows: range.count, dim: D, seed: seed, temperature: temperature,
                                   firstRow: range.lowerBound, into: at)
-            network.inverse(at, rows: range.count, parameters: p, workspace: ws, output: at)
+            network.inverse(at, context: context?.row(range.lowerBound), contextStride: context?.stride, rows: range.count,
+                            parameters: p, workspace: ws, output: at)
         }
         return try communicator.allgather(u.array)
     }
+}
+
+/// The context c of a conditional flow's decode or sample pass (data units): one row `[K]` per output row, `stride`
+/// values apart (K for a `[rows, K]` matrix, D + K for the context part of rows [x, c], 0 to broadcast one row to
+/// every output row). The caller keeps `values` alive during the pass.
+public struct ContextRows: @unchecked Sendable {
+    /// The first row's first value.
+    public let values: UnsafePointer<Float>
+    /// Elements between consecutive rows' contexts.
+    public let stride: Int
+
+    /// Context rows at `values`, `stride` elements apart (0: one row for all).
+    public init(_ values: UnsafePointer<Float>, stride: Int) {
+        self.values = values
+        self.stride = stride
+    }
+
+    /// Row i's context.
+    func row(_ i: Int) -> UnsafePointer<Float> { values + i * stride }
 }

@@ -2,7 +2,7 @@ import FlowCore
 
 /// One worker thread's private buffers, allocated once per run and reused by every step:
 /// - `workspace`: activations and backward scratch for up to `capacity` rows
-/// - `input` `[capacity, D]`: the worker's rows of the batch, gathered from the training data
+/// - `input` `[capacity, W]`: the worker's rows (W = D, or D + K for a conditional flow's rows [x, c]) of the batch, gathered from the training data
 /// - `gradient` `[storageCount]`: dL/dθ of the summed NLL over the worker's rows (default mode)
 /// - `slots[q]` `[storageCount]`: the gradient of the worker's q-th micro-batch (exact mode)
 /// - `exponents` `[tensors]`: per-tensor max binary exponent over the worker's micro-batches (exact mode)
@@ -23,7 +23,7 @@ final class WorkerState: @unchecked Sendable {
 
     init(network: FlowNetwork<Float>, capacity: Int, storageCount: Int, slotCount: Int, tensorCount: Int) {
         workspace = network.makeWorkspace(capacity: capacity)
-        input = AlignedBuffer(count: capacity * network.dim)
+        input = AlignedBuffer(count: capacity * network.inputWidth)
         gradient = AlignedBuffer(count: slotCount > 0 ? 0 : storageCount)
         slots = (0..<slotCount).map { _ in AlignedBuffer(count: storageCount) }
         exponents = Array(repeating: FixedPointGradient.zeroExponent, count: tensorCount)

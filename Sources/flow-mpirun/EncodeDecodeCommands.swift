@@ -9,10 +9,11 @@ struct EncodeCommand: ParsableCommand {
     @OptionGroup var modelOption: ModelOption
     @Option(help: ArgumentHelp("Input data (.csv or .npy), [rows, D].", valueName: "file")) var data: String
     @Option(help: ArgumentHelp("Output latents (.csv or .npy).", valueName: "file")) var out: String
+    @OptionGroup var contextOption: ContextOption
     @OptionGroup var threadOption: ThreadOption
 
     mutating func run() throws {
-        try FileMapping.run(model: modelOption, input: data, output: out, threads: threadOption, forward: true)
+        try FileMapping.run(model: modelOption, input: data, output: out, context: contextOption.context, threads: threadOption, forward: true)
     }
 }
 
@@ -22,34 +23,42 @@ struct DecodeCommand: ParsableCommand {
     @OptionGroup var modelOption: ModelOption
     @Option(help: ArgumentHelp("Input latents (.csv or .npy), [rows, D].", valueName: "file")) var data: String
     @Option(help: ArgumentHelp("Output data (.csv or .npy).", valueName: "file")) var out: String
+    @OptionGroup var contextOption: ContextOption
     @OptionGroup var threadOption: ThreadOption
 
     mutating func run() throws {
-        try FileMapping.run(model: modelOption, input: data, output: out, threads: threadOption, forward: false)
+        try FileMapping.run(model: modelOption, input: data, output: out, context: contextOption.context, threads: threadOption, forward: false)
     }
 }
 
-/// `encode` and `decode`: one file of rows through the model, refusing output that is not finite.
+/// `encode` and `decode`: one file of rows through the model, refusing output that is not finite. A conditional
+/// model maps x ↔ z given `--context FILE` (one row of c per row, or one row for all).
 enum FileMapping {
-    /// Maps `input` to `output` through f (`forward`) or f⁻¹.
-    static func run(model: ModelOption, input: String, output: String, threads: ThreadOption, forward: Bool) throws {
+    /// Maps `input` to `output` through f (`forward`) or f⁻¹, with the contexts in `context` for a conditional model.
+    static func run(model: ModelOption, input: String, output: String, context contextFile: String?, threads: ThreadOption,
+                    forward: Bool) throws {
         let ctx = try RunContext()
-        let (loaded, x) = ctx.setUp { () throws -> (LoadedModel, Matrix<Float>) in
+        let (loaded, x, context) = ctx.setUp { () throws -> (LoadedModel, Matrix<Float>, Matrix<Float>?) in
             try OutputFile.check(output)
             let loaded = try LoadedModel(path: try model.path, ctx: ctx, threads: try threads.resolved())
             let x = try DataSpec(dataset: nil, file: input).load()
             try loaded.checkWidth(x.rows, x.columns, source: input)
-            return (loaded, x.converted())
+            let context = try loaded.context(file: contextFile, rows: x.rows, rowsOf: input)
+            return (loaded, x.converted(), context)
         }
         do {
             let D = loaded.dim, p = loaded.parameters.base
             let result: [Float]
             if forward {
                 let (pre, _) = try loaded.model.configuration.preprocessing.forward(x.converted(to: Double.self))
-                let u = pre.converted(to: Float.self)
+                let u = loaded.inputRows(pre.converted(to: Float.self), context: context)
                 result = try u.values.withUnsafeBufferPointer { try loaded.evaluator.encode($0.baseAddress!, rows: x.rows, parameters: p).z }
             } else {
-                let u = try x.values.withUnsafeBufferPointer { try loaded.evaluator.decode($0.baseAddress!, rows: x.rows, parameters: p) }
+                let u = try x.values.withUnsafeBufferPointer { z in
+                    try context.map { c in
+                        try c.withContextRows { try loaded.evaluator.decode(z.baseAddress!, context: $0, rows: x.rows, parameters: p) }
+                    } ?? loaded.evaluator.decode(z.baseAddress!, rows: x.rows, parameters: p)
+                }
                 result = loaded.dataSpace(u).values
             }
             _ = D

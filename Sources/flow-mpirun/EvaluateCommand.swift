@@ -13,7 +13,10 @@ struct EvaluateCommand: ParsableCommand {
             either, the run's own data (stored in the checkpoint) and --split train|validation|all|both (default \
             validation). bits/dim = NLL / (D·ln 2). With a dequantising model (digits), the data are dequantised with \
             a fixed noise draw (--noise-seed, default the run's seed: the validation split then matches training's \
-            own validation) and the NLL is that of the dequantised data, whose bits/dim bound the discrete data's.
+            own validation) and the NLL is that of the dequantised data, whose bits/dim bound the discrete data's. \
+            A conditional model reports the conditional NLL of p(x | c): c comes from --context FILE (one row per \
+            row, or one row for all), else from the data as the model was trained (the last K columns of --data; \
+            the class of a labelled data set, or of a file's last column).
             """)
     @OptionGroup var modelOption: ModelOption
     @OptionGroup var data: DataOptions
@@ -23,6 +26,7 @@ struct EvaluateCommand: ParsableCommand {
     @Flag(help: "Also report diagonal and full-covariance Gaussian baselines, fitted on the run's training split in the same preprocessed space.")
     var baseline = false
     @Flag(help: "Print one JSON object.") var json = false
+    @OptionGroup var contextOption: ContextOption
     @OptionGroup var threadOption: ThreadOption
 
     struct ClassResult: Codable {
@@ -57,17 +61,29 @@ struct EvaluateCommand: ParsableCommand {
         var roundTripMaxAbsError: Double
         var perClass: [ClassResult]?
         var baseline: BaselineResult?
+        /// What a conditional model's NLL is conditioned on (nil: unconditional).
+        var conditionedOn: String?
+        /// A class-conditional model's marginal NLL −log Σ_c π_c p(x | c) (nats), comparable with an unconditional
+        /// model's NLL.
+        var marginalNLL: Double?
+        /// Where the class weights π_c of ``marginalNLL`` come from.
+        var classWeights: String?
         enum CodingKeys: String, CodingKey {
             case rows, dim, data, units, preprocessing, meanLogLikelihood = "mean_log_likelihood", nll, bitsPerDim = "bits_per_dim",
-                 roundTripMaxAbsError = "round_trip_max_abs_error", perClass = "per_class", baseline
+                 roundTripMaxAbsError = "round_trip_max_abs_error", perClass = "per_class", baseline, conditionedOn = "conditioned_on",
+                 marginalNLL = "marginal_nll", classWeights = "class_weights"
         }
     }
 
-    /// A data set to evaluate: rows in data units, optional labels, a name.
+    /// A data set to evaluate: rows in data units, optional labels, a name; a conditional model's contexts.
     struct Part {
         var name: String
         var x: Matrix<Double>
         var labels: [Int]?
+        /// c `[rows, K]` or `[1, K]` (data units) for a conditional model.
+        var context: Matrix<Float>?
+        /// Where c came from ("the last 2 columns", "--context c.csv", "the class").
+        var contextSource: String?
         /// `name` is the path of a `--data` file.
         var isFile = false
     }
@@ -80,7 +96,7 @@ struct EvaluateCommand: ParsableCommand {
             let parts = try c.loadData(loaded)
             for part in parts { try loaded.checkWidth(part.x.rows, part.x.columns, source: part.name) }
             if c.perClass, let unlabelled = parts.first(where: { $0.labels == nil }) {
-                throw ValidationError("--per-class needs labelled data (the bundled digits, wine, breast-cancer); \(unlabelled.name) has no labels")
+                throw ValidationError("--per-class needs labelled data (the bundled digits, wine, breast-cancer; moons and circles of a class-conditional model); \(unlabelled.name) has no labels")
             }
             for part in parts { try loaded.model.configuration.preprocessing.validateDiscrete(part.x) }
             return (loaded, parts)
@@ -112,6 +128,10 @@ struct EvaluateCommand: ParsableCommand {
                         bits/dim: \(String(format: "%.6f", r.bitsPerDim))
                         round-trip max |decode(encode(x)) − x|: \(String(format: "%.3g", r.roundTripMaxAbsError))
                         """
+                    if let c = r.conditionedOn { text += "\nconditional: log p(x | c), c from \(c)" }
+                    if let m = r.marginalNLL {
+                        text += String(format: "\nmarginal NLL −log Σ_c π_c p(x | c): %.6f nats (%.6f bits/dim; π_c: %@)", m, m / (Double(r.dim) * log(2.0)), r.classWeights ?? "")
+                    }
                     if let b = r.baseline {
                         text += String(format: "\nGaussian baselines (fitted on %@): diagonal %.4f nats (%.4f bits/dim), full covariance %.4f nats (%.4f bits/dim)",
                                        b.fittedOn, b.diagonalNLL, b.diagonalBitsPerDim, b.fullNLL, b.fullBitsPerDim)
@@ -135,7 +155,7 @@ struct EvaluateCommand: ParsableCommand {
         let D = loaded.dim, n = part.x.rows
         let noise = pre == .none ? nil : Preprocessing.noise(seed: noiseSeed, substream: Preprocessing.evaluationSubstream, rows: n, dim: D)
         let (z, preLogDet) = try pre.forward(part.x, noise: noise)
-        let u = z.converted(to: Float.self)
+        let u = loaded.inputRows(z.converted(to: Float.self), context: part.context)
         let p = loaded.parameters.base
         let ld = try u.values.withUnsafeBufferPointer { try loaded.evaluator.logDensity($0.baseAddress!, rows: n, parameters: p) }
         let normLogDet = model.network.constantLogDet
@@ -148,9 +168,14 @@ struct EvaluateCommand: ParsableCommand {
                 + "\(why): no NLL reported")
         }
         let meanLL = ll.reduce(0, +) / Double(n)
+        let marginal = try marginalNLL(loaded, rows: z.converted(to: Float.self), logDetShift: (0..<n).map { normLogDet + preLogDet[$0] })
         // Round trip in data space (the dequantised values for a dequantising model).
         let (latent, _) = try u.values.withUnsafeBufferPointer { try loaded.evaluator.encode($0.baseAddress!, rows: n, parameters: p) }
-        let back = try latent.withUnsafeBufferPointer { try loaded.evaluator.decode($0.baseAddress!, rows: n, parameters: p) }
+        let back = try latent.withUnsafeBufferPointer { z in
+            try part.context.map { c in
+                try c.withContextRows { try loaded.evaluator.decode(z.baseAddress!, context: $0, rows: n, parameters: p) }
+            } ?? loaded.evaluator.decode(z.baseAddress!, rows: n, parameters: p)
+        }
         let xBack = pre.dataSpace(Matrix(rows: n, columns: D, values: back))
         if let bad = NonFiniteRows(xBack.values, columns: D) {
             let at = NonFiniteRows.location(of: bad.first, in: part.name, isFile: part.isFile)
@@ -170,7 +195,37 @@ struct EvaluateCommand: ParsableCommand {
         }
         return Result(rows: n, dim: D, data: part.name, units: pre.isDiscrete ? "dequantised data units" : "data units",
                       preprocessing: pre.summary, meanLogLikelihood: meanLL, nll: -meanLL, bitsPerDim: -meanLL / bitsDivisor,
-                      roundTripMaxAbsError: worst, perClass: classes)
+                      roundTripMaxAbsError: worst, perClass: classes, conditionedOn: part.contextSource,
+                      marginalNLL: marginal?.nll, classWeights: marginal?.weights)
+    }
+
+    /// A class-conditional model's marginal NLL −(1/n) Σ_rows log Σ_c π_c p(x | c) (nats) on the flow's input rows `u`
+    /// `[n, D]` (after the preprocessing; `logDetShift` per row adds the normaliser's and preprocessing's log-dets),
+    /// with π_c the class frequencies of the run's training split (uniform when the checkpoint does not record its
+    /// data); nil for other models.
+    func marginalNLL(_ loaded: LoadedModel, rows u: Matrix<Float>, logDetShift: [Double]) throws -> (nll: Double, weights: String)? {
+        guard let classes = loaded.model.configuration.contextClasses else { return nil }
+        var weights = [Double](repeating: 1 / Double(classes), count: classes), source = "uniform"
+        if let spec = loaded.dataSpec, let training = loaded.checkpoint.training, let labels = try? spec.loadRows().labels {
+            let split = DataSplit(rows: labels.count, validationFraction: training.validationFraction, seed: training.seed)
+            weights = (0..<classes).map { k in Double(split.train.filter { labels[$0] == k }.count) / Double(split.train.count) }
+            source = "the training split's class frequencies"
+        }
+        let n = u.rows
+        var terms = [[Double]]()
+        for k in 0..<classes where weights[k] > 0 {
+            let rows = loaded.inputRows(u, context: Matrix(rows: 1, columns: classes, values: (0..<classes).map { $0 == k ? 1 : 0 }))
+            let ld = try rows.values.withUnsafeBufferPointer {
+                try loaded.evaluator.logDensity($0.baseAddress!, rows: n, parameters: loaded.parameters.base)
+            }
+            terms.append((0..<n).map { ld[$0] + logDetShift[$0] + log(weights[k]) })
+        }
+        var sum = 0.0
+        for i in 0..<n {
+            let m = terms.map { $0[i] }.max()!
+            sum += m + log(terms.reduce(0.0) { $0 + exp($1[i] - m) })
+        }
+        return (-sum / Double(n), source)
     }
 
     /// Diagonal and full-covariance Gaussians fitted on the run's training split, after the model's
@@ -179,7 +234,7 @@ struct EvaluateCommand: ParsableCommand {
         guard let spec = loaded.dataSpec, let training = loaded.checkpoint.training else {
             throw ValidationError("--baseline needs a checkpoint written by train (it fits the Gaussians on the run's training split)")
         }
-        let raw = try spec.load()
+        let raw = try spec.loadRows().x
         let s = DataSplit(rows: raw.rows, validationFraction: training.validationFraction, seed: training.seed)
         let x = raw.gatherRows(s.train)
         let pre = loaded.model.configuration.preprocessing
@@ -230,26 +285,78 @@ struct EvaluateCommand: ParsableCommand {
             } else {
                 spec = try data.spec(defaultSeed: fresh)
             }
-            let (x, labels) = try spec.loadWithLabels()
-            return [Part(name: spec.summary, x: x, labels: labels, isFile: spec.file != nil)]
+            return [try withContext(Part(name: spec.summary, x: Matrix(rows: 0, columns: 0, values: []), isFile: spec.file != nil),
+                                    spec: spec, loaded)]
         }
-        guard let spec = loaded.dataSpec, let training = loaded.checkpoint.training else {
+        guard var spec = loaded.dataSpec, let training = loaded.checkpoint.training else {
             throw ValidationError("the checkpoint does not record its data: give --data FILE or --dataset NAME")
         }
-        let (raw, labels) = try spec.loadWithLabels()
+        if contextOption.context != nil { spec.condition = nil }  // x alone: c comes from --context
+        let loadedRows = try spec.loadRows()
+        let raw = loadedRows.x, labels = loadedRows.labels
         let s = DataSplit(rows: raw.rows, validationFraction: training.validationFraction, seed: training.seed)
-        func part(_ rows: [Int], _ name: String) -> Part {
-            Part(name: "\(spec.summary), \(name) split", x: raw.gatherRows(rows), labels: labels.map { l in rows.map { l[$0] } })
+        func part(_ rows: [Int], _ name: String) throws -> Part {
+            try withContext(Part(name: "\(spec.summary), \(name) split", x: raw.gatherRows(rows), labels: labels.map { l in rows.map { l[$0] } }),
+                            loadedRows.contextFeatures > 0 ? loadedRows.context.gatherRows(rows) : nil, loaded)
         }
         switch split ?? .validation {
-        case .train: return [part(s.train, "train")]
+        case .train: return [try part(s.train, "train")]
         case .validation:
             guard !s.validation.isEmpty else { throw ValidationError("the run has no validation split; use --split train or all") }
-            return [part(s.validation, "validation")]
+            return [try part(s.validation, "validation")]
         case .both:
             guard !s.validation.isEmpty else { throw ValidationError("the run has no validation split; use --split train or all") }
-            return [part(s.train, "train"), part(s.validation, "validation")]
-        case .all: return [Part(name: spec.summary, x: raw, labels: labels)]
+            return [try part(s.train, "train"), try part(s.validation, "validation")]
+        case .all:
+            return [try withContext(Part(name: spec.summary, x: raw, labels: labels), loadedRows.contextFeatures > 0 ? loadedRows.context : nil, loaded)]
         }
+    }
+
+    /// `part` with the rows of `spec`, split into x and c as the model was trained (unless --context gives c), and a
+    /// conditional model's contexts.
+    func withContext(_ part: Part, spec: DataSpec, _ loaded: LoadedModel) throws -> Part {
+        var spec = spec
+        spec.condition = contextOption.context == nil ? loaded.conditioning : nil
+        let flowRows: FlowRows
+        do {
+            flowRows = try spec.loadRows(classes: loaded.model.configuration.contextClasses)
+        } catch let error as FlowConfigurationError where error.field == "context-columns" || error.field == "condition" {
+            let source = loaded.model.configuration.contextClasses != nil ? "the class (of a labelled data set, or a file's last column)"
+                : "the last \(loaded.contextFeatures) columns of the data"
+            throw ValidationError("the model is \(loaded.conditionalDescription), read from \(source): \(error.message); or give the contexts with --context FILE")
+        }
+        var p = part
+        p.name = spec.summary
+        p.x = flowRows.x
+        p.labels = flowRows.labels
+        return try withContext(p, flowRows.contextFeatures > 0 ? flowRows.context : nil, loaded)
+    }
+
+    /// `part` with its contexts: `fromData` (the data's own context columns or one-hot class), or --context FILE;
+    /// a class-conditional model's one-hot width is checked against its classes.
+    func withContext(_ part: Part, _ fromData: Matrix<Double>?, _ loaded: LoadedModel) throws -> Part {
+        var p = part
+        guard loaded.contextFeatures > 0 || contextOption.context != nil else { return p }
+        if let file = contextOption.context {
+            p.context = try loaded.context(file: file, rows: part.x.rows, rowsOf: part.name)
+            p.contextSource = "--context \(file)"
+        } else if var c = fromData {
+            if let classes = loaded.model.configuration.contextClasses, c.columns != classes {
+                // The data's labels span fewer (or more) classes than the model's: one-hot rows of the model's width.
+                let labels = p.labels ?? []
+                if let bad = labels.firstIndex(where: { $0 >= classes }) {
+                    throw FlowIOError(path: p.name, message: "row \(bad + 1) has class \(labels[bad]); the model has classes 0…\(classes - 1)")
+                }
+                c = FlowRows.oneHot(labels, classes: classes)
+            }
+            guard c.columns == loaded.contextFeatures else {
+                throw FlowIOError(path: p.name, message: "has \(c.columns) context columns; the model's context has K = \(loaded.contextFeatures)")
+            }
+            p.context = c.converted()
+            p.contextSource = loaded.model.configuration.contextClasses != nil ? "the class" : "the last \(c.columns) column\(c.columns == 1 ? "" : "s")"
+        } else {
+            _ = try loaded.context(file: nil, rows: part.x.rows, rowsOf: part.name)  // throws: a context is needed
+        }
+        return p
     }
 }

@@ -43,7 +43,7 @@ struct InspectCommand: ParsableCommand {
         let s = checkpoint.state
         var epoch: Int?, perEpoch: Int?
         if let s, let t = checkpoint.training, let spec = checkpoint.metadata["data"].flatMap({ try? JSONDecoder().decode(DataSpec.self, from: Data($0.utf8)) }),
-           let rows = try? spec.load().rows {
+           let rows = try? spec.loadRows().rows.rows {
             perEpoch = max(1, t.stepsPerEpoch(rows: rows))
             epoch = s.step / perEpoch!
         }
@@ -60,6 +60,12 @@ struct InspectCommand: ParsableCommand {
         print("checkpoint: \(path)")
         print("model: \(Checkpoint.describe(r.model)); \(r.parameters) parameters")
         print("masks: \(r.model.masks().map { $0.map(String.init).joined() }.joined(separator: " "))")
+        if r.model.contextFeatures > 0 {
+            let cn = checkpoint.model.contextNormalizer
+            let how = r.model.contextClasses.map { "one-hot class of \($0) classes (sample --class k), not normalised" }
+                ?? "standardised by mean \(cn.mean) and std \(cn.std)"
+            print("context: K = \(r.model.contextFeatures) values per row, the last columns of each input row; \(how); every coupling's s and t read [b⊙x, c]")
+        }
         if let t = r.training {
             print("training: \(t.epochs) epochs, batch \(t.batchSize), lr \(t.learningRate), l2 \(t.l2), seed \(t.seed)\(t.reproducible ? ", exact mode" : "")")
         }

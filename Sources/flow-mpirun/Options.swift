@@ -10,6 +10,11 @@ enum ScheduleName: String, CaseIterable, ExpressibleByArgument {
     case constant, cosine
 }
 
+/// `train --condition`: what a conditional flow conditions on.
+enum ConditionName: String, CaseIterable, ExpressibleByArgument {
+    case `class`
+}
+
 /// `evaluate --split`: which split of the run's own data.
 enum SplitName: String, CaseIterable, ExpressibleByArgument {
     case train, validation, all, both

@@ -13,6 +13,10 @@ import Foundation
 ///   g(Z) (the first two features when D > 2); with D = 2 also `density.svg`, a smooth heat map of the learned
 ///   log-density on a ``densityGrid`` × ``densityGrid`` grid with the data overlaid as dark, light-outlined
 ///   dots; with D > 2 also `pairs.svg`, pairwise scatter of the first feature pairs, data vs samples
+/// - a conditional flow p(x | c) draws its samples with the training rows' contexts (row i's sample with training
+///   row i's c), so that they follow the data's marginal; class-conditional: `samples_by_class.svg`, data and
+///   samples with one colour per class (the first two features), the density (D = 2) is the mixture
+///   Σ_c π_c p(x | c) with the training split's class frequencies π_c, and image grids show one row per class
 enum RunPlots {
     static let temperatures: [Double] = [0, 0.25, 0.5, 0.7, 0.8, 1.0]
     /// Cells per side of the density heat map: 128² = 16 384 log-densities = 64 whole chunks of the evaluator,
@@ -25,9 +29,10 @@ enum RunPlots {
     /// - Parameters:
     ///   - parameters: the model to draw (the best one when kept).
     ///   - labels: the training rows' labels, for a per-class view of real images.
+    ///   - classNames: a class-conditional run's class names (legends, grid rows).
     static func write(ctx: RunContext, trainer: DataParallelTrainer, parameters: AlignedBuffer<Float>, epoch: Int,
-                      rawTrain: Matrix<Double>, labels: [Int]?, metrics: MetricsLog, run: RunDirectory, points: Int,
-                      seed: UInt64) throws {
+                      rawTrain: Matrix<Double>, labels: [Int]?, classNames: [String]? = nil, metrics: MetricsLog,
+                      run: RunDirectory, points: Int, seed: UInt64) throws {
         let model = trainer.configuration.model
         let D = model.dim
         let p = parameters.base
@@ -55,28 +60,41 @@ enum RunPlots {
         }
         if let shape = model.imageShape {
             try imageGrids(ctx: ctx, trainer: trainer, parameters: p, epoch: epoch, shape: shape, rawTrain: rawTrain,
-                           labels: labels, run: run, seed: seed)
+                           labels: labels, classNames: classNames, run: run, seed: seed)
             return
         }
         let n = min(points, trainer.trainRows)
         let (z, _) = try trainer.evaluator.encode(trainer.trainData.base, rows: n, parameters: p)
-        let generated = dataSpace(trainer, try trainer.evaluator.sample(count: points, seed: seed &+ 1, temperature: 1, parameters: p))
+        let sampleContext = trainingContexts(trainer, count: points)
+        let generated = dataSpace(trainer, try sample(trainer, count: points, seed: seed &+ 1, temperature: 1, context: sampleContext, parameters: p))
         var sampledZ = [Float](repeating: 0, count: points * D)
         StandardNormal.sample(rows: points, dim: D, seed: seed &+ 1, temperature: 1, into: &sampledZ)
         var density: [Double] = []
         let grid = densityGrid
         var xRange = 0.0...1.0, yRange = 0.0...1.0
-        if D == 2 && model.preprocessing == .none {
+        let classes = model.contextClasses
+        if D == 2 && model.preprocessing == .none && (!model.isConditional || classes != nil) {
             xRange = PlotLimits.padded(rawTrain.column(0), margin: 0.1)
             yRange = PlotLimits.padded(rawTrain.column(1), margin: 0.1)
             let cx = Plots.gridCenters(xRange, count: grid), cy = Plots.gridCenters(yRange, count: grid)
-            var cells = [Float]()
-            cells.reserveCapacity(grid * grid * 2)
-            for y in cy { for x in cx { cells.append(Float(x)); cells.append(Float(y)) } }
-            let ld = try cells.withUnsafeBufferPointer {
-                try trainer.evaluator.logDensity($0.baseAddress!, rows: grid * grid, parameters: p)
+            // log p(x), or for a class-conditional flow log Σ_c π_c p(x | c).
+            let mixture = classes.map { c in (0..<c).map { k in (k, frequency(labels ?? [], k)) }.filter { $0.1 > 0 } } ?? [(0, 1.0)]
+            var terms: [[Double]] = []
+            for (k, weight) in mixture {
+                var cells = [Float]()
+                cells.reserveCapacity(grid * grid * model.inputWidth)
+                for y in cy {
+                    for x in cx {
+                        cells.append(Float(x)); cells.append(Float(y))
+                        if let c = classes { for j in 0..<c { cells.append(j == k ? 1 : 0) } }
+                    }
+                }
+                let ld = try cells.withUnsafeBufferPointer {
+                    try trainer.evaluator.logDensity($0.baseAddress!, rows: grid * grid, parameters: p)
+                }
+                terms.append(ld.map { $0 + trainer.network.constantLogDet + log(weight) })
             }
-            density = ld.map { $0 + trainer.network.constantLogDet }
+            density = (0..<(grid * grid)).map { i in logSumExp(terms.map { $0[i] }) }
         }
         guard ctx.isRoot else { return }
         let data = Points2D(rowMajor: Array(rawTrain.values[0..<(n * D)]), dimension: D, xColumn: 0, yColumn: 1)
@@ -85,9 +103,15 @@ enum RunPlots {
                                   generated: Points2D(rowMajor: generated.values, dimension: D, xColumn: 0, yColumn: 1),
                                   title: "RealNVP, epoch \(epoch)"),
                   to: run.file("flow_panels.svg"))
+        if let classes, let labels {
+            try write(byClass(data: rawTrain, labels: labels, samples: generated, sampleContext: sampleContext ?? [],
+                              classes: classes, names: classNames, points: n, epoch: epoch),
+                      to: run.file("samples_by_class.svg"))
+        }
         if !density.isEmpty {
             try write(Plots.heatMap(values: density, nx: grid, ny: grid, xRange: xRange, yRange: yRange,
-                                    title: "Learned log-density, epoch \(epoch)", points: data,
+                                    title: classes == nil ? "Learned log-density, epoch \(epoch)"
+                                        : "Learned log-density log Σ_c π_c p(x | c), epoch \(epoch)", points: data,
                                     pointStyle: OverlayPointStyle(label: "training data (\(n) points)")),
                       to: run.file("density.svg"))
         }
@@ -100,14 +124,83 @@ enum RunPlots {
         }
     }
 
+    /// `count` contexts `[count, K]` (data units) for drawing samples of a conditional flow: row i is training row
+    /// (i mod N)'s context; nil for an unconditional flow.
+    static func trainingContexts(_ trainer: DataParallelTrainer, count: Int) -> [Float]? {
+        let D = trainer.network.dim, W = trainer.network.inputWidth, K = W - D
+        guard K > 0 else { return nil }
+        var c = [Float](repeating: 0, count: count * K)
+        for i in 0..<count {
+            let row = trainer.trainData.base + (i % trainer.trainRows) * W + D
+            for k in 0..<K { c[i * K + k] = row[k] }
+        }
+        return c
+    }
+
+    /// `count` samples in the flow's input space with the contexts `context` `[count, K]` (nil: unconditional).
+    static func sample(_ trainer: DataParallelTrainer, count: Int, seed: UInt64, temperature: Double, context: [Float]?,
+                       parameters p: UnsafePointer<Float>) throws -> [Float] {
+        guard let context else { return try trainer.evaluator.sample(count: count, seed: seed, temperature: temperature, parameters: p) }
+        return try context.withUnsafeBufferPointer {
+            try trainer.evaluator.sample(count: count, seed: seed, temperature: temperature,
+                                         context: ContextRows($0.baseAddress!, stride: trainer.network.contextFeatures), parameters: p)
+        }
+    }
+
+    /// The class of every one-hot context row `[count, C]`.
+    static func classOf(_ oneHot: [Float], classes: Int) -> [Int] {
+        (0..<(oneHot.count / classes)).map { i in (0..<classes).first { oneHot[i * classes + $0] == 1 } ?? 0 }
+    }
+
+    /// The fraction of `labels` equal to `k`.
+    static func frequency(_ labels: [Int], _ k: Int) -> Double {
+        labels.isEmpty ? 0 : Double(labels.filter { $0 == k }.count) / Double(labels.count)
+    }
+
+    /// log Σ exp(v) without overflow (−∞ for an empty or all −∞ list).
+    static func logSumExp(_ v: [Double]) -> Double {
+        guard let m = v.max(), m.isFinite else { return v.max() ?? -.infinity }
+        return m + log(v.reduce(0) { $0 + exp($1 - m) })
+    }
+
+    /// Data and samples of a class-conditional flow, one colour per class: the first two features.
+    static func byClass(data: Matrix<Double>, labels: [Int], samples: Matrix<Double>, sampleContext: [Float], classes: Int,
+                        names: [String]?, points n: Int, epoch: Int) -> String {
+        let D = data.columns
+        let sampleClasses = classOf(sampleContext, classes: classes)
+        func series(_ m: Matrix<Double>, _ cls: [Int], rows: Int) -> [ScatterSeries] {
+            (0..<classes).map { k in
+                let idx = (0..<rows).filter { cls[$0] == k }
+                return ScatterSeries(name: names?[k] ?? "class \(k)",
+                                     points: Points2D(xs: idx.map { m.values[$0 * D] }, ys: idx.map { m.values[$0 * D + 1] }),
+                                     color: ColorMap.categorical[k % ColorMap.categorical.count])
+            }
+        }
+        let dataSeries = series(data, labels, rows: n), sampleSeries = series(samples, sampleClasses, rows: samples.rows)
+        let x = PlotLimits.robust(dataSeries.flatMap(\.points.xs) + sampleSeries.flatMap(\.points.xs))
+        let y = PlotLimits.robust(dataSeries.flatMap(\.points.ys) + sampleSeries.flatMap(\.points.ys))
+        return Plots.panelGrid(panels: [
+            ScatterPanelSpec(title: "Data, by class", series: dataSeries, xLabel: "x\u{2081}", yLabel: "x\u{2082}", xLimits: x, yLimits: y),
+            ScatterPanelSpec(title: "Samples x ~ p(x | c), by c", series: sampleSeries, xLabel: "x\u{2081}", yLabel: "x\u{2082}", xLimits: x, yLimits: y),
+        ], columns: 2, title: "Class-conditional RealNVP, epoch \(epoch)")
+    }
+
     /// Generated images per temperature beside real images per class.
     static func imageGrids(ctx: RunContext, trainer: DataParallelTrainer, parameters p: UnsafePointer<Float>, epoch: Int,
-                           shape: [Int], rawTrain: Matrix<Double>, labels: [Int]?, run: RunDirectory, seed: UInt64) throws {
+                           shape: [Int], rawTrain: Matrix<Double>, labels: [Int]?, classNames: [String]?, run: RunDirectory,
+                           seed: UInt64) throws {
         let D = trainer.network.dim
         let columns = 10
         var generated: [[Double]] = []
-        for (k, tau) in temperatures.enumerated() {
-            let u = try trainer.evaluator.sample(count: columns, seed: seed &+ UInt64(100 + k), temperature: tau, parameters: p)
+        // Rows: the temperatures; for a class-conditional flow, the classes at τ = 0.8 (other contexts: each row
+        // with the training rows' contexts).
+        let classes = trainer.configuration.model.contextClasses
+        let rowCount = classes ?? temperatures.count
+        for r in 0..<rowCount {
+            let tau = classes == nil ? temperatures[r] : 0.8
+            var context = trainingContexts(trainer, count: columns)
+            if let c = classes { context = (0..<columns).flatMap { _ in (0..<c).map { Float($0 == r ? 1 : 0) } } }
+            let u = try sample(trainer, count: columns, seed: seed &+ UInt64(100 + r), temperature: tau, context: context, parameters: p)
             let x = dataSpace(trainer, u)
             for i in 0..<columns { generated.append(Array(x.values[(i * D)..<((i + 1) * D)])) }
         }
@@ -118,7 +211,7 @@ enum RunPlots {
         }
         // Real images in a block as tall as the generated one (one row per temperature): one column per class
         // when labels are known, else the first rows.
-        let rows = temperatures.count
+        let rows = rowCount
         let real: ImageGridSpec
         if let labels, Set(labels).count <= maxClassColumns {
             real = ImageGridSpec.byClass(title: "Real (columns: class)", labels: labels, rows: rows, imageHeight: shape[0],
@@ -129,9 +222,10 @@ enum RunPlots {
                                  columns: columns, valueRange: 0...levels)
         }
         let grids = [
-            ImageGridSpec(title: "Generated (rows: temperature τ)", images: generated, imageHeight: shape[0], imageWidth: shape[1],
-                          rows: rows, columns: columns,
-                          rowLabels: temperatures.map { "τ = \($0)" }, valueRange: 0...levels),
+            ImageGridSpec(title: classes == nil ? "Generated (rows: temperature τ)" : "Generated x ~ p(x | class), τ = 0.8 (rows: class)",
+                          images: generated, imageHeight: shape[0], imageWidth: shape[1], rows: rows, columns: columns,
+                          rowLabels: classes == nil ? temperatures.map { "τ = \($0)" } : (0..<rows).map { classNames?[$0] ?? "\($0)" },
+                          valueRange: 0...levels),
             real,
         ]
         try write(Plots.imageGrids(grids, title: "RealNVP samples, epoch \(epoch)"), to: run.file("samples_grid.svg"))

@@ -18,6 +18,11 @@ struct TrainCommand: ParsableCommand {
             """)
 
     @OptionGroup var data: DataOptions
+    @Option(name: .customLong("context-columns"),
+            help: ArgumentHelp("A conditional flow p(x | c): the last K columns of --data are the context c (default: unconditional).", valueName: "K"))
+    var contextColumns: Int?
+    @Option(help: ArgumentHelp("A conditional flow p(x | c) on the class: 'class' (one-hot label of digits, wine, breast-cancer, moons, circles, or of a file's last column).", valueName: "class"))
+    var condition: ConditionName?
     @Option(help: "Passes over the training split (default 300).") var epochs: Int?
     @Option(name: .customLong("batch-size"), help: "Global batch size across all ranks and threads (default 256).") var batchSize: Int?
     @Option(help: "Adam learning rate (default 1e-4).") var lr: Double?
@@ -148,21 +153,37 @@ struct TrainCommand: ParsableCommand {
         if plotPoints < 1 { throw ValidationError("invalid --plot-points \(plotPoints): need at least 1") }
         if checkParametersEvery < 0 { throw ValidationError("invalid --check-parameters-every \(checkParametersEvery)") }
         let command = self
+        let conditioning = try self.conditioning()
         let request = RunRequest(
             resume: resume, out: out, force: force, threads: try threadOption.resolved(), epochs: epochs,
             newRun: {
-                let dataSpec = try command.data.spec(defaultSeed: command.seed ?? 0)
+                var dataSpec = try command.data.spec(defaultSeed: command.seed ?? 0)
+                dataSpec.condition = conditioning
                 return RunDirectory.RunConfig(training: try command.configuration(base: DatasetPreset.training(for: dataSpec), dim: 2),
                                               data: dataSpec)
             },
             requested: { stored in
                 let training = try command.configuration(base: stored.training, dim: stored.training.model.dim)
-                let data = command.data.given ? try command.data.spec(defaultSeed: training.seed, fallback: stored.data) : stored.data
+                var data = command.data.given ? try command.data.spec(defaultSeed: training.seed, fallback: stored.data) : stored.data
+                if conditioning != nil { data.condition = conditioning }
                 return RunDirectory.RunConfig(training: training, data: data)
             },
             options: options(rank: ctx.rank, hosts: ctx.communicator.hostCount),
             warn: { [logger = ctx.logger] w in logger.warning("\(w)") })
         return try TrainingRun.resolve(request, communicator: ctx.communicator)
+    }
+
+    /// `--context-columns K` or `--condition class`, at most one of them.
+    /// - Throws: `ValidationError` for both, or for K < 1.
+    func conditioning() throws -> Conditioning? {
+        switch (contextColumns, condition) {
+        case (nil, nil): return nil
+        case (_?, _?): throw ValidationError("give either --context-columns or --condition class, not both")
+        case (let k?, nil):
+            guard k >= 1 else { throw ValidationError("invalid --context-columns \(k): need at least 1 (leave it out for an unconditional flow)") }
+            return .columns(k)
+        case (nil, .class?): return .classLabel
+        }
     }
 
     /// The epoch loop of the run `s`; `onEpoch` sees every epoch's report, and `printSummary` false leaves out the
@@ -271,7 +292,7 @@ struct TrainCommand: ParsableCommand {
         if !noPlots {
             let drawn = best.map { (AlignedBuffer($0.parameters), $0.epoch) } ?? (trainer.evaluationParameters, trainer.epoch)
             try RunPlots.write(ctx: ctx, trainer: trainer, parameters: drawn.0, epoch: drawn.1, rawTrain: s.rawTrain,
-                               labels: s.trainLabels, metrics: metrics, run: s.run, points: plotPoints, seed: t.seed)
+                               labels: s.trainLabels, classNames: s.classNames, metrics: metrics, run: s.run, points: plotPoints, seed: t.seed)
         }
         guard printSummary else { return }
         let throughput = totalSeconds > 0 ? totalRows / totalSeconds : 0
@@ -365,14 +386,19 @@ struct RunSummary {
         let rows = min(trainer.validationRows > 0 ? trainer.validationRows : trainer.trainRows, 4096)
         let p = trainer.evaluationParameters.base
         let (z, _) = try trainer.evaluator.encode(data.base, rows: rows, parameters: p)
-        let back = try z.withUnsafeBufferPointer { try trainer.evaluator.decode($0.baseAddress!, rows: rows, parameters: p) }
-        let D = trainer.network.dim
+        let D = trainer.network.dim, W = trainer.network.inputWidth
+        // A conditional flow decodes with each row's own context (the last K values of its input row).
+        let context = W > D ? ContextRows(data.base + D, stride: W) : nil
+        let back = try z.withUnsafeBufferPointer {
+            try trainer.evaluator.decode($0.baseAddress!, context: context, rows: rows, parameters: p)
+        }
         var worst = 0.0, worstRelative = 0.0
         for i in 0..<(rows * D) {
-            // Compare in data units: x = u·std + mean.
-            let std = Double(trainer.normalizer.std[i % D])
-            let e = abs(Double(back[i]) - Double(data.base[i])) * std
-            let x = abs(Double(data.base[i]) * std + Double(trainer.normalizer.mean[i % D]))
+            // The flow's input rows are in data units (the chain normalises them itself); with a preprocessing,
+            // in its output space.
+            let original = Double(data.base[i / D * W + i % D])
+            let e = abs(Double(back[i]) - original)
+            let x = abs(original)
             worst = max(worst, e)
             worstRelative = max(worstRelative, e / max(1, x))
         }

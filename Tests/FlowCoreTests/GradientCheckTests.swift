@@ -7,10 +7,14 @@ import Testing
 struct GradientCheckTests {
     struct Case: CustomStringConvertible, Sendable {
         var dim: Int, couplings: Int, hidden: Int, layers: Int, mask: MaskScheme, scale: Bool, actNorm = false
-        var description: String { "D=\(dim) K=\(couplings) H=\(hidden)×\(layers) \(mask)\(scale ? " +scale" : "")\(actNorm ? " +actnorm" : "")" }
+        /// Context values per row of a conditional flow (0: unconditional).
+        var context = 0
+        var description: String {
+            "D=\(dim) couplings=\(couplings) H=\(hidden)×\(layers) \(mask)\(scale ? " +scale" : "")\(actNorm ? " +actnorm" : "")\(context > 0 ? " context=\(context)" : "")"
+        }
         var configuration: FlowConfiguration {
             FlowConfiguration(dim: dim, couplings: couplings, hidden: hidden, hiddenLayers: layers, maskScheme: mask,
-                              learnableScale: scale, actNorm: actNorm)
+                              learnableScale: scale, actNorm: actNorm, contextFeatures: context)
         }
     }
     static let cases: [Case] = [
@@ -20,6 +24,8 @@ struct GradientCheckTests {
         Case(dim: 7, couplings: 2, hidden: 3, layers: 2, mask: .checkerboard, scale: true),
         Case(dim: 4, couplings: 5, hidden: 6, layers: 2, mask: .checkerboard, scale: false),  // 5 > 4 rows: chunking unaffected
         Case(dim: 3, couplings: 2, hidden: 5, layers: 2, mask: .alternating, scale: true, actNorm: true),
+        Case(dim: 2, couplings: 3, hidden: 5, layers: 2, mask: .alternating, scale: false, context: 2),
+        Case(dim: 3, couplings: 2, hidden: 4, layers: 1, mask: .checkerboard, scale: true, actNorm: true, context: 1),
     ]
 
     /// A model with random (not freshly initialised) parameters so that no gradient term vanishes.
@@ -33,7 +39,17 @@ struct GradientCheckTests {
             }
         }
         m.normalizer = Normalizer(mean: (0..<c.dim).map { 0.1 * Double($0) }, std: (0..<c.dim).map { 0.5 + 0.25 * Double($0) })
+        if c.context > 0 {
+            m.contextNormalizer = Normalizer(mean: (0..<c.context).map { -0.2 * Double($0) }, std: (0..<c.context).map { 1.5 - 0.5 * Double($0) })
+        }
         return m
+    }
+
+    /// The context `[rows, K]` of a conditional case, nil otherwise.
+    static func context(_ c: Case, rows: Int, seed: UInt64) -> Matrix<Double>? {
+        guard c.context > 0 else { return nil }
+        let r = RandomStream(seed: seed, purpose: .auxiliary, substream: 6)
+        return Matrix(rows: rows, columns: c.context, values: (0..<(rows * c.context)).map { r.normal(UInt64($0)) })
     }
 
     static func data(_ c: Case, rows: Int, seed: UInt64) -> Matrix<Double> {
@@ -45,8 +61,9 @@ struct GradientCheckTests {
     func parameterGradients(c: Case) throws {
         var model = try Self.randomModel(c, seed: 11)
         let x = Self.data(c, rows: 6, seed: 2)
+        let context = Self.context(c, rows: 6, seed: 2)
         let l2 = 0.003
-        let analytic = model.lossAndGradient(x, l2: l2).gradient
+        let analytic = model.lossAndGradient(x, context: context, l2: l2).gradient
         let h = 1e-6  // small, so that no ReLU kink is crossed
         var worst = 0.0
         for slot in model.network.layout.tensors {
@@ -55,7 +72,7 @@ struct GradientCheckTests {
                 let saved = model.parameters[i]
                 func loss(at v: Double) -> Double {
                     model.parameters[i] = v
-                    return model.lossAndGradient(x, l2: l2).loss
+                    return model.lossAndGradient(x, context: context, l2: l2).loss
                 }
                 // Five-point stencil: truncation O(h⁴), rounding O(ε·|L|/h) ≈ 1e-9 absolute.
                 let numeric = (8 * (loss(at: saved + h) - loss(at: saved - h)) - (loss(at: saved + 2 * h) - loss(at: saved - 2 * h))) / (12 * h)
@@ -69,14 +86,15 @@ struct GradientCheckTests {
         #expect(worst < 1e-6, "worst relative error \(worst)")
     }
 
-    @Test("dL/dx of the summed NLL against central differences", arguments: cases)
+    @Test("dL/dx (and dL/dc when conditional) of the summed NLL against central differences", arguments: cases)
     func inputGradient(c: Case) throws {
         let model = try Self.randomModel(c, seed: 5)
         let x = Self.data(c, rows: 3, seed: 9)
-        let u = x  // data units: the chain starts with the normaliser
+        // data units: the chain starts with the normaliser; a conditional flow's rows are [x, c]
+        let u = Self.context(c, rows: 3, seed: 9).map { Matrix.concatenatingColumns(x, $0) } ?? x
         let ws = model.network.makeWorkspace(capacity: 3)
         var g = [Double](repeating: 0, count: model.parameters.count)
-        var du = [Double](repeating: 0, count: u.values.count)
+        var dx = [Double](repeating: 0, count: x.values.count), dc = [Double](repeating: 0, count: 3 * c.context)
         func nllSum(_ u: Matrix<Double>) -> Double {
             model.parameters.withUnsafeBufferPointer { p in
                 u.values.withUnsafeBufferPointer { ub in
@@ -88,18 +106,25 @@ struct GradientCheckTests {
         _ = nllSum(u)
         model.parameters.withUnsafeBufferPointer { p in
             g.withUnsafeMutableBufferPointer { gb in
-                du.withUnsafeMutableBufferPointer { db in
-                    model.network.backwardNLL(rows: u.rows, parameters: p.baseAddress!, gradient: gb.baseAddress!,
-                                              accumulate: false, workspace: ws, dInput: db.baseAddress!)
+                dx.withUnsafeMutableBufferPointer { db in
+                    dc.withUnsafeMutableBufferPointer { cb in
+                        model.network.backwardNLL(rows: u.rows, parameters: p.baseAddress!, gradient: gb.baseAddress!,
+                                                  accumulate: false, workspace: ws, dInput: db.baseAddress!,
+                                                  dContext: c.context > 0 ? cb.baseAddress! : nil)
+                    }
                 }
             }
         }
+        let W = u.columns
         for e in 0..<u.values.count {
             var up = u, down = u
             up.values[e] += 1e-5
             down.values[e] -= 1e-5
             let numeric = (nllSum(up) - nllSum(down)) / 2e-5
-            #expect(abs(numeric - du[e]) <= 1e-7 * max(1, abs(numeric)), "\(c) dL/dx[\(e)]: \(du[e]) vs \(numeric)")
+            let (i, j) = (e / W, e % W)
+            let analytic = j < c.dim ? dx[i * c.dim + j] : dc[i * c.context + j - c.dim]
+            #expect(abs(numeric - analytic) <= 1e-7 * max(1, abs(numeric)), "\(c) dL/d\(j < c.dim ? "x" : "c")[\(i), \(j)]: \(analytic) vs \(numeric)")
+            if j >= c.dim { #expect(numeric != 0, "\(c): c[\(i), \(j - c.dim)] has no effect on the NLL") }
         }
     }
 

@@ -4,7 +4,9 @@ import Testing
 
 /// The checks every ``FlowTransform`` passes, written once and run for each (Float64): the exact inverse, the
 /// log-det against a brute-force Jacobian, parameter and input gradients against central differences, and n rows
-/// at once against n single rows. A new transform adds one line to `cases`.
+/// at once against n single rows. A new transform adds one line to `cases`. A conditional transform (a `Case` with
+/// `contextFeatures` K > 0) gets its context c `[n, K]` held fixed through these checks, plus dL/dc against central
+/// differences.
 @Suite("Shared transform tests (Float64)")
 struct TransformTests {
     struct Case: CustomStringConvertible, Sendable {
@@ -12,30 +14,42 @@ struct TransformTests {
         var features: Int
         /// Maps a standard-normal draw into the transform's input domain (the identity for transforms on ℝ^D).
         var domain: @Sendable (Double) -> Double = { $0 }
-        /// Declares the transform (its tensors and buffers) with the builders.
-        var make: @Sendable (inout ParameterLayout.Builder, inout WorkspaceLayout.Builder) -> AnyFlowTransform<Double>
+        /// Context values per row K (0: not conditional).
+        var contextFeatures = 0
+        /// Declares the transform (its tensors and buffers) with the builders, reading the context's buffers when K > 0.
+        var make: @Sendable (inout ParameterLayout.Builder, inout WorkspaceLayout.Builder, CouplingContext?) -> AnyFlowTransform<Double>
     }
 
     static let cases: [Case] = [
-        Case(description: "Standardization D=3", features: 3) { _, _ in
+        Case(description: "Standardization D=3", features: 3) { _, _, _ in
             AnyFlowTransform(Standardization(normalizer: Normalizer(mean: [0.5, -1, 2], std: [0.25, 2, 3])))
         },
-        Case(description: "AffineCoupling D=2 alternating", features: 2) { p, w in
+        Case(description: "AffineCoupling D=2 alternating", features: 2) { p, w, _ in
             p.beginTransform()
             return AnyFlowTransform(AffineCoupling<Double>(name: "c", mask: [0, 1], hidden: 5, hiddenLayers: 2,
                                                            learnableScale: false, parameters: &p, workspace: &w))
         },
-        Case(description: "AffineCoupling D=5 checkerboard, learnable scale", features: 5) { p, w in
+        Case(description: "AffineCoupling D=5 checkerboard, learnable scale", features: 5) { p, w, _ in
             p.beginTransform()
             return AnyFlowTransform(AffineCoupling<Double>(name: "c", mask: [1, 0, 1, 0, 1], hidden: 6, hiddenLayers: 3,
                                                            learnableScale: true, parameters: &p, workspace: &w))
         },
-        Case(description: "ActNorm D=4", features: 4) { p, w in
+        Case(description: "conditional AffineCoupling D=2, K=3", features: 2, contextFeatures: 3) { p, w, context in
+            p.beginTransform()
+            return AnyFlowTransform(AffineCoupling<Double>(name: "c", mask: [0, 1], hidden: 5, hiddenLayers: 2,
+                                                           learnableScale: false, context: context, parameters: &p, workspace: &w))
+        },
+        Case(description: "conditional AffineCoupling D=5 checkerboard, K=1, learnable scale", features: 5, contextFeatures: 1) { p, w, context in
+            p.beginTransform()
+            return AnyFlowTransform(AffineCoupling<Double>(name: "c", mask: [0, 1, 0, 1, 0], hidden: 4, hiddenLayers: 1,
+                                                           learnableScale: true, context: context, parameters: &p, workspace: &w))
+        },
+        Case(description: "ActNorm D=4", features: 4) { p, w, _ in
             p.beginTransform()
             return AnyFlowTransform(ActNorm<Double>(name: "a", features: 4, parameters: &p, workspace: &w))
         },
         // Dequantised values in (0, 17): 17 / (1 + e^−v) for a normal draw v.
-        Case(description: "LogitPreprocessing D=3, 17 levels", features: 3, domain: { 17 / (1 + exp(-$0)) }) { _, _ in
+        Case(description: "LogitPreprocessing D=3, 17 levels", features: 3, domain: { 17 / (1 + exp(-$0)) }) { _, _, _ in
             AnyFlowTransform(LogitPreprocessing(levels: 17, alpha: 0.05, features: 3))
         },
     ]
@@ -46,12 +60,18 @@ struct TransformTests {
         let layout: ParameterLayout
         var parameters: [Double]
         let workspace: FlowWorkspace<Double>
+        /// The context buffers of a conditional transform.
+        let context: CouplingContext?
+        /// The context c `[rows, K]` of the rows of a pass (row i of a one-row pass `firstRow` = i).
+        var contextValues: [Double]
 
         init(_ c: Case, rows: Int) {
             var p = ParameterLayout.Builder(), w = WorkspaceLayout.Builder()
-            transform = c.make(&p, &w)
+            context = c.contextFeatures > 0 ? CouplingContext(features: c.contextFeatures, workspace: &w) : nil
+            transform = c.make(&p, &w, context)
             layout = p.layout()
             workspace = FlowWorkspace(layout: w.layout(), capacity: rows)
+            contextValues = TransformTests.data(rows: rows, features: c.contextFeatures, seed: 77)
             var values = RealNVP<Double>.initialParameters(layout: layout, seed: 3)
             let r = RandomStream(seed: 3, purpose: .auxiliary, substream: 41)
             for slot in layout.tensors {
@@ -60,8 +80,17 @@ struct TransformTests {
             parameters = values
         }
 
-        /// y `[n, D]` and the per-row log-det including the constant.
-        func forward(_ x: [Double], rows n: Int) -> (y: [Double], logDet: [Double]) {
+        /// Writes the contexts of rows `firstRow ..< firstRow + n` into the workspace (nothing when not conditional).
+        func setContext(rows n: Int, firstRow: Int) {
+            guard let context else { return }
+            let K = context.features
+            let dst = workspace[context.values]
+            for e in 0..<(n * K) { dst[e] = contextValues[firstRow * K + e] }
+        }
+
+        /// y `[n, D]` and the per-row log-det including the constant; the rows' contexts are rows `firstRow…`.
+        func forward(_ x: [Double], rows n: Int, firstRow: Int = 0) -> (y: [Double], logDet: [Double]) {
+            setContext(rows: n, firstRow: firstRow)
             var y = [Double](repeating: 0, count: x.count), ld = [Double](repeating: 0, count: n)
             parameters.withUnsafeBufferPointer { p in
                 transform.forward(x, rows: n, parameters: p.baseAddress!, workspace: workspace, output: &y, logDet: &ld)
@@ -70,6 +99,7 @@ struct TransformTests {
         }
 
         func inverse(_ y: [Double], rows n: Int) -> [Double] {
+            setContext(rows: n, firstRow: 0)
             var x = [Double](repeating: 0, count: y.count)
             parameters.withUnsafeBufferPointer { p in
                 transform.inverse(y, rows: n, parameters: p.baseAddress!, workspace: workspace, output: &x)
@@ -83,14 +113,31 @@ struct TransformTests {
             return zip(w, y).reduce(0) { $0 + $1.0 * $1.1 } + lambda * ld.reduce(0, +)
         }
 
-        func gradients(_ x: [Double], rows n: Int, weights w: [Double], lambda: Double) -> (parameters: [Double], input: [Double]) {
+        /// (L(v + h) − L(v − h)) / 2h of ``loss(_:rows:weights:lambda:)`` for element `e` of the values at `path`
+        /// (the parameters, or the contexts), h = 1e-6.
+        mutating func centralDifference(_ path: WritableKeyPath<Built, [Double]>, _ e: Int, _ x: [Double], rows n: Int,
+                                        weights w: [Double], lambda: Double) -> Double {
+            let h = 1e-6, saved = self[keyPath: path][e]
+            self[keyPath: path][e] = saved + h
+            let up = loss(x, rows: n, weights: w, lambda: lambda)
+            self[keyPath: path][e] = saved - h
+            let down = loss(x, rows: n, weights: w, lambda: lambda)
+            self[keyPath: path][e] = saved
+            return (up - down) / (2 * h)
+        }
+
+        /// The gradients of ``loss(_:rows:weights:lambda:)``: parameters, input, and the context `[n, K]` (empty
+        /// when not conditional).
+        func gradients(_ x: [Double], rows n: Int, weights w: [Double], lambda: Double) -> (parameters: [Double], input: [Double], context: [Double]) {
             _ = forward(x, rows: n)
+            if let context { workspace[context.gradient].update(repeating: 0, count: n * context.features) }
             var g = [Double](repeating: .nan, count: parameters.count), dx = [Double](repeating: 0, count: x.count)
             parameters.withUnsafeBufferPointer { p in
                 transform.backward(w, dLogDet: lambda, input: x, rows: n, parameters: p.baseAddress!, gradient: &g,
                                    accumulate: false, workspace: workspace, dx: &dx)
             }
-            return (g, dx)
+            let dc = context.map { Array(UnsafeBufferPointer(start: workspace[$0.gradient], count: n * $0.features)) } ?? []
+            return (g, dx, dc)
         }
     }
 
@@ -138,7 +185,7 @@ struct TransformTests {
                 var up = Self.row(x, i, features: D), down = up
                 up[b] += 1e-6
                 down[b] -= 1e-6
-                let yu = t.forward(up, rows: 1).y, yd = t.forward(down, rows: 1).y
+                let yu = t.forward(up, rows: 1, firstRow: i).y, yd = t.forward(down, rows: 1, firstRow: i).y
                 for a in 0..<D { J[a][b] = (yu[a] - yd[a]) / 2e-6 }
             }
             let bruteForce = GradientCheckTests.logAbsDeterminant(J)
@@ -153,17 +200,12 @@ struct TransformTests {
         let x = Self.data(c, rows: n, seed: 3)
         let w = Self.data(rows: n, features: D, seed: 4)
         let lambda = -0.7
-        let (g, dx) = t.gradients(x, rows: n, weights: w, lambda: lambda)
+        let (g, dx, _) = t.gradients(x, rows: n, weights: w, lambda: lambda)
         let h = 1e-6
         for slot in t.layout.tensors {
             for e in 0..<slot.count {
-                let i = slot.offset + e, saved = t.parameters[i]
-                t.parameters[i] = saved + h
-                let up = t.loss(x, rows: n, weights: w, lambda: lambda)
-                t.parameters[i] = saved - h
-                let down = t.loss(x, rows: n, weights: w, lambda: lambda)
-                t.parameters[i] = saved
-                let numeric = (up - down) / (2 * h)
+                let i = slot.offset + e
+                let numeric = t.centralDifference(\.parameters, i, x, rows: n, weights: w, lambda: lambda)
                 #expect(abs(numeric - g[i]) <= 1e-6 * max(1, abs(numeric)), "\(c) d/d \(slot.name)[\(e)]: \(g[i]) vs \(numeric)")
             }
         }
@@ -196,9 +238,34 @@ struct TransformTests {
         let x = Self.data(c, rows: n, seed: 5)
         let (y, logDet) = t.forward(x, rows: n)
         for i in 0..<n {
-            let (yi, li) = t.forward(Self.row(x, i, features: D), rows: 1)
+            let (yi, li) = t.forward(Self.row(x, i, features: D), rows: 1, firstRow: i)
             for j in 0..<D { #expect(abs(yi[j] - y[i * D + j]) <= 1e-14 * max(1, abs(yi[j])), "\(c) row \(i) feature \(j)") }
             #expect(abs(li[0] - logDet[i]) <= 1e-14 * max(1, abs(li[0])), "\(c) row \(i) log-det")
         }
+    }
+
+    static let conditionalCases = cases.filter { $0.contextFeatures > 0 }
+
+    @Test("conditional: dL/dc against central differences, and c changes y and the log-det", arguments: conditionalCases)
+    func contextGradient(c: Case) {
+        let n = 5, D = c.features, K = c.contextFeatures
+        var t = Built(c, rows: n)
+        let x = Self.data(c, rows: n, seed: 6)
+        let w = Self.data(rows: n, features: D, seed: 7)
+        let lambda = 0.9
+        let (_, _, dc) = t.gradients(x, rows: n, weights: w, lambda: lambda)
+        #expect(dc.count == n * K)
+        for e in 0..<(n * K) {
+            let numeric = t.centralDifference(\.contextValues, e, x, rows: n, weights: w, lambda: lambda)
+            #expect(abs(numeric - dc[e]) <= 1e-6 * max(1, abs(numeric)), "\(c) dL/dc[\(e)]: \(dc[e]) vs \(numeric)")
+            #expect(numeric != 0, "\(c): c[\(e)] has no effect on the loss")
+        }
+        // Another context: another y and log-det for the same x; the inverse under that context is exact again.
+        let (y, ld) = t.forward(x, rows: n)
+        t.contextValues = t.contextValues.map { $0 + 0.5 }
+        let (y2, ld2) = t.forward(x, rows: n)
+        #expect(y2 != y && ld2 != ld)
+        let back = t.inverse(y2, rows: n)
+        for e in x.indices { #expect(abs(back[e] - x[e]) <= 1e-13 * max(1, abs(x[e])), "\(c) element \(e)") }
     }
 }

@@ -40,6 +40,33 @@ struct TrainerTests {
         }
     }
 
+    @Test("conditional flow: the worker gradient equals lossAndGradient(x, context:); exact mode is bit-identical for 1, 2 and 3 workers; the state keeps the context normaliser")
+    func conditionalTraining() throws {
+        let whole = try conditionalProblem(batch: 300)  // one batch = the whole training split
+        let first = try makeTrainer(whole, threads: 1)
+        let g = try first.nextBatchGradient()
+        let model = RealNVP(network: first.network, parameters: first.parameters.array, normalizer: whole.1, contextNormalizer: whole.4)
+        let rows = whole.2.converted(to: Float.self)
+        let ref = model.lossAndGradient(rows.columns(0..<2), context: rows.columns(2..<4)).gradient
+        let scale = ref.map { abs($0) }.max()!
+        for i in ref.indices { #expect(abs(g[i] - ref[i]) <= 1e-6 * scale + 1e-5 * abs(ref[i]), "element \(i): \(g[i]) vs \(ref[i])") }
+        let p = try conditionalProblem(batch: 50, reproducible: true)
+        var reference: [UInt32]?
+        for threads in [1, 2, 3] {
+            let t = try makeTrainer(p, threads: threads)
+            let before = try #require(try t.validationNLL())
+            while !t.finished { _ = try t.runEpoch() }
+            let bits = t.parameters.array.map(\.bitPattern)
+            if let reference { #expect(bits == reference, "T = \(threads) differs from T = 1") } else {
+                reference = bits
+                let after = try #require(try t.validationNLL())
+                #expect(after < before, "validation NLL of p(x | c) \(before) → \(after)")
+            }
+            #expect(t.state().contextNormalizer == p.4)
+            #expect(t.model.contextNormalizer == p.4)
+        }
+    }
+
     @Test("default mode: the same layout twice gives the same bits; training lowers the NLL")
     func determinismAndProgress() throws {
         let p = try smallProblem(batch: 32, epochs: 6)

@@ -287,7 +287,7 @@ struct BadInputToolTests {
         // --per-class on data without labels.
         try "1,2\n3,4\n5,6\n".write(toFile: "\(dir)/two.csv", atomically: true, encoding: .utf8)
         try expectError(["evaluate", "--model", model, "--data", "\(dir)/two.csv", "--per-class"],
-                        "error: --per-class needs labelled data (the bundled digits, wine, breast-cancer); \(dir)/two.csv has no labels")
+                        "error: --per-class needs labelled data (the bundled digits, wine, breast-cancer; moons and circles of a class-conditional model); \(dir)/two.csv has no labels")
         // Training into an existing run is refused; the good checkpoint stays.
         try expectError(Tool.smallTraining(out: "\(dir)/run", epochs: 1),
                         "error: \(dir)/run: already holds a trained model; use --resume \(dir)/run to continue it, --force to overwrite it, or another --out")

@@ -61,6 +61,49 @@ struct MPIToolTests {
         #expect(Tool.bytes("\(dir)/s1.csv") == Tool.bytes("\(dir)/s3.csv"))
     }
 
+    @Test("conditional flows (--condition class; --context-columns on a file): exact mode writes the same bytes at 1×1, 1×2, 2×1 and 2×2; sample --class and evaluate agree across layouts")
+    func conditionalLayouts() throws {
+        guard Self.mpirun != nil else { print("skipped: mpirun not found"); return }
+        let dir = try Tool.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        // A file of 150 rows: x (2 features), then 2 context columns (one a function of x, one a label-like value).
+        var csv = "x0,x1,c0,c1\n"
+        let moons = ToyDataset.moons.generate(count: 150, seed: 7)
+        let labels = ToyDataset.moons.labels(count: 150, seed: 7)!
+        for i in 0..<150 { csv += "\(moons[i, 0]),\(moons[i, 1]),\(Double(labels[i]) * 3 - 1),\(moons[i, 0] * 0.5 + 2)\n" }
+        try csv.write(toFile: "\(dir)/xc.csv", atomically: true, encoding: .utf8)
+        let exact = ["--reproducible", "--micro-batch", "16"]
+        // The small run's arguments; a file brings its own rows (no --samples).
+        func small(_ out: String, _ extra: [String]) -> [String] {
+            let args = Self.small(out, extra)
+            guard extra.contains("--data"), let i = args.firstIndex(of: "--samples") else { return args }
+            return Array(args[..<i] + args[(i + 2)...])
+        }
+        for (name, flags) in [("class", ["--condition", "class"]), ("columns", ["--data", "\(dir)/xc.csv", "--context-columns", "2"])] {
+            let single = try Tool.flow(small("\(dir)/\(name)-1x1", exact + flags + ["--threads", "1"]))
+            try #require(single.status == 0, "\(single.output)")
+            let reference = try #require(Tool.bytes("\(dir)/\(name)-1x1/model.safetensors"))
+            for (ranks, threads) in [(1, 2), (2, 1), (2, 2)] {
+                let layout = "\(name)-\(ranks)x\(threads)"
+                let args = small("\(dir)/\(layout)", exact + flags + ["--threads", String(threads)])
+                let r = ranks == 1 ? try Tool.flow(args) : try Self.launch(ranks, args)
+                #expect(r.status == 0, "\(layout): \(r.output)")
+                #expect(Tool.bytes("\(dir)/\(layout)/model.safetensors") == reference, "\(layout) differs from 1×1")
+            }
+            let model = try Checkpoint.load(path: "\(dir)/\(name)-1x1/model.safetensors").model
+            #expect(model.contextFeatures == 2 && model.configuration.contextClasses == (name == "class" ? 2 : nil))
+        }
+        let sample = ["sample", "--model", "\(dir)/class-1x1", "-n", "700", "--class", "1", "--threads", "1", "--out"]
+        let s1 = try Tool.flow(sample + ["\(dir)/s1.csv"])
+        let s3 = try Self.launch(3, sample + ["\(dir)/s3.csv"])
+        #expect(s1.status == 0 && s3.status == 0, "\(s1.output)\(s3.output)")
+        #expect(Tool.bytes("\(dir)/s1.csv") != nil && Tool.bytes("\(dir)/s1.csv") == Tool.bytes("\(dir)/s3.csv"))
+        let evaluate = ["evaluate", "--model", "\(dir)/columns-1x1", "--split", "all", "--json", "--threads", "1"]
+        let e1 = try Tool.flow(evaluate), e2 = try Self.launch(2, evaluate)
+        #expect(e1.status == 0 && e2.status == 0, "\(e1.output)\(e2.output)")
+        #expect(e1.stdout == e2.stdout && e1.stdout.contains(#""conditioned_on":"the last 2 columns""#), "\(e1.stdout)")
+    }
+
     @Test("--act-norm (one gradient bucket per transform): exact mode writes the same bytes at 1×1, 1×2 and 2×1; with 2 ranks overlapped buckets write the sharded optimiser's bytes")
     func actNormLayouts() throws {
         guard Self.mpirun != nil else { print("skipped: mpirun not found"); return }

@@ -207,7 +207,7 @@ struct RunSizingTests {
 @Suite("Python interoperability")
 struct PythonExampleTests {
     @Test("examples/load_checkpoint.py computes the same NLL as flow-mpirun evaluate",
-          arguments: [[], ["--act-norm", "--learnable-scale"]])
+          arguments: [[], ["--act-norm", "--learnable-scale"], ["--condition", "class"]])
     func loadCheckpointExample(flags: [String]) throws {
         let probe = try? Tool.run("/usr/bin/env", ["python3", "-c", "import safetensors.numpy, numpy"])
         guard let probe, probe.status == 0 else {
@@ -217,14 +217,18 @@ struct PythonExampleTests {
         let dir = try Tool.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         #expect(try Tool.flow(Tool.smallTraining(out: "\(dir)/run", epochs: 2, extra: flags)).status == 0)
-        #expect(try Tool.flow(["sample", "--model", "\(dir)/run/model.safetensors", "-n", "200", "--out", "\(dir)/x.csv"]).status == 0)
-        let e = try Tool.flow(["evaluate", "--model", "\(dir)/run/model.safetensors", "--data", "\(dir)/x.csv", "--json"])
+        // A class-conditional model: samples of class 1, scored given class 1 (one context row for all).
+        let conditional = flags.contains("--condition")
+        try "c0,c1\n0,1\n".write(toFile: "\(dir)/c.csv", atomically: true, encoding: .utf8)
+        let context = conditional ? ["--context", "\(dir)/c.csv"] : []
+        #expect(try Tool.flow(["sample", "--model", "\(dir)/run/model.safetensors", "-n", "200", "--out", "\(dir)/x.csv"] + context).status == 0)
+        let e = try Tool.flow(["evaluate", "--model", "\(dir)/run/model.safetensors", "--data", "\(dir)/x.csv", "--json"] + context)
         let nll = try #require((try JSONSerialization.jsonObject(with: Data(e.stdout.utf8)) as? [String: Any])?["nll"] as? Double)
         let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().appendingPathComponent("examples/load_checkpoint.py").path
-        let r = try Tool.run("/usr/bin/env", ["python3", script, "\(dir)/run/model.safetensors", "\(dir)/x.csv"])
+        let r = try Tool.run("/usr/bin/env", ["python3", script, "\(dir)/run/model.safetensors", "\(dir)/x.csv"] + (conditional ? ["\(dir)/c.csv"] : []))
         #expect(r.status == 0, "\(r.output)")
-        let line = try #require(r.stdout.split(separator: "\n").first { $0.hasPrefix("mean log p(x)") })
+        let line = try #require(r.stdout.split(separator: "\n").first { $0.hasPrefix(conditional ? "mean log p(x | c)" : "mean log p(x)") })
         let pythonNLL = try #require(Double(line.components(separatedBy: "NLL ")[1].split(separator: ";")[0]))
         #expect(abs(pythonNLL - nll) < 1e-5, "python \(pythonNLL) vs flow-mpirun \(nll)")
     }

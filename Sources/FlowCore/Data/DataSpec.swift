@@ -14,9 +14,13 @@ public struct DataSpec: Codable, Hashable, Sendable {
     public var noise: Double?
     /// Seed of a synthetic set.
     public var seed: UInt64
+    /// What a conditional flow p(x | c) conditions on (nil: an unconditional flow on every column).
+    public var condition: Conditioning?
 
     /// A spec.
-    public init(dataset: String? = "moons", file: String? = nil, samples: Int = 3000, noise: Double? = nil, seed: UInt64 = 0) {
+    public init(dataset: String? = "moons", file: String? = nil, samples: Int = 3000, noise: Double? = nil, seed: UInt64 = 0,
+                condition: Conditioning? = nil) {
+        self.condition = condition
         self.dataset = dataset
         self.file = file
         self.samples = samples
@@ -24,7 +28,7 @@ public struct DataSpec: Codable, Hashable, Sendable {
         self.seed = seed
     }
 
-    private enum CodingKeys: String, CodingKey { case dataset, file, samples, noise, seed }
+    private enum CodingKeys: String, CodingKey { case dataset, file, samples, noise, seed, contextColumns = "context_columns", condition }
 
     /// Decodes a spec; `samples` and `noise` may be absent (as they are for files and bundled sets), then
     /// 3000 and nil.
@@ -35,6 +39,14 @@ public struct DataSpec: Codable, Hashable, Sendable {
         samples = try c.decodeIfPresent(Int.self, forKey: .samples) ?? 3000
         noise = try c.decodeIfPresent(Double.self, forKey: .noise)
         seed = try c.decode(UInt64.self, forKey: .seed)
+        if let k = try c.decodeIfPresent(Int.self, forKey: .contextColumns) {
+            condition = .columns(k)
+        } else if let name = try c.decodeIfPresent(String.self, forKey: .condition) {
+            guard name == "class" else {
+                throw DecodingError.dataCorruptedError(forKey: .condition, in: c, debugDescription: "unknown condition '\(name)' (known: class)")
+            }
+            condition = .classLabel
+        }
     }
 
     /// Encodes the spec; `samples` and `noise` only for a synthetic set (a file or a bundled set has its own rows).
@@ -47,6 +59,12 @@ public struct DataSpec: Codable, Hashable, Sendable {
             try c.encodeIfPresent(noise, forKey: .noise)
         }
         try c.encode(seed, forKey: .seed)
+        // Written only for a conditional run: an unconditional spec keeps the bytes it had before.
+        switch condition {
+        case .columns(let k)?: try c.encode(k, forKey: .contextColumns)
+        case .classLabel?: try c.encode("class", forKey: .condition)
+        case nil: break
+        }
     }
 
     /// Names accepted by `--dataset`.
@@ -55,12 +73,19 @@ public struct DataSpec: Codable, Hashable, Sendable {
     /// The bundled data set this spec names, if any.
     public var bundled: BundledDataset? { dataset.flatMap(BundledDataset.init(rawValue:)) }
 
-    /// A short human description ("moons (3000 points, noise 0.05, seed 0)" or the file path).
+    /// A short human description ("moons (3000 points, noise 0.05, seed 0)" or the file path), with the
+    /// conditioning ("…, conditioned on the class").
     public var summary: String {
-        if let file { return file }
-        if let b = bundled { return "\(b.rawValue) (bundled)" }
-        let set = dataset.flatMap(ToyDataset.init(rawValue:))
-        return "\(dataset ?? "?") (\(samples) points, noise \(noise ?? set?.defaultNoise ?? 0), seed \(seed))"
+        let base: String
+        if let file {
+            base = file
+        } else if let b = bundled {
+            base = "\(b.rawValue) (bundled)"
+        } else {
+            let set = dataset.flatMap(ToyDataset.init(rawValue:))
+            base = "\(dataset ?? "?") (\(samples) points, noise \(noise ?? set?.defaultNoise ?? 0), seed \(seed))"
+        }
+        return base + (condition.map { ", " + $0.summary } ?? "")
     }
 
     /// Loads or generates the rows `[rows, D]` in data units.

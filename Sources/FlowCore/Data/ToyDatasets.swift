@@ -28,6 +28,29 @@ public enum ToyDataset: String, CaseIterable, Codable, Sendable {
 
     var identifier: UInt32 { UInt32(ToyDataset.allCases.firstIndex(of: self)! + 1) }
 
+    /// The class of every point of ``generate(count:noise:seed:)`` for the sets made of two parts, nil for the
+    /// others: moons 0 = the upper moon, 1 = the lower; circles 0 = the outer circle, 1 = the inner. (The label
+    /// depends on the count and seed only, not on the noise.)
+    public func labels(count n: Int, seed: UInt64) -> [Int]? {
+        switch self {
+        case .moons, .circles:
+            let nOut = n / 2
+            let order = RandomStream(seed: seed, purpose: .data, substream: identifier + 1000).permutation(n)
+            return order.map { $0 < nOut ? 0 : 1 }
+        default:
+            return nil
+        }
+    }
+
+    /// Names of the classes of ``labels(count:seed:)``.
+    public var classNames: [String]? {
+        switch self {
+        case .moons: return ["upper moon", "lower moon"]
+        case .circles: return ["outer circle", "inner circle"]
+        default: return nil
+        }
+    }
+
     /// Generates `n` points `[n, 2]` (Double) with the given noise level and seed.
     public func generate(count n: Int, noise: Double? = nil, seed: UInt64) -> Matrix<Double> {
         let noise = noise ?? defaultNoise

@@ -38,13 +38,20 @@ public struct FlowConfiguration: Codable, Hashable, Sendable {
     /// An ``ActNorm`` (Glow's per-feature affine, tensors `actnorms.{k}.log_scale` and `.bias` `[D]`) after every
     /// coupling k.
     public var actNorm: Bool
+    /// Context features K of a conditional flow p(x | c) (0: unconditional). Every coupling's s and t networks take
+    /// the context c `[K]` (standardised by the model's context normaliser) beside the masked input: their first
+    /// dense layer has D + K inputs. The base distribution stays N(0, I).
+    public var contextFeatures: Int
+    /// The number of classes when the context is a one-hot class label (then K = classes; `sample --class k` builds
+    /// the one-hot row), nil for real-valued context columns.
+    public var contextClasses: Int?
 
     /// A configuration; the defaults are the seed model (6 couplings, 4 × 256 ReLU, alternating masks).
     public init(
         dim: Int = 2, couplings: Int = 6, hidden: Int = 256, hiddenLayers: Int = 4,
         maskScheme: MaskScheme = .alternating, customMasks: [[Int]]? = nil,
         imageShape: [Int]? = nil, learnableScale: Bool = false, preprocessing: Preprocessing = .none,
-        actNorm: Bool = false
+        actNorm: Bool = false, contextFeatures: Int = 0, contextClasses: Int? = nil
     ) {
         self.dim = dim
         self.couplings = couplings
@@ -56,14 +63,22 @@ public struct FlowConfiguration: Codable, Hashable, Sendable {
         self.learnableScale = learnableScale
         self.preprocessing = preprocessing
         self.actNorm = actNorm
+        self.contextFeatures = contextFeatures
+        self.contextClasses = contextClasses
     }
+
+    /// Values per row of the flow's input: the D features, then the K context values.
+    public var inputWidth: Int { dim + contextFeatures }
+    /// Whether the flow models p(x | c).
+    public var isConditional: Bool { contextFeatures > 0 }
 
     /// The seed model for `dim` features: 6 couplings, s and t with 4 hidden layers of 256 ReLU units.
     public static func seed(dim: Int = 2) -> FlowConfiguration { FlowConfiguration(dim: dim) }
 
     enum CodingKeys: String, CodingKey {
         case dim, couplings, hidden, hiddenLayers = "hidden_layers", maskScheme = "mask",
-            customMasks = "masks", imageShape = "image_shape", learnableScale = "learnable_scale", preprocessing, actNorm = "act_norm"
+            customMasks = "masks", imageShape = "image_shape", learnableScale = "learnable_scale", preprocessing, actNorm = "act_norm",
+            contextFeatures = "context_features", contextClasses = "context_classes"
     }
 
     public init(from decoder: Decoder) throws {
@@ -78,6 +93,8 @@ public struct FlowConfiguration: Codable, Hashable, Sendable {
         learnableScale = try c.decodeIfPresent(Bool.self, forKey: .learnableScale) ?? false
         preprocessing = try c.decodeIfPresent(Preprocessing.self, forKey: .preprocessing) ?? .none
         actNorm = try c.decodeIfPresent(Bool.self, forKey: .actNorm) ?? false
+        contextFeatures = try c.decodeIfPresent(Int.self, forKey: .contextFeatures) ?? 0
+        contextClasses = try c.decodeIfPresent(Int.self, forKey: .contextClasses)
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -93,6 +110,8 @@ public struct FlowConfiguration: Codable, Hashable, Sendable {
         if preprocessing != .none { try c.encode(preprocessing, forKey: .preprocessing) }
         // Written only when on: a configuration without it keeps the bytes it had before the field existed.
         if actNorm { try c.encode(actNorm, forKey: .actNorm) }
+        if contextFeatures != 0 { try c.encode(contextFeatures, forKey: .contextFeatures) }
+        try c.encodeIfPresent(contextClasses, forKey: .contextClasses)
     }
 
     /// Checks every field.
@@ -111,11 +130,21 @@ public struct FlowConfiguration: Codable, Hashable, Sendable {
         if couplings < 1 { try fail("couplings", "\(couplings)", "need at least 1 coupling layer") }
         if hidden < 1 { try fail("hidden", "\(hidden)", "need at least 1 hidden unit") }
         if hiddenLayers < 1 { try fail("hidden-layers", "\(hiddenLayers)", "need at least 1 hidden layer") }
+        if contextFeatures < 0 || contextFeatures > 1 << 20 {
+            try fail("context-columns", "\(contextFeatures)", "need 0 (unconditional) to 2²⁰ context values per row")
+        }
+        if let classes = contextClasses {
+            if classes < 2 { try fail("condition", "\(classes) classes", "class conditioning needs at least 2 classes") }
+            if classes != contextFeatures {
+                try fail("condition", "\(classes) classes", "a one-hot class context has K = classes values per row, not \(contextFeatures)")
+            }
+        }
         // Parameter count before anything is laid out (ParameterLayout's Int arithmetic would trap on an absurd
         // configuration): 2 networks per coupling, each D→H, (L−1)×(H→H), H→D, with biases. In Double, which
         // cannot overflow here and is exact below 2⁵³. The flat buffers are exchanged with MPI's Int32 counts.
         let (d, h, l) = (Double(dim), Double(hidden), Double(hiddenLayers))
-        let total = 2 * Double(couplings) * ((d * h + h) + (l - 1) * (h * h + h) + (h * d + d) + (actNorm ? d : 0))
+        let k = Double(contextFeatures)
+        let total = 2 * Double(couplings) * (((d + k) * h + h) + (l - 1) * (h * h + h) + (h * d + d) + (actNorm ? d : 0))
         if total > Double(Int32.max) {
             try fail("hidden", "the model (D = \(dim), \(couplings) couplings, \(hiddenLayers)×\(hidden) hidden) would have "
                 + (total < 0x1p63 ? "\(Int(total)) parameters" : "more parameters than an Int can count")
@@ -143,11 +172,11 @@ public struct FlowConfiguration: Codable, Hashable, Sendable {
     /// multiply-adds of every dense layer of s and t, the weight gradients (as many), and the input gradients
     /// (as many, except the first layer of coupling 0, whose input is the data). Element-wise work and the
     /// optimiser (~10 FLOP per parameter per step) are not counted: the convention of the PyTorch reference
-    /// (14,227,456 for the seed model).
+    /// (14,227,456 for the seed model). A conditional flow's first layers have D + K inputs.
     public var trainingFLOPsPerSample: Int {
-        let macsPerNetwork = dim * hidden + (hiddenLayers - 1) * hidden * hidden + hidden * dim
+        let macsPerNetwork = inputWidth * hidden + (hiddenLayers - 1) * hidden * hidden + hidden * dim
         let forward = 2 * couplings * macsPerNetwork
-        let backward = 2 * forward - 2 * dim * hidden
+        let backward = 2 * forward - 2 * inputWidth * hidden
         return 2 * (forward + backward)
     }
 

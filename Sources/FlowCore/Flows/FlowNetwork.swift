@@ -11,8 +11,16 @@
 /// References: Dinh, Sohl-Dickstein, Bengio, "Density estimation using Real NVP", ICLR 2017, eq. 3; Papamakarios
 /// et al., "Normalizing Flows for Probabilistic Modeling and Inference", JMLR 2021, §2.
 ///
+/// Conditional (``FlowConfiguration/contextFeatures`` K > 0), p(x | c): the flow's input rows are `[n, D + K]`, the
+/// features x followed by the context c (as a CSV's last K columns). The context is standardised by its own
+/// ``contextNormalizer`` (fixed, like the data's) and read by every coupling; it is not transformed, and its
+/// normaliser adds nothing to the log-det:
+///
+///     log p(x | c) = log N(z; 0, I) + Σ_transforms log|det ∂f_i/∂x_i|,   z = f(x; c)
+///
 /// Workspace buffers of the chain itself, n rows: the input of every transform x_i `[n, D]`, i = 0…T (x_0 the data,
-/// x_T = z), the per-row log-det `[n]`, and the running dL/dx ping-pong `[n, D]` ×2.
+/// x_T = z), the per-row log-det `[n]`, the running dL/dx ping-pong `[n, D]` ×2, and when conditional the
+/// standardised context and its gradient `[n, K]` (``CouplingContext``).
 public struct FlowNetwork<Scalar: FlowScalar>: Sendable {
     /// The configuration this network was built from.
     public let configuration: FlowConfiguration
@@ -26,33 +34,47 @@ public struct FlowNetwork<Scalar: FlowScalar>: Sendable {
     public let constantLogDet: Double
     /// The data normaliser (the chain's first transform, ``Standardization``).
     public let normalizer: Normalizer<Scalar>
+    /// The context normaliser `[K]` (`[0]` for an unconditional flow): c is standardised by it before the couplings
+    /// read it.
+    public let contextNormalizer: Normalizer<Scalar>
+    /// The context buffers every coupling reads, nil for an unconditional flow.
+    let context: CouplingContext?
     let values: [WorkspaceBuffer]
     let logDetBuffer: WorkspaceBuffer
     let dCurrent: WorkspaceBuffer, dNext: WorkspaceBuffer
     /// The index of the first transform with parameters (the number of transforms when none has).
     let firstTrainable: Int
 
-    /// Builds the chain of a validated configuration with the data normaliser `normalizer` (identity when nil).
-    /// - Throws: ``FlowConfigurationError`` when the configuration is invalid or the normaliser has another width.
-    public init(_ configuration: FlowConfiguration, normalizer: Normalizer<Scalar>? = nil) throws {
+    /// Builds the chain of a validated configuration with the data normaliser `normalizer` `[D]` and the context
+    /// normaliser `contextNormalizer` `[K]` (identities when nil).
+    /// - Throws: ``FlowConfigurationError`` when the configuration is invalid or a normaliser has another width.
+    public init(_ configuration: FlowConfiguration, normalizer: Normalizer<Scalar>? = nil,
+                contextNormalizer: Normalizer<Scalar>? = nil) throws {
         try configuration.validate()
-        let D = configuration.dim
+        let D = configuration.dim, K = configuration.contextFeatures
         let normalizer = normalizer ?? .identity(dim: D)
         guard normalizer.dim == D else {
             throw FlowConfigurationError(field: "normalizer", message: "\(normalizer.dim) features for a model of D = \(D)")
         }
+        let contextNormalizer = contextNormalizer ?? .identity(dim: K)
+        guard contextNormalizer.dim == K else {
+            throw FlowConfigurationError(field: "context-normalizer", message: "\(contextNormalizer.dim) context values for a model of K = \(K)")
+        }
         var chain = ChainBuilder<Scalar>()
+        let context = K > 0 ? CouplingContext(features: K, workspace: &chain.buffers) : nil
         chain.append { _, _ in Standardization(normalizer: normalizer) }
         for (k, mask) in configuration.masks().enumerated() {
             chain.append { p, w in
                 AffineCoupling(name: "couplings.\(k)", mask: mask, hidden: configuration.hidden,
                                hiddenLayers: configuration.hiddenLayers, learnableScale: configuration.learnableScale,
-                               parameters: &p, workspace: &w)
+                               context: context, parameters: &p, workspace: &w)
             }
             if configuration.actNorm { chain.append { p, w in ActNorm(name: "actnorms.\(k)", features: D, parameters: &p, workspace: &w) } }
         }
         self.configuration = configuration
         self.normalizer = normalizer
+        self.contextNormalizer = contextNormalizer
+        self.context = context
         transforms = chain.transforms
         layout = chain.parameters.layout()
         constantLogDet = transforms.reduce(0.0) { $0 + $1.constantLogDet }
@@ -66,10 +88,15 @@ public struct FlowNetwork<Scalar: FlowScalar>: Sendable {
 
     /// Number of features D.
     public var dim: Int { configuration.dim }
-    /// The same structure with another data normaliser.
-    /// - Throws: ``FlowConfigurationError`` when `normalizer` has another number of features.
-    public func with(normalizer: Normalizer<Scalar>) throws -> FlowNetwork {
-        try FlowNetwork(configuration, normalizer: normalizer)
+    /// Context values per row K (0: unconditional).
+    public var contextFeatures: Int { configuration.contextFeatures }
+    /// Values per input row of ``forward(_:rows:parameters:workspace:)``: D + K.
+    public var inputWidth: Int { configuration.inputWidth }
+    /// The same structure with other normalisers (nil keeps this network's).
+    /// - Throws: ``FlowConfigurationError`` when a normaliser has another width.
+    public func with(normalizer: Normalizer<Scalar>? = nil, contextNormalizer: Normalizer<Scalar>? = nil) throws -> FlowNetwork {
+        try FlowNetwork(configuration, normalizer: normalizer ?? self.normalizer,
+                        contextNormalizer: contextNormalizer ?? self.contextNormalizer)
     }
 
     /// A workspace for passes of up to `capacity` rows.
@@ -84,7 +111,8 @@ public struct FlowNetwork<Scalar: FlowScalar>: Sendable {
     /// The per-row Σ_i log|det ∂f_i/∂x_i| `[capacity]` (nats, without ``constantLogDet``) after a forward pass.
     @inline(__always) public func logDet(in ws: FlowWorkspace<Scalar>) -> UnsafeMutablePointer<Scalar> { ws[logDetBuffer] }
 
-    /// Forward (data → latent) on `rows` ≤ `workspace.capacity` rows of data x `[rows, D]`.
+    /// Forward (data → latent) on `rows` ≤ `workspace.capacity` rows of data x `[rows, D]`, or for a conditional
+    /// flow rows [x, c] `[rows, D + K]` (``inputWidth``).
     ///
     /// Afterwards ``latent(in:)`` holds z `[rows, D]` and ``logDet(in:)`` the per-row log-det (nats; add
     /// ``constantLogDet`` for the total); every transform's input is kept for the backward pass.
@@ -92,7 +120,18 @@ public struct FlowNetwork<Scalar: FlowScalar>: Sendable {
         _ x: UnsafePointer<Scalar>, rows: Int, parameters p: UnsafePointer<Scalar>, workspace ws: FlowWorkspace<Scalar>
     ) {
         precondition(rows <= ws.capacity, "forward: \(rows) rows exceed the workspace capacity \(ws.capacity)")
-        ws[values[0]].update(from: x, count: rows * dim)
+        if let context {
+            // Rows [x, c]: x to the chain's input, the standardised c to the couplings' context buffer.
+            let D = dim, K = context.features, W = D + K
+            let x0 = ws[values[0]], c = ws[context.values]
+            for i in 0..<rows {
+                (x0 + i * D).update(from: x + i * W, count: D)
+                (c + i * K).update(from: x + i * W + D, count: K)
+            }
+            contextNormalizer.normalize(c, rows: rows, into: c)
+        } else {
+            ws[values[0]].update(from: x, count: rows * dim)
+        }
         let logDet = ws[logDetBuffer]
         logDet.update(repeating: 0, count: rows)
         for (i, f) in transforms.enumerated() {
@@ -121,29 +160,40 @@ public struct FlowNetwork<Scalar: FlowScalar>: Sendable {
     ///
     /// Transforms are differentiated from the last down; after a transform's gradient range (its bucket,
     /// `layout.buckets[b]`) is final, `bucketDone(b)` is called (the hook for bucketed allreduce). Gradients
-    /// overwrite `g` (`accumulate` false) or are added to it. When `dInput` is given, dL/dx `[rows, D]` is written there.
+    /// overwrite `g` (`accumulate` false) or are added to it. When `dInput` is given, dL/dx `[rows, D]` is written
+    /// there, and for a conditional flow dL/dc `[rows, K]` (data units of c) into `dContext` when given.
     public func backwardNLL(
         rows: Int, parameters p: UnsafePointer<Scalar>, gradient g: UnsafeMutablePointer<Scalar>,
         accumulate: Bool, workspace ws: FlowWorkspace<Scalar>, dInput: UnsafeMutablePointer<Scalar>? = nil,
-        bucketDone: ((Int) -> Void)? = nil
+        dContext: UnsafeMutablePointer<Scalar>? = nil, bucketDone: ((Int) -> Void)? = nil
     ) {
         let dz = ws[dCurrent]
         dz.update(from: latent(in: ws), count: rows * dim)  // dL/dz = z
         backward(rows: rows, dLogDet: -1, parameters: p, gradient: g, accumulate: accumulate, workspace: ws,
                  dInput: dInput, bucketDone: bucketDone)
+        if let dContext { contextGradient(rows: rows, workspace: ws, into: dContext) }
+    }
+
+    /// dL/dc `[rows, K]` in the context's data units after a backward pass with `dInput`: the couplings' sum over the
+    /// standardised context, divided by its std (c̃ = (c − mean)/std ⇒ dc = dc̃ / std).
+    func contextGradient(rows: Int, workspace ws: FlowWorkspace<Scalar>, into dc: UnsafeMutablePointer<Scalar>) {
+        guard let context else { preconditionFailure("dContext asked of an unconditional flow") }
+        let K = context.features, g = ws[context.gradient], std = contextNormalizer.std
+        for i in 0..<rows { for k in 0..<K { dc[i * K + k] = g[i * K + k] / std[k] } }
     }
 
     /// Backward of an arbitrary scalar loss L(z, log-det) given dL/dz `[rows, D]` and a per-row constant
-    /// dL/d(log-det), after a forward pass on the same rows. Writes parameter gradients into `g` (overwrite) and
-    /// dL/dx into `dInput` `[rows, D]`.
+    /// dL/d(log-det), after a forward pass on the same rows. Writes parameter gradients into `g` (overwrite),
+    /// dL/dx into `dInput` `[rows, D]` and, for a conditional flow, dL/dc into `dContext` `[rows, K]` when given.
     public func backward(
         dz: UnsafePointer<Scalar>, dLogDet: Scalar, rows: Int, parameters p: UnsafePointer<Scalar>,
         gradient g: UnsafeMutablePointer<Scalar>, workspace ws: FlowWorkspace<Scalar>,
-        dInput: UnsafeMutablePointer<Scalar>
+        dInput: UnsafeMutablePointer<Scalar>, dContext: UnsafeMutablePointer<Scalar>? = nil
     ) {
         ws[dCurrent].update(from: dz, count: rows * dim)
         backward(rows: rows, dLogDet: dLogDet, parameters: p, gradient: g, accumulate: false, workspace: ws,
                  dInput: dInput, bucketDone: nil)
+        if let dContext { contextGradient(rows: rows, workspace: ws, into: dContext) }
     }
 
     /// The chain's backward from dL/dz in `dCurrent`.
@@ -153,6 +203,8 @@ public struct FlowNetwork<Scalar: FlowScalar>: Sendable {
         bucketDone: ((Int) -> Void)?
     ) {
         var dCur = ws[dCurrent], dNext = ws[self.dNext]
+        // The couplings add their dL/dc into the context's gradient buffer.
+        if let context { ws[context.gradient].update(repeating: 0, count: rows * context.features) }
         // Without dInput, no transform needs dL/dx below the first one with parameters (e.g. the normaliser's
         // input), and the transforms below it have nothing to differentiate.
         let lowest = dInput != nil ? 0 : firstTrainable
@@ -168,11 +220,19 @@ public struct FlowNetwork<Scalar: FlowScalar>: Sendable {
     }
 
     /// Inverse (latent → data) on `rows` ≤ capacity rows: reads z `[rows, D]`, writes x `[rows, D]` (may alias z).
+    /// A conditional flow needs the context c `[rows, K]` (data units; `contextStride` values apart per row, K by
+    /// default, 0 to broadcast one row of c to every row).
     public func inverse(
-        _ z: UnsafePointer<Scalar>, rows: Int, parameters p: UnsafePointer<Scalar>,
-        workspace ws: FlowWorkspace<Scalar>, output x: UnsafeMutablePointer<Scalar>
+        _ z: UnsafePointer<Scalar>, context c: UnsafePointer<Scalar>? = nil, contextStride: Int? = nil, rows: Int,
+        parameters p: UnsafePointer<Scalar>, workspace ws: FlowWorkspace<Scalar>, output x: UnsafeMutablePointer<Scalar>
     ) {
         precondition(rows <= ws.capacity, "inverse: \(rows) rows exceed the workspace capacity \(ws.capacity)")
+        precondition((c != nil) == (context != nil), "inverse: a conditional flow needs a context, an unconditional one none")
+        if let context, let c {
+            let K = context.features, stride = contextStride ?? K, dst = ws[context.values]
+            for i in 0..<rows { (dst + i * K).update(from: c + i * stride, count: K) }
+            contextNormalizer.normalize(dst, rows: rows, into: dst)
+        }
         let cur = latent(in: ws)
         cur.update(from: z, count: rows * dim)
         for f in transforms.reversed() {

@@ -26,10 +26,13 @@ public struct Normalizer<Scalar: FlowScalar>: Sendable, Equatable {
     /// Fits mean and population standard deviation (ddof = 0, as `keras.layers.Normalization.adapt`) in
     /// Double precision on `data` `[rows, D]`. Two passes; when a sum overflows Double (values near
     /// `Double.greatestFiniteMagnitude`), that feature is recomputed on values scaled by its largest magnitude.
-    /// - Parameter source: the data's file or data set, named in errors.
-    /// - Throws: ``NormalizerError`` when there are no rows, a feature is constant (std = 0: no density), or a
-    ///   feature's standard deviation is not finite or beyond `Scalar`'s range.
-    public static func fit<T: BinaryFloatingPoint>(_ data: Matrix<T>, source: String? = nil) throws -> Normalizer {
+    /// - Parameters:
+    ///   - source: the data's file or data set, named in errors.
+    ///   - allowConstant: a constant column gets std 1 instead of an error (a conditional flow's context, which
+    ///     has no density of its own).
+    /// - Throws: ``NormalizerError`` when there are no rows, a feature is constant (std = 0: no density; unless
+    ///   `allowConstant`), or a feature's standard deviation is not finite or beyond `Scalar`'s range.
+    public static func fit<T: BinaryFloatingPoint>(_ data: Matrix<T>, source: String? = nil, allowConstant: Bool = false) throws -> Normalizer {
         let n = data.rows, d = data.columns
         func failure(_ message: String) -> NormalizerError { NormalizerError(message: message, source: source) }
         guard n > 0 else { throw failure("cannot fit the normaliser on 0 rows") }
@@ -66,6 +69,7 @@ public struct Normalizer<Scalar: FlowScalar>: Sendable, Equatable {
             guard Scalar(s).isFinite else {
                 throw failure("feature \(j + 1) (1-based column): the standard deviation \(s) is beyond \(Scalar.self)'s range (\(Scalar.greatestFiniteMagnitude)); rescale the column")
             }
+            if allowConstant, !(s > 0 && Scalar(s) > 0) { s = 1 }
             guard s > 0, Scalar(s) > 0 else {
                 throw failure("feature \(j + 1) (1-based column) is constant in the training split (std = 0); "
                         + "a density on it is degenerate: drop the column")

@@ -160,6 +160,16 @@ public enum Preprocessing: Codable, Hashable, Sendable {
         return (z, ld)
     }
 
+    /// The preprocessing of a conditional flow's input rows [x, c] `[rows, D + K]`: x (the first `features` = D
+    /// columns, with `noise` `[rows · D]`) is preprocessed, the context c passes unchanged.
+    /// - Throws: as ``forward(_:noise:)``, naming columns of x.
+    public func forward(rows: Matrix<Double>, features D: Int, noise: [Double]?) throws -> (z: Matrix<Double>, logDet: [Double]) {
+        if D == rows.columns { return try forward(rows, noise: noise) }
+        if self == .none { return (rows, Array(repeating: 0, count: rows.rows)) }
+        let (z, ld) = try forward(rows.columns(0..<D), noise: noise)
+        return (Matrix.concatenatingColumns(z, rows.columns(D..<rows.columns)), ld)
+    }
+
     /// Uniform dequantisation noise `[rows · D]` in [0, 1) for rows `firstRow ..< firstRow + rows`, from
     /// (seed, purpose `.dequantization`, substream): the training split uses substream = epoch, evaluation a
     /// fixed substream.

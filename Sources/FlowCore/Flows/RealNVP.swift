@@ -8,7 +8,9 @@ import RealModule
 ///
 /// Dinh, Sohl-Dickstein, Bengio, "Density estimation using Real NVP", ICLR 2017, eqs. 3–9.
 ///
-/// Shapes: data and latents are ``Matrix`` `[rows, D]` row-major; log-densities are nats per row.
+/// Shapes: data and latents are ``Matrix`` `[rows, D]` row-major; log-densities are nats per row. A conditional
+/// model (``FlowConfiguration/contextFeatures`` K > 0) models p(x | c): every pass takes the context `[rows, K]`
+/// (data units) beside x or z, and log-densities are log p(x | c).
 ///
 /// Example:
 ///
@@ -42,12 +44,26 @@ public struct RealNVP<Scalar: FlowScalar>: Sendable {
         parameters = RealNVP.initialParameters(layout: network.layout, seed: seed)
     }
 
-    /// A model with given parameters (flat, `[layout.storageCount]`) and normaliser.
-    public init(network: FlowNetwork<Scalar>, parameters: [Scalar], normalizer: Normalizer<Scalar>) {
+    /// The context normaliser `[K]` of a conditional model (part of the model, like ``normalizer``).
+    public var contextNormalizer: Normalizer<Scalar> {
+        get { network.contextNormalizer }
+        set {
+            precondition(newValue.dim == network.contextFeatures, "contextNormalizer: \(newValue.dim) values for K = \(network.contextFeatures)")
+            network = try! network.with(contextNormalizer: newValue)
+        }
+    }
+
+    /// A model with given parameters (flat, `[layout.storageCount]`) and normalisers (the network's context
+    /// normaliser when `contextNormalizer` is nil).
+    public init(network: FlowNetwork<Scalar>, parameters: [Scalar], normalizer: Normalizer<Scalar>,
+                contextNormalizer: Normalizer<Scalar>? = nil) {
         precondition(parameters.count == network.layout.storageCount)
         precondition(normalizer.dim == network.dim, "RealNVP: a normaliser of \(normalizer.dim) features for D = \(network.dim)")
-        // Cannot throw: the configuration was validated when the network was built, and the width matches.
-        self.network = network.normalizer == normalizer ? network : try! network.with(normalizer: normalizer)
+        let contextNormalizer = contextNormalizer ?? network.contextNormalizer
+        precondition(contextNormalizer.dim == network.contextFeatures, "RealNVP: a context normaliser of \(contextNormalizer.dim) values for K = \(network.contextFeatures)")
+        // Cannot throw: the configuration was validated when the network was built, and the widths match.
+        self.network = network.normalizer == normalizer && network.contextNormalizer == contextNormalizer ? network
+            : try! network.with(normalizer: normalizer, contextNormalizer: contextNormalizer)
         self.parameters = parameters
     }
 
@@ -77,6 +93,34 @@ public struct RealNVP<Scalar: FlowScalar>: Sendable {
     public var configuration: FlowConfiguration { network.configuration }
     /// Number of features D.
     public var dim: Int { network.dim }
+    /// Context values per row K (0: unconditional).
+    public var contextFeatures: Int { network.contextFeatures }
+
+    /// The flow's input rows [x, c] `[rows, D + K]` from x `[rows, D]` and c (`[rows, K]`, or `[1, K]` for every
+    /// row); x itself for an unconditional model.
+    func inputRows(_ x: Matrix<Scalar>, context: Matrix<Scalar>?) -> Matrix<Scalar> {
+        checkContext(context, rows: x.rows)
+        guard let c = context else { return x }
+        let D = dim, K = contextFeatures, W = D + K
+        var out = Matrix<Scalar>(rows: x.rows, columns: W, repeating: 0)
+        for i in 0..<x.rows {
+            let ci = c.rows == 1 ? 0 : i
+            for j in 0..<D { out.values[i * W + j] = x.values[i * D + j] }
+            for k in 0..<K { out.values[i * W + D + k] = c.values[ci * K + k] }
+        }
+        return out
+    }
+
+    /// A context must be given exactly for a conditional model, K wide, with one row or as many as x.
+    func checkContext(_ c: Matrix<Scalar>?, rows: Int) {
+        if let c {
+            precondition(contextFeatures > 0, "an unconditional model takes no context")
+            precondition(c.columns == contextFeatures, "context: \(c.columns) columns for a model of K = \(contextFeatures)")
+            precondition(c.rows == rows || c.rows == 1, "context: \(c.rows) rows for \(rows) rows of data")
+        } else {
+            precondition(contextFeatures == 0, "a conditional model (K = \(contextFeatures)) needs a context")
+        }
+    }
 
     /// The values of tensor `name` (shape as in the layout), or nil.
     public func tensor(_ name: String) -> [Scalar]? {
@@ -117,21 +161,23 @@ public struct RealNVP<Scalar: FlowScalar>: Sendable {
         return (z.converted(), ld)
     }
 
-    /// Encodes data x `[rows, D]` to latents z = f(pre(x)) `[rows, D]` (f the chain, normaliser first), with the
+    /// Encodes data x `[rows, D]` to latents z = f(pre(x); c) `[rows, D]` (f the chain, normaliser first), with the
     /// per-row log|det ∂z/∂x| (nats, preprocessing and normaliser included). With dequantisation, x is the
-    /// continuous (dequantised) data in [0, levels); values outside give NaN latents and log-det −∞.
-    public func encode(_ x: Matrix<Scalar>) -> (z: Matrix<Scalar>, logDet: [Double]) {
+    /// continuous (dequantised) data in [0, levels); values outside give NaN latents and log-det −∞. A conditional
+    /// model needs `context` `[rows, K]` or `[1, K]`.
+    public func encode(_ x: Matrix<Scalar>, context: Matrix<Scalar>? = nil) -> (z: Matrix<Scalar>, logDet: [Double]) {
         precondition(x.columns == dim, "encode: \(x.columns) columns for a model of D = \(dim)")
-        let D = dim
+        let D = dim, W = network.inputWidth
         var z = Matrix<Scalar>(rows: x.rows, columns: D, repeating: 0)
-        let (pre, preLogDet) = preprocess(x)
+        let (preX, preLogDet) = preprocess(x)
+        let pre = inputRows(preX, context: context)
         var logDet = preLogDet
         let constant = network.constantLogDet
         pre.values.withUnsafeBufferPointer { ub in
             z.values.withUnsafeMutableBufferPointer { zb in
                 chunked(x.rows) { range, ws, p in
                     let n = range.count
-                    network.forward(ub.baseAddress! + range.lowerBound * D, rows: n, parameters: p, workspace: ws)
+                    network.forward(ub.baseAddress! + range.lowerBound * W, rows: n, parameters: p, workspace: ws)
                     (zb.baseAddress! + range.lowerBound * D).update(from: network.latent(in: ws), count: n * D)
                     let ld = network.logDet(in: ws)
                     for i in 0..<n { logDet[range.lowerBound + i] += Double(ld[i]) + constant }
@@ -141,61 +187,72 @@ public struct RealNVP<Scalar: FlowScalar>: Sendable {
         return (z, logDet)
     }
 
-    /// Decodes latents z `[rows, D]` to data x = pre⁻¹(f⁻¹(z)) `[rows, D]`.
-    public func decode(_ z: Matrix<Scalar>) -> Matrix<Scalar> {
+    /// Decodes latents z `[rows, D]` to data x = pre⁻¹(f⁻¹(z; c)) `[rows, D]`; a conditional model needs `context`
+    /// `[rows, K]` or `[1, K]` (data units).
+    public func decode(_ z: Matrix<Scalar>, context: Matrix<Scalar>? = nil) -> Matrix<Scalar> {
         precondition(z.columns == dim, "decode: \(z.columns) columns for a model of D = \(dim)")
-        let D = dim
+        checkContext(context, rows: z.rows)
+        let D = dim, K = contextFeatures
         var u = z
+        let c = context?.values ?? []
+        let broadcast = context?.rows == 1
         u.values.withUnsafeMutableBufferPointer { ub in
-            chunked(z.rows) { range, ws, p in
-                let at = ub.baseAddress! + range.lowerBound * D
-                network.inverse(at, rows: range.count, parameters: p, workspace: ws, output: at)
+            c.withUnsafeBufferPointer { cb in
+                chunked(z.rows) { range, ws, p in
+                    let at = ub.baseAddress! + range.lowerBound * D
+                    let ctx = context == nil ? nil : UnsafePointer(cb.baseAddress! + (broadcast ? 0 : range.lowerBound * K))
+                    network.inverse(at, context: ctx, contextStride: broadcast ? 0 : K, rows: range.count, parameters: p,
+                                    workspace: ws, output: at)
+                }
             }
         }
         if configuration.preprocessing == .none { return u }
         return configuration.preprocessing.dataSpace(u).converted()
     }
 
-    /// log p(x) per row (nats, data units): log N(z; 0, I) + log|det ∂z/∂x|.
-    public func logProb(_ x: Matrix<Scalar>) -> [Double] {
-        let (z, logDet) = encode(x)
+    /// log p(x) (or log p(x | c)) per row (nats, data units): log N(z; 0, I) + log|det ∂z/∂x|.
+    public func logProb(_ x: Matrix<Scalar>, context: Matrix<Scalar>? = nil) -> [Double] {
+        let (z, logDet) = encode(x, context: context)
         return z.values.withUnsafeBufferPointer { zb in
             (0..<x.rows).map { i in StandardNormal.logDensity(zb.baseAddress! + i * dim, dim: dim) + logDet[i] }
         }
     }
 
-    /// Mean negative log-likelihood over the rows of x (nats, data units).
-    public func meanNLL(_ x: Matrix<Scalar>) -> Double {
-        let lp = logProb(x)
+    /// Mean negative log-likelihood over the rows of x (nats, data units), conditional on `context` when given.
+    public func meanNLL(_ x: Matrix<Scalar>, context: Matrix<Scalar>? = nil) -> Double {
+        let lp = logProb(x, context: context)
         return lp.isEmpty ? .nan : -lp.reduce(0, +) / Double(lp.count)
     }
 
     /// Draws `count` samples x = g(z), z ~ N(0, τ²I), `[count, D]` in data units. Row i's noise depends only
-    /// on (seed, i) (see ``StandardNormal/sample(rows:dim:seed:temperature:firstRow:into:)``).
-    public func sample(count: Int, seed: UInt64, temperature: Double = 1) -> Matrix<Scalar> {
+    /// on (seed, i) (see ``StandardNormal/sample(rows:dim:seed:temperature:firstRow:into:)``). A conditional model
+    /// samples x ~ p(x | c) with `context` `[count, K]` or `[1, K]`.
+    public func sample(count: Int, seed: UInt64, temperature: Double = 1, context: Matrix<Scalar>? = nil) -> Matrix<Scalar> {
         var z = Matrix<Scalar>(rows: count, columns: dim, repeating: 0)
         z.values.withUnsafeMutableBufferPointer {
             StandardNormal.sample(rows: count, dim: dim, seed: seed, temperature: temperature, into: $0.baseAddress!)
         }
-        return decode(z)
+        return decode(z, context: context)
     }
 
     /// The training objective on a batch x `[rows, D]` (continuous data; dequantised already when the model
     /// has a preprocessing) and its gradient: loss = mean NLL (nats, data units) + λ·Σ‖W‖² over weight
-    /// matrices; `gradient` has the flat parameter layout.
-    public func lossAndGradient(_ x: Matrix<Scalar>, l2: Double = 0)
+    /// matrices; `gradient` has the flat parameter layout. A conditional model's NLL is that of p(x | c), `context`
+    /// `[rows, K]`.
+    public func lossAndGradient(_ x: Matrix<Scalar>, context: Matrix<Scalar>? = nil, l2: Double = 0)
         -> (loss: Double, nll: Double, penalty: Double, gradient: [Scalar])
     {
-        let D = dim, n = x.rows
+        let D = dim, n = x.rows, W = network.inputWidth
         precondition(n > 0 && x.columns == D)
         var grad = [Scalar](repeating: 0, count: parameters.count)
         var nllSum = 0.0
-        let (pre, preLogDet) = preprocess(x)
+        let (preX, preLogDet) = preprocess(x)
+        let pre = inputRows(preX, context: context)
         var first = true
         pre.values.withUnsafeBufferPointer { ub in
             grad.withUnsafeMutableBufferPointer { gb in
                 chunked(n) { range, ws, p in
-                    network.forward(ub.baseAddress! + range.lowerBound * D, rows: range.count, parameters: p, workspace: ws)
+                    network.forward(ub.baseAddress! + range.lowerBound * W, rows: range.count, parameters: p, workspace: ws)
                     nllSum += network.negativeLogLikelihood(rows: range.count, workspace: ws)
                     network.backwardNLL(rows: range.count, parameters: p, gradient: gb.baseAddress!,
                                         accumulate: !first, workspace: ws)

@@ -3,7 +3,8 @@ import Foundation
 /// A model, and optionally the training state needed to resume, in one safetensors file.
 ///
 /// Layout (all tensors little-endian; names as in shared/reference/README.md):
-/// - `normalizer.mean`, `normalizer.std` F32 `[D]`
+/// - `normalizer.mean`, `normalizer.std` F32 `[D]`; a conditional model also `context_normalizer.mean`,
+///   `context_normalizer.std` F32 `[K]` (and its couplings' first weights are `[H, D + K]`)
 /// - `couplings.{i}.mask` F32 `[D]`; `couplings.{i}.{s,t}.{j}.weight` F32 `[out, in]`, `….bias` F32 `[out]`;
 ///   `couplings.{i}.scale` F32 `[D]` with a learnable scale
 /// - with training state: `optimizer.exp_avg.{name}`, `optimizer.exp_avg_sq.{name}` F32 (Adam's moments, PyTorch's
@@ -61,6 +62,11 @@ public struct Checkpoint: Sendable {
         let D = model.dim
         w.add(name: "normalizer.mean", shape: [D], floats: model.normalizer.mean)
         w.add(name: "normalizer.std", shape: [D], floats: model.normalizer.std)
+        if model.contextFeatures > 0 {
+            let K = model.contextFeatures
+            w.add(name: "context_normalizer.mean", shape: [K], floats: model.contextNormalizer.mean)
+            w.add(name: "context_normalizer.std", shape: [K], floats: model.contextNormalizer.std)
+        }
         let layout = model.network.layout
         // The chain's tensors transform by transform, each coupling's mask (for readers) before its parameters.
         for (i, transform) in model.network.transforms.enumerated() {
@@ -181,6 +187,18 @@ public struct Checkpoint: Sendable {
             throw fail("normalizer.std[\(j)] = \(s): standard deviations must be positive and finite")
         }
         if mean.contains(where: { !$0.isFinite }) { throw fail("normalizer.mean has non-finite values") }
+        // A conditional model's context normaliser (K is bounded by its tensor before anything is laid out).
+        var contextNormalizer: Normalizer<Float>?
+        if config.contextFeatures > 0 {
+            let K = config.contextFeatures
+            let cMean = try tensor("context_normalizer.mean", [K])
+            let cStd = try tensor("context_normalizer.std", [K])
+            for (k, s) in cStd.enumerated() where !(s > 0 && s.isFinite) {
+                throw fail("context_normalizer.std[\(k)] = \(s): standard deviations must be positive and finite")
+            }
+            if cMean.contains(where: { !$0.isFinite }) { throw fail("context_normalizer.mean has non-finite values") }
+            contextNormalizer = Normalizer(mean: cMean, std: cStd)
+        }
         // The configuration comes from the file: its sizes are bounded by tensors the file holds before the
         // parameters are laid out (and allocated), reporting the same first error as the checks below would.
         // D is bounded by normalizer.mean above; the number of couplings by their masks (each a distinct tensor,
@@ -205,19 +223,19 @@ public struct Checkpoint: Sendable {
             return v
         }
         for j in 0...config.hiddenLayers {
-            let inputs = j == 0 ? D : config.hidden, outputs = j == config.hiddenLayers ? D : config.hidden
+            let inputs = j == 0 ? config.inputWidth : config.hidden, outputs = j == config.hiddenLayers ? D : config.hidden
             _ = try parameter("couplings.0.s.\(j).weight", [outputs, inputs])
             _ = try parameter("couplings.0.s.\(j).bias", [outputs])
         }
         let normalizer = Normalizer(mean: mean, std: std)
-        let network = try FlowNetwork<Float>(config, normalizer: normalizer)
+        let network = try FlowNetwork<Float>(config, normalizer: normalizer, contextNormalizer: contextNormalizer)
         let layout = network.layout
         var params = [Float](repeating: 0, count: layout.storageCount)
         for slot in layout.tensors {
             let v = try parameter(slot.name, slot.shape)
             params.replaceSubrange(slot.offset..<(slot.offset + slot.count), with: v)
         }
-        let model = RealNVP(network: network, parameters: params, normalizer: normalizer)
+        let model = RealNVP(network: network, parameters: params, normalizer: normalizer, contextNormalizer: contextNormalizer)
         var state: TrainingState?
         if file.tensors["training.step"] != nil {
             var m = [Float](repeating: 0, count: layout.storageCount), v = m
@@ -279,7 +297,7 @@ public struct Checkpoint: Sendable {
             state = TrainingState(parameters: trained, firstMoment: m, secondMoment: v, optimizerStep: optimizerStep, step: step,
                                   normalizer: model.normalizer, bestValidationNLL: best, bestEpoch: bestEpoch,
                                   averagedParameters: averaged, averageStep: averageStep, epochProgress: progress,
-                                  nonFiniteStreak: streak)
+                                  nonFiniteStreak: streak, contextNormalizer: contextNormalizer)
         }
         let extra = Set(file.tensors.keys).subtracting(used)
         if let name = extra.sorted().first {
@@ -297,6 +315,11 @@ public struct Checkpoint: Sendable {
         if c.learnableScale { s += ", learnable scale" }
         if c.actNorm { s += ", ActNorm after each coupling" }
         if case let .dequantizeLogit(levels, alpha) = c.preprocessing { s += ", dequantised \(levels) levels + logit(α = \(alpha))" }
+        if let classes = c.contextClasses {
+            s += ", conditional on the class (K=\(classes) one-hot)"
+        } else if c.contextFeatures > 0 {
+            s += ", conditional on K=\(c.contextFeatures) context value\(c.contextFeatures == 1 ? "" : "s")"
+        }
         return s
     }
 }

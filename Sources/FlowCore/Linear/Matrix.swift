@@ -43,6 +43,28 @@ public struct Matrix<Scalar>: Sendable, Equatable where Scalar: Sendable & Equat
 
     /// Column j as an array `[rows]`.
     public func column(_ j: Int) -> [Scalar] { (0..<rows).map { values[$0 * columns + j] } }
+
+    /// Columns `range` of every row: shape `[rows, range.count]` (e.g. a conditional data set's context, its last
+    /// K columns).
+    public func columns(_ range: Range<Int>) -> Matrix {
+        precondition(range.lowerBound >= 0 && range.upperBound <= columns, "columns \(range) of a matrix of \(columns)")
+        var out = [Scalar]()
+        out.reserveCapacity(rows * range.count)
+        for i in 0..<rows { out.append(contentsOf: values[(i * columns + range.lowerBound)..<(i * columns + range.upperBound)]) }
+        return Matrix(rows: rows, columns: range.count, values: out)
+    }
+
+    /// `left` and `right` side by side, row by row: `[rows, left.columns + right.columns]`.
+    public static func concatenatingColumns(_ left: Matrix, _ right: Matrix) -> Matrix {
+        precondition(left.rows == right.rows, "concatenating \(left.rows) rows with \(right.rows)")
+        var out = [Scalar]()
+        out.reserveCapacity(left.rows * (left.columns + right.columns))
+        for i in 0..<left.rows {
+            out.append(contentsOf: left.values[(i * left.columns)..<((i + 1) * left.columns)])
+            out.append(contentsOf: right.values[(i * right.columns)..<((i + 1) * right.columns)])
+        }
+        return Matrix(rows: left.rows, columns: left.columns + right.columns, values: out)
+    }
 }
 
 extension Matrix where Scalar: BinaryFloatingPoint {

@@ -12,6 +12,8 @@ public struct TrainingState: Sendable, Equatable {
     public var step: Int
     /// The data normaliser of the model.
     public var normalizer: Normalizer<Float>
+    /// The context normaliser `[K]` of a conditional model (nil for an unconditional one).
+    public var contextNormalizer: Normalizer<Float>?
     /// Best validation NLL so far (nats, data units).
     public var bestValidationNLL: Double?
     /// The epoch (1-based) at which ``bestValidationNLL`` was reached.
@@ -31,7 +33,8 @@ public struct TrainingState: Sendable, Equatable {
     public init(parameters: [Float], firstMoment: [Float], secondMoment: [Float], optimizerStep: Int, step: Int,
                 normalizer: Normalizer<Float>, bestValidationNLL: Double? = nil, bestEpoch: Int? = nil,
                 averagedParameters: [Float]? = nil, averageStep: Int = 0, epochProgress: EpochProgress = EpochProgress(),
-                nonFiniteStreak: Int = 0) {
+                nonFiniteStreak: Int = 0, contextNormalizer: Normalizer<Float>? = nil) {
+        self.contextNormalizer = contextNormalizer
         self.parameters = parameters
         self.firstMoment = firstMoment
         self.secondMoment = secondMoment

@@ -65,10 +65,14 @@ public struct TrainingRun {
     public var config: RunDirectory.RunConfig
     /// The trainer, restored to the checkpoint's position when resumed.
     public var trainer: DataParallelTrainer
-    /// The training split `[N, D]` in data units (for plots).
+    /// The training split's features x `[N, D]` in data units (for plots).
     public var rawTrain: Matrix<Double>
-    /// Labels of the training rows (bundled data sets), for per-class views.
+    /// Labels of the training rows (bundled data sets; class-conditional runs), for per-class views.
     public var trainLabels: [Int]?
+    /// The training split's context c `[N, K]` (data units) of a conditional run, nil otherwise.
+    public var trainContext: Matrix<Double>?
+    /// The class names of a class-conditional run.
+    public var classNames: [String]?
     /// Whether the run continues from a checkpoint.
     public var resumed: Bool
     /// The data's fingerprint, recorded in every checkpoint and compared on resume.
@@ -141,18 +145,21 @@ public struct TrainingRun {
             try lockIfPresent(run)
         }
         // Data: every rank loads (or generates) it; the fingerprint is compared below.
-        let (raw, labels) = try config.data.loadWithLabels()
+        let loaded = try config.data.loadRows()
+        let raw = loaded.rows, labels = loaded.labels, D = loaded.features, K = loaded.contextFeatures
         let source = config.data.file ?? "--dataset \(config.data.dataset ?? "")"
-        if raw.columns < 2 {
-            throw RunSetupError("\(source) has \(raw.columns) column: a coupling layer needs D ≥ 2 features")
+        if D < 2 {
+            throw RunSetupError("\(source) has \(D) \(K > 0 ? "feature column besides its \(K) context columns" : "column"): a coupling layer needs D ≥ 2 features")
         }
-        if state != nil, raw.columns != config.training.model.dim {
-            throw FlowIOError(path: source, message: "has \(raw.columns) columns, the resumed model has D = \(config.training.model.dim)")
+        if state != nil, D != config.training.model.dim || K != config.training.model.contextFeatures {
+            throw FlowIOError(path: source, message: "has \(D) features and \(K) context values per row, the resumed model has D = \(config.training.model.dim), K = \(config.training.model.contextFeatures)")
         }
         if let recorded = resumedFrom?.metadata["data_fingerprint"], recorded != hex(raw.fingerprint) {
             throw FlowIOError(path: source, message: "differs from the data the run was trained on (fingerprint \(hex(raw.fingerprint)), the checkpoint records \(recorded)); resume needs the same data")
         }
-        config.training.model.dim = raw.columns
+        config.training.model.dim = D
+        config.training.model.contextFeatures = K
+        config.training.model.contextClasses = loaded.classes
         if case .cosine(let warmup, _, let minimum) = config.training.schedule {
             let steps = config.training.epochs * config.training.stepsPerEpoch(rows: raw.rows)
             config.training.schedule = .cosine(warmupSteps: warmup, totalSteps: max(1, steps), minimum: minimum)
@@ -164,11 +171,19 @@ public struct TrainingRun {
         // The normaliser is fitted on the preprocessed training split (epoch 0's dequantisation noise), after
         // checking that discrete data are integers in 0…levels−1.
         let preprocessing = config.training.model.preprocessing
+        let trainX = K == 0 ? trainRaw : trainRaw.columns(0..<D)
         let noise = preprocessing == .none ? nil
-            : Preprocessing.noise(seed: config.training.seed, substream: 0, rows: trainRaw.rows, dim: trainRaw.columns)
-        try preprocessing.validateDiscrete(raw)  // every row, in file order (errors name the row)
-        let (preprocessed, _) = try preprocessing.forward(trainRaw, noise: noise)
+            : Preprocessing.noise(seed: config.training.seed, substream: 0, rows: trainRaw.rows, dim: D)
+        try preprocessing.validateDiscrete(loaded.x)  // every row, in file order (errors name the row)
+        let (preprocessed, _) = try preprocessing.forward(trainX, noise: noise)
         let normalizer: Normalizer<Float> = try state?.normalizer ?? Normalizer<Float>.fit(preprocessed, source: source)
+        // The context's own normaliser: fitted on the training split's context columns; none (the identity) for a
+        // one-hot class.
+        var contextNormalizer: Normalizer<Float>?
+        if K > 0 {
+            contextNormalizer = try state?.contextNormalizer
+                ?? (loaded.classes != nil ? .identity(dim: K) : Normalizer<Float>.fit(trainRaw.columns(D..<(D + K)), source: source + " (context columns)", allowConstant: true))
+        }
         // Guards: every rank must run the same configuration on the same data.
         try checkAgreement(communicator, config: config, fingerprint: raw.fingerprint)
         // The run records its data file's absolute path, so that it can be resumed from any directory.
@@ -183,7 +198,7 @@ public struct TrainingRun {
             if state == nil, request.force { try run.removeOutputs() }
         }
         let trainer = try DataParallelTrainer(
-            configuration: config.training, normalizer: normalizer, train: trainRaw,
+            configuration: config.training, normalizer: normalizer, contextNormalizer: contextNormalizer, train: trainRaw,
             validation: split.validation.isEmpty ? nil : raw.gatherRows(split.validation),
             communicator: communicator, threads: request.threads, state: state, options: request.options)
         // Nothing left to do: more steps done than asked for, or exactly as many with the last epoch finished
@@ -191,9 +206,10 @@ public struct TrainingRun {
         if state != nil, trainer.step > trainer.totalSteps || trainer.step == trainer.totalSteps && trainer.epochProgress.isEmpty {
             throw RunSetupError("--epochs \(config.training.epochs): \(run.path) has already trained \(trainer.epoch) epochs; give --epochs above \(trainer.epoch) to continue it")
         }
-        return TrainingRun(run: run, config: config, trainer: trainer, rawTrain: trainRaw,
-                           trainLabels: labels.map { l in split.train.map { l[$0] } }, resumed: state != nil,
-                           fingerprint: raw.fingerprint, lock: lock)
+        return TrainingRun(run: run, config: config, trainer: trainer, rawTrain: trainX,
+                           trainLabels: labels.map { l in split.train.map { l[$0] } },
+                           trainContext: K > 0 ? trainRaw.columns(D..<(D + K)) : nil, classNames: loaded.classNames,
+                           resumed: state != nil, fingerprint: raw.fingerprint, lock: lock)
     }
 
     /// A fingerprint as 16 hex digits.
@@ -232,7 +248,7 @@ public struct TrainingRun {
         let m = t.model
         let parameters = Double(try ParameterLayout(m).storageCount)
         let activations = Double(t.batchSize) * Double(m.hidden) * Double(m.hiddenLayers + 2) * 2 * Double(m.couplings)
-        let bytes = 4 * (parameters * Double(5 + threads) + activations * 2) + 8 * Double(rows) * Double(m.dim)
+        let bytes = 4 * (parameters * Double(5 + threads) + activations * 2) + 8 * Double(rows) * Double(m.inputWidth)
         if bytes > available {
             throw FlowConfigurationError(field: "hidden", value: "\(m.hidden)",
                 message: String(format: "with --couplings %d, --hidden-layers %d and --batch-size %d training needs about %.1f GB of memory; this machine has %.1f GB",
@@ -283,6 +299,7 @@ extension TrainingConfiguration {
         cmp("--mask", a.model.maskScheme.rawValue, b.model.maskScheme.rawValue)
         cmp("--learnable-scale", a.model.learnableScale, b.model.learnableScale)
         cmp("--act-norm", a.model.actNorm, b.model.actNorm)
+        cmp("--context-columns/--condition", a.model.contextFeatures, b.model.contextFeatures)
         cmp("--image-shape", a.model.imageShape.map { "\($0)" } ?? "none", b.model.imageShape.map { "\($0)" } ?? "none")
         cmp("--dequantize/--levels/--logit-alpha", a.model.preprocessing.summary, b.model.preprocessing.summary)
         cmp("--batch-size", a.batchSize, b.batchSize)
