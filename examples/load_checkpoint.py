@@ -112,7 +112,11 @@ def main():
         if len(sys.argv) > 3:
             c = read_table(sys.argv[3])
         elif len(sys.argv) > 2 and classes and x.shape[1] == d + 1:
-            c = np.eye(classes)[x[:, d].astype(int)]  # the last column is the class
+            labels = x[:, d]  # the last column is the class 0 ... C-1
+            bad = np.flatnonzero((labels != np.round(labels)) | (labels < 0) | (labels >= classes))
+            if len(bad):
+                sys.exit(f"error: {sys.argv[2]}: row {bad[0] + 1} has class {labels[bad[0]]}; the model has classes 0..{classes - 1}")
+            c = np.eye(classes)[labels.astype(int)]
             x = x[:, :d]
         elif len(sys.argv) > 2 and x.shape[1] == d + k:
             x, c = x[:, :d], x[:, d:]

@@ -312,7 +312,9 @@ public final class DataParallelTrainer: @unchecked Sendable {
         let complete = step == (e + 1) * batchesPerEpoch
         if complete { epochProgress = EpochProgress() }
         let tv = now()
-        let validation = complete ? try validationNLL() : nil
+        // Validated every options.validationInterval epochs and after the last one.
+        let due = complete && ((e + 1) % options.validationInterval == 0 || step >= totalSteps)
+        let validation = due ? try validationNLL() : nil
         return EpochReport(epoch: e + 1, trainNLL: p.rows > 0 ? p.nllRowSum / Double(p.rows) : .nan, validationNLL: validation,
                            penalty: penalty, seconds: p.seconds,
                            samplesPerSecond: p.seconds > 0 ? Double(p.rows) / p.seconds : 0, skippedSteps: p.skippedSteps,

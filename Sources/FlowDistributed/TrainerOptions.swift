@@ -17,6 +17,9 @@ public struct TrainerOptions: Sendable {
     public var shardOptimizer: Bool
     /// Compare a checksum of the parameters across ranks every this many steps (0 = never).
     public var parameterCheckInterval: Int
+    /// Validate every this many epochs (≥ 1; Keras's `validation_freq`) and after the run's last epoch; the other
+    /// epochs report no validation NLL. Training itself (and so every byte of the model) does not depend on it.
+    public var validationInterval: Int
     /// Whether this rank wants to stop (e.g. a signal arrived), asked once per step with the step's index (from
     /// 0) and combined across ranks with the step's loss statistics, so that every rank stops after the same step.
     public var stopRequest: @Sendable (_ step: Int) -> Bool
@@ -25,7 +28,10 @@ public struct TrainerOptions: Sendable {
 
     /// Options; the defaults are `train`'s.
     public init(overlapAllreduce: Bool? = nil, shardOptimizer: Bool = true, parameterCheckInterval: Int = 0,
+                validationInterval: Int = 1,
                 stopRequest: @escaping @Sendable (_ step: Int) -> Bool = { _ in false }, faults: FaultHooks? = nil) {
+        precondition(validationInterval >= 1, "validationInterval: need at least 1")
+        self.validationInterval = validationInterval
         self.overlapAllreduce = overlapAllreduce
         self.shardOptimizer = shardOptimizer
         self.parameterCheckInterval = parameterCheckInterval

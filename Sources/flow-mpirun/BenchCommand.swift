@@ -50,6 +50,8 @@ struct BenchCommand: ParsableCommand {
     var trainEpochs: Int = 12
     @Option(name: .customLong("train-out"), help: ArgumentHelp("With --train: where the timed runs write (replaced).", valueName: "dir"))
     var trainOut: String = "/tmp/flow-mpirun-bench-train"
+    @Option(name: .customLong("train-validate-every"), help: "With --train: the runs' --validate-every (default 1: every epoch, as train).")
+    var trainValidateEvery: Int = 1
     @Option(help: ArgumentHelp("Write the results as JSON to this file.", valueName: "file")) var json: String?
     @Option(help: ArgumentHelp("Write the throughput table as CSV to this file.", valueName: "file")) var csv: String?
     @Option(help: ArgumentHelp("Render a scaling sweep's CSV (from cluster/scaling.sh) instead of measuring.", valueName: "csv"))
@@ -250,7 +252,8 @@ struct BenchCommand: ParsableCommand {
             for epochs in [2, trainEpochs] {
                 var args = ["--out", "\(trainOut)/threads\(r.threads)-epochs\(epochs)", "--force", "--epochs", "\(epochs)", "--threads", "\(r.threads)",
                             "--quiet", "--no-plots", "--couplings", "\(couplings)", "--hidden", "\(hidden)", "--hidden-layers",
-                            "\(hiddenLayers)", "--batch-size", "\(batchSize)", "--ema-momentum", "\(emaMomentum)"]
+                            "\(hiddenLayers)", "--batch-size", "\(batchSize)", "--ema-momentum", "\(emaMomentum)",
+                            "--validate-every", "\(trainValidateEvery)"]
                 if reproducible { args.append("--reproducible") }
                 let command = try TrainCommand.parse(args)
                 let setup = try command.prepare(ctx)

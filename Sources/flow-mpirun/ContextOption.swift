@@ -57,6 +57,14 @@ extension LoadedModel {
         if let bad = c.values.firstIndex(where: { !$0.isFinite || !TabularData.isInFloat32Range($0) }) {
             throw FlowIOError(path: file, message: "row \(bad / K + 1), column \(bad % K + 1) holds \(c.values[bad]); a context must be finite (within Float32's range)")
         }
+        if model.configuration.contextClasses != nil,
+           let bad = (0..<c.rows).first(where: { i in
+               let row = c.row(i)
+               return !(row.allSatisfy { $0 == 0 || $0 == 1 } && row.filter { $0 == 1 }.count == 1)
+           }) {
+            let shown = c.row(bad).map { $0 == $0.rounded() && abs($0) < 1e15 ? String(Int($0)) : "\($0)" }.joined(separator: ", ")
+            throw FlowIOError(path: file, message: "row \(bad + 1) is [\(shown)], not a one-hot class; the model is class-conditional: each row needs a single 1 among 0s (or use --class k)")
+        }
         return c.converted()
     }
 }

@@ -95,8 +95,11 @@ struct EvaluateCommand: ParsableCommand {
             let loaded = try LoadedModel(path: try c.modelOption.path, ctx: ctx, threads: try c.threadOption.resolved())
             let parts = try c.loadData(loaded)
             for part in parts { try loaded.checkWidth(part.x.rows, part.x.columns, source: part.name) }
+            if c.perClass, let file = c.contextOption.context {
+                throw ValidationError("--per-class groups the rows by the data's own classes, but --context \(file) gives the contexts: drop one of them")
+            }
             if c.perClass, let unlabelled = parts.first(where: { $0.labels == nil }) {
-                throw ValidationError("--per-class needs labelled data (the bundled digits, wine, breast-cancer; moons and circles of a class-conditional model); \(unlabelled.name) has no labels")
+                throw ValidationError("--per-class needs labelled data (the bundled digits, wine, breast-cancer; moons, circles or a file's last column for a class-conditional model); \(unlabelled.name) has no labels")
             }
             for part in parts { try loaded.model.configuration.preprocessing.validateDiscrete(part.x) }
             return (loaded, parts)
@@ -133,7 +136,7 @@ struct EvaluateCommand: ParsableCommand {
                         text += String(format: "\nmarginal NLL −log Σ_c π_c p(x | c): %.6f nats (%.6f bits/dim; π_c: %@)", m, m / (Double(r.dim) * log(2.0)), r.classWeights ?? "")
                     }
                     if let b = r.baseline {
-                        text += String(format: "\nGaussian baselines (fitted on %@): diagonal %.4f nats (%.4f bits/dim), full covariance %.4f nats (%.4f bits/dim)",
+                        text += String(format: "\n\(r.conditionedOn == nil ? "Gaussian baselines" : "unconditional Gaussian baselines of x") (fitted on %@): diagonal %.4f nats (%.4f bits/dim), full covariance %.4f nats (%.4f bits/dim)",
                                        b.fittedOn, b.diagonalNLL, b.diagonalBitsPerDim, b.fullNLL, b.fullBitsPerDim)
                     }
                     for k in r.perClass ?? [] {
@@ -201,14 +204,14 @@ struct EvaluateCommand: ParsableCommand {
 
     /// A class-conditional model's marginal NLL −(1/n) Σ_rows log Σ_c π_c p(x | c) (nats) on the flow's input rows `u`
     /// `[n, D]` (after the preprocessing; `logDetShift` per row adds the normaliser's and preprocessing's log-dets),
-    /// with π_c the class frequencies of the run's training split (uniform when the checkpoint does not record its
-    /// data); nil for other models.
+    /// with π_c the class frequencies of the run's training split as `train` recorded them in the checkpoint
+    /// (metadata `class_weights`; uniform for a checkpoint without them); nil for other models.
     func marginalNLL(_ loaded: LoadedModel, rows u: Matrix<Float>, logDetShift: [Double]) throws -> (nll: Double, weights: String)? {
         guard let classes = loaded.model.configuration.contextClasses else { return nil }
-        var weights = [Double](repeating: 1 / Double(classes), count: classes), source = "uniform"
-        if let spec = loaded.dataSpec, let training = loaded.checkpoint.training, let labels = try? spec.loadRows().labels {
-            let split = DataSplit(rows: labels.count, validationFraction: training.validationFraction, seed: training.seed)
-            weights = (0..<classes).map { k in Double(split.train.filter { labels[$0] == k }.count) / Double(split.train.count) }
+        var weights = [Double](repeating: 1 / Double(classes), count: classes), source = "uniform (the checkpoint records no class weights)"
+        if let text = loaded.checkpoint.metadata["class_weights"], let recorded = try? JSONDecoder().decode([Double].self, from: Data(text.utf8)),
+           recorded.count == classes, recorded.allSatisfy({ $0 >= 0 && $0.isFinite }), recorded.contains(where: { $0 > 0 }) {
+            weights = recorded
             source = "the training split's class frequencies"
         }
         let n = u.rows
@@ -288,11 +291,17 @@ struct EvaluateCommand: ParsableCommand {
             return [try withContext(Part(name: spec.summary, x: Matrix(rows: 0, columns: 0, values: []), isFile: spec.file != nil),
                                     spec: spec, loaded)]
         }
-        guard var spec = loaded.dataSpec, let training = loaded.checkpoint.training else {
+        guard let spec = loaded.dataSpec, let training = loaded.checkpoint.training else {
             throw ValidationError("the checkpoint does not record its data: give --data FILE or --dataset NAME")
         }
-        if contextOption.context != nil { spec.condition = nil }  // x alone: c comes from --context
+        if let file = contextOption.context {
+            throw ValidationError("--context \(file) applies with --data or --dataset: the run's own splits carry their own contexts")
+        }
         let loadedRows = try spec.loadRows()
+        // The run's own data must be what it was trained on (the splits are drawn by row index).
+        if let recorded = loaded.checkpoint.metadata["data_fingerprint"], recorded != TrainingRun.hex(loadedRows.rows.fingerprint) {
+            throw FlowIOError(path: spec.file ?? spec.summary, message: "differs from the data the run was trained on (fingerprint \(TrainingRun.hex(loadedRows.rows.fingerprint)), the checkpoint records \(recorded)); --split scores the run's own data: restore the file, or give --data FILE")
+        }
         let raw = loadedRows.x, labels = loadedRows.labels
         let s = DataSplit(rows: raw.rows, validationFraction: training.validationFraction, seed: training.seed)
         func part(_ rows: [Int], _ name: String) throws -> Part {

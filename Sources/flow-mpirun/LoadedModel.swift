@@ -30,7 +30,10 @@ struct LoadedModel {
     /// Checks that `x` has the model's width.
     func checkWidth(_ rows: Int, _ columns: Int, source: String) throws {
         guard columns == dim else {
-            throw FlowIOError(path: source, message: "has \(columns) column\(columns == 1 ? "" : "s"); the model expects D = \(dim)")
+            let K = checkpoint.model.contextFeatures
+            let hint = K > 0 && columns == dim + K
+                ? " (its features only: this conditional model takes its \(K) context value\(K == 1 ? "" : "s") per row from --context FILE)" : ""
+            throw FlowIOError(path: source, message: "has \(columns) column\(columns == 1 ? "" : "s"); the model expects D = \(dim)\(hint)")
         }
         guard rows > 0 else { throw FlowIOError(path: source, message: "has no rows") }
     }

@@ -40,7 +40,10 @@ enum RunPlots {
         if ctx.isRoot {
             var series = [LineSeries(name: "train", xs: curves.epochs, ys: curves.train)]
             if curves.validation.contains(where: \.isFinite) {
-                series.append(LineSeries(name: "validation", xs: curves.epochs, ys: curves.validation, dashed: true))
+                // The validated epochs only (every epoch, or every --validate-every N), joined by the line.
+                let validated = curves.validation.indices.filter { curves.validation[$0].isFinite }
+                series.append(LineSeries(name: "validation", xs: validated.map { curves.epochs[$0] },
+                                         ys: validated.map { curves.validation[$0] }, dashed: true))
             }
             let unit = model.preprocessing.isDiscrete ? "NLL (nats, dequantised data)" : "NLL (nats, data units)"
             let all = curves.train + curves.validation

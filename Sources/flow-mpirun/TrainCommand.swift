@@ -49,6 +49,8 @@ struct TrainCommand: ParsableCommand {
     @Flag(help: "Overwrite an existing run in --out.") var force = false
     @Option(name: .customLong("checkpoint-every"), help: "Write a checkpoint every N epochs (and at the end).") var checkpointEvery: Int = 10
     @Option(name: .customLong("validation-fraction"), help: "Fraction held out for validation (default 0.2).") var validationFraction: Double?
+    @Option(name: .customLong("validate-every"), help: "Validate every N epochs and after the last (default 1); best.safetensors is the best validated epoch.")
+    var validateEvery: Int = 1
     @Flag(inversion: .prefixedNo, help: "Exact mode: the same model bytes for every ranks × threads layout.") var reproducible: Bool?
     @Option(name: .customLong("micro-batch"), help: "Rows per micro-batch in exact mode (default 64).") var microBatch: Int?
     @Option(name: .customLong("clip-norm"), help: "Clip the global gradient norm to this value.") var clipNorm: Double?
@@ -141,7 +143,7 @@ struct TrainCommand: ParsableCommand {
     /// (see `stopAfterSignal`), and the test-only `FLOW_TEST_FAULT` hooks.
     func options(rank: Int, hosts: Int) -> TrainerOptions {
         var options = TrainerOptions(overlapAllreduce: overlap.resolved(hosts: hosts), parameterCheckInterval: checkParametersEvery,
-                                     stopRequest: { _ in flow_stop_signal() != 0 })
+                                     validationInterval: max(1, validateEvery), stopRequest: { _ in flow_stop_signal() != 0 })
         FaultInjection.apply(to: &options, rank: rank)
         return options
     }
@@ -152,6 +154,7 @@ struct TrainCommand: ParsableCommand {
         if checkpointEvery < 1 { throw ValidationError("invalid --checkpoint-every \(checkpointEvery): need at least 1") }
         if plotPoints < 1 { throw ValidationError("invalid --plot-points \(plotPoints): need at least 1") }
         if checkParametersEvery < 0 { throw ValidationError("invalid --check-parameters-every \(checkParametersEvery)") }
+        if validateEvery < 1 { throw ValidationError("invalid --validate-every \(validateEvery): need at least 1") }
         let command = self
         let conditioning = try self.conditioning()
         let request = RunRequest(
@@ -159,8 +162,10 @@ struct TrainCommand: ParsableCommand {
             newRun: {
                 var dataSpec = try command.data.spec(defaultSeed: command.seed ?? 0)
                 dataSpec.condition = conditioning
-                return RunDirectory.RunConfig(training: try command.configuration(base: DatasetPreset.training(for: dataSpec), dim: 2),
-                                              data: dataSpec)
+                var training = try command.configuration(base: DatasetPreset.training(for: dataSpec), dim: 2)
+                // A preset's image shape (digits: 8x8) describes every column; context columns leave fewer features.
+                if case .columns = conditioning, command.imageShape == nil { training.model.imageShape = nil }
+                return RunDirectory.RunConfig(training: training, data: dataSpec)
             },
             requested: { stored in
                 let training = try command.configuration(base: stored.training, dim: stored.training.model.dim)
@@ -369,8 +374,15 @@ struct TrainCommand: ParsableCommand {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         let data = String(decoding: try encoder.encode(s.config.data), as: UTF8.self)
+        var metadata = ["data": data, "data_fingerprint": TrainingRun.hex(s.fingerprint)]
+        // A class-conditional model's class weights π_c (the training split's class frequencies), for evaluate's
+        // marginal NLL −log Σ_c π_c p(x | c).
+        if let classes = trainer.configuration.model.contextClasses, let labels = s.trainLabels, !labels.isEmpty {
+            let weights = (0..<classes).map { k in Double(labels.filter { $0 == k }.count) / Double(labels.count) }
+            metadata["class_weights"] = "[" + weights.map { "\($0)" }.joined(separator: ",") + "]"
+        }
         return Checkpoint(model: trainer.model, state: withState ? trainer.state() : nil, training: trainer.configuration,
-                          metadata: ["data": data, "data_fingerprint": TrainingRun.hex(s.fingerprint)])
+                          metadata: metadata)
     }
 }
 

@@ -67,6 +67,20 @@ struct TrainerTests {
         }
     }
 
+    @Test("validation every 3 epochs (and after the last): epochs 3 and 4 of 4 report it, the others none; the parameters are those of validating every epoch")
+    func validationInterval() throws {
+        let p = try smallProblem(batch: 64, epochs: 4)
+        let every = try makeTrainer(p, threads: 2)
+        let third = try makeTrainer(p, threads: 2, options: TrainerOptions(validationInterval: 3))
+        var reports: [EpochReport] = [], everyReports: [EpochReport] = []
+        while !every.finished { everyReports.append(try every.runEpoch()) }
+        while !third.finished { reports.append(try third.runEpoch()) }
+        #expect(reports.map { $0.validationNLL != nil } == [false, false, true, true])
+        #expect(reports[2].validationNLL == everyReports[2].validationNLL && reports[3].validationNLL == everyReports[3].validationNLL)
+        #expect(everyReports.allSatisfy { $0.validationNLL != nil })
+        #expect(third.parameters.array.map(\.bitPattern) == every.parameters.array.map(\.bitPattern))
+    }
+
     @Test("default mode: the same layout twice gives the same bits; training lowers the NLL")
     func determinismAndProgress() throws {
         let p = try smallProblem(batch: 32, epochs: 6)

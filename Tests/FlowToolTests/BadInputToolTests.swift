@@ -78,6 +78,7 @@ struct BadInputToolTests {
              status: 64),
         Case(name: "clip norm 0", arguments: train + ["--clip-norm", "0"], message: "error: invalid --clip-norm 0.0: must be a positive number"),
         Case(name: "ema momentum 1", arguments: train + ["--ema-momentum", "1"], message: "error: invalid --ema-momentum 1.0: must be in (0, 1); 0 turns the average off"),
+        Case(name: "validate-every 0", arguments: train + ["--validate-every", "0"], message: "error: invalid --validate-every 0: need at least 1"),
         Case(name: "micro-batch 0", arguments: train + ["--reproducible", "--micro-batch", "0"], message: "error: invalid --micro-batch 0: need at least 1 row"),
         Case(name: "micro-batch without the exact mode", arguments: train + ["--micro-batch", "8"],
              message: "error: --micro-batch applies to the exact mode (--reproducible); the default mode does not split batches"),
@@ -287,7 +288,7 @@ struct BadInputToolTests {
         // --per-class on data without labels.
         try "1,2\n3,4\n5,6\n".write(toFile: "\(dir)/two.csv", atomically: true, encoding: .utf8)
         try expectError(["evaluate", "--model", model, "--data", "\(dir)/two.csv", "--per-class"],
-                        "error: --per-class needs labelled data (the bundled digits, wine, breast-cancer; moons and circles of a class-conditional model); \(dir)/two.csv has no labels")
+                        "error: --per-class needs labelled data (the bundled digits, wine, breast-cancer; moons, circles or a file's last column for a class-conditional model); \(dir)/two.csv has no labels")
         // Training into an existing run is refused; the good checkpoint stays.
         try expectError(Tool.smallTraining(out: "\(dir)/run", epochs: 1),
                         "error: \(dir)/run: already holds a trained model; use --resume \(dir)/run to continue it, --force to overwrite it, or another --out")

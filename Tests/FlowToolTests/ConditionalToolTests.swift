@@ -134,6 +134,7 @@ struct ConditionalToolTests {
         try "x0,x1\n0.1,0.2\n0.3,0.4\n0.5,0.6\n".write(toFile: "\(dir)/x.csv", atomically: true, encoding: .utf8)
         try "c0,c1\n1,0\n0,1\n".write(toFile: "\(dir)/c2.csv", atomically: true, encoding: .utf8)
         try "c0,c1,c2\n1,0,0\n".write(toFile: "\(dir)/c3.csv", atomically: true, encoding: .utf8)
+        try "c0,c1\n1,0\n0.5,0.5\n1,0\n".write(toFile: "\(dir)/soft.csv", atomically: true, encoding: .utf8)
         let cond = "\(dir)/cond", plain = "\(dir)/plain", out = "\(dir)/out.csv"
         let cases: [([String], String)] = [
             (["encode", "--model", cond, "--data", "\(dir)/x.csv", "--context", "\(dir)/c2.csv", "--out", out],
@@ -152,6 +153,10 @@ struct ConditionalToolTests {
              "error: the model is a class-conditional model p(x | class) with 2 classes, read from the class (of a labelled data set, or a file's last column): \(dir)/x.csv has 2 columns; need D ≥ 2 features and a last column with the class; or give the contexts with --context FILE"),
             (["sample", "--model", cond, "--class", "1", "--context", "\(dir)/c2.csv", "-n", "5", "--out", out],
              "error: give either --context or --class, not both"),
+            (["encode", "--model", cond, "--data", "\(dir)/x.csv", "--context", "\(dir)/soft.csv", "--out", out],
+             "error: \(dir)/soft.csv: row 2 is [0.5, 0.5], not a one-hot class; the model is class-conditional: each row needs a single 1 among 0s (or use --class k)"),
+            (["evaluate", "--model", cond, "--context", "\(dir)/c2.csv"],
+             "error: --context \(dir)/c2.csv applies with --data or --dataset: the run's own splits carry their own contexts"),
         ]
         for (args, message) in cases {
             let r = try Tool.flow(args + ["--threads", "1"])
@@ -165,6 +170,18 @@ struct ConditionalToolTests {
         let narrow = try Tool.flow(["train", "--data", "\(dir)/x.csv", "--context-columns", "1", "--out", "\(dir)/y", "--epochs", "1"])
         #expect(narrow.status != 0 && narrow.stderr.contains("invalid --context-columns 1: \(dir)/x.csv has 2 columns; need at least 3"), "\(narrow.output)")
         #expect(!Tool.exists("\(dir)/y/model.safetensors"))
+        // A class column with a gap, or one huge class: refused before anything is created.
+        for (name, last) in [("gap", "3"), ("huge", "1000000")] {
+            var text = "a,b,k\n"
+            for i in 0..<20 { text += "\(i),\(i % 7),\(i == 19 ? last : String(i % 2))\n" }
+            try text.write(toFile: "\(dir)/\(name).csv", atomically: true, encoding: .utf8)
+            let r = try Tool.flow(["train", "--data", "\(dir)/\(name).csv", "--condition", "class", "--out", "\(dir)/\(name)", "--epochs", "1"])
+            #expect(r.status != 0, "\(r.output)")
+            let expected = name == "gap" ? "the classes run up to 3 (row 20), but 1 of 0 … 3 never occur (the first: 2)"
+                : "row 20, column 3 holds class 1000000; more than the 20 rows could hold"
+            #expect(r.stderr.contains(expected), "\(r.stderr)")
+            #expect(!Tool.exists("\(dir)/\(name)"))
+        }
     }
 
     @Test("a class-conditional run resumed after 2 of 3 epochs writes the straight run's bytes; resuming with another conditioning is refused")

@@ -83,9 +83,15 @@ extension DataSpec {
                 fileLabels.reserveCapacity(data.rows)
                 for i in 0..<data.rows {
                     let v = data.values[i * data.columns + d]
-                    guard v >= 0, v < 1_048_576, v.rounded() == v else {
+                    guard v >= 0, v.rounded() == v else {
                         throw FlowConfigurationError(field: "condition", value: "class",
                             message: "\(source): row \(i + 1), column \(d + 1) holds \(v); the last column must hold the class as an integer 0, 1, 2, …")
+                    }
+                    // Bounded before the one-hot rows are made (C columns each); the classes' count is checked below.
+                    guard v < Double(fixedClasses ?? max(2, data.rows)) else {
+                        let shown = v < 1e15 ? "\(Int(v))" : "\(v)"
+                        throw FlowConfigurationError(field: "condition", value: "class", message: "\(source): row \(i + 1), column \(d + 1) holds class \(shown); "
+                            + (fixedClasses.map { "the model has classes 0…\($0 - 1)" } ?? "more than the \(data.rows) rows could hold; classes are numbered 0 … C−1"))
                     }
                     fileLabels.append(Int(v))
                 }
@@ -96,6 +102,17 @@ extension DataSpec {
                 }
                 guard classes >= 2 else {
                     throw FlowConfigurationError(field: "condition", value: "class", message: "\(source): the last column holds only class 0; need at least 2 classes")
+                }
+                if fixedClasses == nil {
+                    // Training: every class 0 … C−1 must occur (a missing one would be a class the model never sees).
+                    var seen = [Bool](repeating: false, count: classes)
+                    for l in fileLabels { seen[l] = true }
+                    let missing = seen.indices.filter { !seen[$0] }
+                    if let first = missing.first {
+                        let at = fileLabels.firstIndex(of: classes - 1)! + 1
+                        throw FlowConfigurationError(field: "condition", value: "class",
+                            message: "\(source): the classes run up to \(classes - 1) (row \(at)), but \(missing.count) of 0 … \(classes - 1) never occur (the first: \(first)); number the classes 0 … C−1 without gaps")
+                    }
                 }
                 return FlowRows(rows: .concatenatingColumns(data.columns(0..<d), FlowRows.oneHot(fileLabels, classes: classes)),
                                 features: d, labels: fileLabels, classes: classes, classNames: (0..<classes).map(String.init))
