@@ -51,11 +51,14 @@ let package = Package(
         .systemLibrary(
             name: "CMPI", path: "Sources/CMPI", pkgConfig: "ompi",
             providers: [.apt(["libopenmpi-dev", "openmpi-bin"]), .brew(["open-mpi"])]),
+        .systemLibrary(
+            name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib",
+            providers: [.apt(["zlib1g-dev"]), .brew(["zlib"])]),
         .target(name: "CFlowSupport", path: "Sources/CFlowSupport", cSettings: cKernels),
         .target(name: "FlowPlots", path: "Sources/FlowPlots"),
         .target(
             name: "FlowCore",
-            dependencies: blasDependency + ["CFlowSupport", .product(name: "RealModule", package: "swift-numerics")],
+            dependencies: blasDependency + ["CFlowSupport", "CZlib", .product(name: "RealModule", package: "swift-numerics")],
             path: "Sources/FlowCore",
             swiftSettings: crossModule),
         .target(

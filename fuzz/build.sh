@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer harnesses into fuzz/.bin/<target> (AddressSanitizer + libFuzzer, -O, debug info).
 #
-#   fuzz/build.sh                 # all targets: safetensors npy csv checkpoint
+#   fuzz/build.sh                 # all targets: safetensors npy csv idx checkpoint
 #   fuzz/build.sh csv npy         # only these
 #   FUZZ_COVERAGE=1 fuzz/build.sh csv   # fuzz/.bin/csv-coverage, with source-based coverage (see coverage.sh)
 #
@@ -21,7 +21,7 @@ CLANG="${CLANG:-$(dirname "$(command -v "$SWIFTC")")/clang}"
 [ -x "$CLANG" ] || CLANG=clang
 mkdir -p "$BIN" "$WORK"
 
-ALL_TARGETS=(safetensors npy csv checkpoint)
+ALL_TARGETS=(safetensors npy csv idx checkpoint)
 TARGETS=("$@")
 [ ${#TARGETS[@]} -gt 0 ] || TARGETS=("${ALL_TARGETS[@]}")
 
@@ -48,6 +48,7 @@ harness_file() {
         safetensors) echo "$FUZZ_DIR/harnesses/SafeTensorsFuzz.swift" ;;
         npy) echo "$FUZZ_DIR/harnesses/NPYFuzz.swift" ;;
         csv) echo "$FUZZ_DIR/harnesses/CSVFuzz.swift" ;;
+        idx) echo "$FUZZ_DIR/harnesses/IDXFuzz.swift" ;;
         checkpoint) echo "$FUZZ_DIR/harnesses/CheckpointFuzz.swift" ;;
         *) echo "unknown fuzz target '$1' (targets: ${ALL_TARGETS[*]})" >&2; exit 2 ;;
     esac
@@ -88,8 +89,8 @@ MAP
     rm -f "$deps/libCFlowSupport.a"
     "$(dirname "$CLANG")/llvm-ar" rcs "$deps/libCFlowSupport.a" "${objects[@]}" 2>/dev/null || ar rcs "$deps/libCFlowSupport.a" "${objects[@]}"
     FLOWCORE_FLAGS=(
-        -I "$deps/modules" -I "$shims" -I "$deps/include/CFlowSupport" -I "$ROOT/Sources/CBLAS"
-        "$deps/modules/libRealModule.a" "$deps/libCFlowSupport.a" $(pkg-config --libs openblas) -lm
+        -I "$deps/modules" -I "$shims" -I "$deps/include/CFlowSupport" -I "$ROOT/Sources/CBLAS" -I "$ROOT/Sources/CZlib"
+        "$deps/modules/libRealModule.a" "$deps/libCFlowSupport.a" $(pkg-config --libs openblas) $(pkg-config --libs zlib) -lm
     )
 }
 
@@ -102,6 +103,12 @@ for target in "${TARGETS[@]}"; do
         mapfile -t flowcore < <(find "$ROOT/Sources/FlowCore" -name '*.swift' | sort)
         (cd "$WORK" && "$SWIFTC" "${FUZZ_FLAGS[@]}" "${FLOWCORE_FLAGS[@]}" \
             "$FUZZ_DIR/harnesses/FuzzSupport.swift" "$harness" "${flowcore[@]}" -o "$BIN/$target$SUFFIX")
+    elif [ "$target" = idx ]; then
+        # The IDX reader inflates gzip with the system zlib (pkg-config zlib).
+        echo "== $target: parser sources + IDXReader + harness"
+        (cd "$WORK" && "$SWIFTC" "${FUZZ_FLAGS[@]}" -I "$ROOT/Sources/CZlib" $(pkg-config --libs zlib) \
+            "$FUZZ_DIR/harnesses/FuzzSupport.swift" "$harness" "${PARSER_SOURCES[@]}" \
+            "$DATA/IDXReader.swift" "$ROOT/Sources/FlowCore/Linear/Matrix.swift" -o "$BIN/$target$SUFFIX")
     else
         echo "== $target: parser sources + harness"
         (cd "$WORK" && "$SWIFTC" "${FUZZ_FLAGS[@]}" \

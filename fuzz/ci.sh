@@ -9,7 +9,7 @@ set -uo pipefail
 
 FUZZ_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 SECONDS_PER_TARGET="${FUZZ_SECONDS:-60}"
-read -r -a TARGETS <<<"${FUZZ_TARGETS:-safetensors npy csv checkpoint}"
+read -r -a TARGETS <<<"${FUZZ_TARGETS:-safetensors npy csv idx checkpoint}"
 
 if ! "$FUZZ_DIR/build.sh" "${TARGETS[@]}"; then
     echo "fuzz/ci.sh: building the fuzz targets failed" >&2

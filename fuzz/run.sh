@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs one fuzz target on its seed corpus.
 #
-#   fuzz/run.sh TARGET [SECONDS] [extra libFuzzer flags...]     # TARGET: safetensors npy csv checkpoint
+#   fuzz/run.sh TARGET [SECONDS] [extra libFuzzer flags...]     # TARGET: safetensors npy csv idx checkpoint
 #   FUZZ_RUNS=10000000 fuzz/run.sh csv 0                         # a fixed number of executions instead
 #
 # Reads the committed seeds in fuzz/corpus/TARGET/ (never modified) and keeps the inputs libFuzzer finds

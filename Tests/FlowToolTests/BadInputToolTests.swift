@@ -60,7 +60,7 @@ struct BadInputToolTests {
         Case(name: "missing file", arguments: train + ["--data", "DIR/nope.csv"],
              message: "error: DIR/nope.csv: cannot open file: No such file or directory"),
         Case(name: "unknown file type", files: ["d.json": "[]"], arguments: train + ["--data", "DIR/d.json"],
-             message: "error: DIR/d.json: unknown file type '.json': use .csv or .npy"),
+             message: "error: DIR/d.json: unknown file type '.json': use .csv, .npy or an IDX file (*-idx3-ubyte[.gz])"),
         Case(name: "batch 0", arguments: train + ["--batch-size", "0"], message: "error: invalid --batch-size 0: need at least 1 row per batch"),
         Case(name: "lr 0", arguments: train + ["--lr", "0"], message: "error: invalid --lr 0.0: the learning rate must be a positive number"),
         Case(name: "lr < 0", arguments: train + ["--lr=-0.5"], message: "error: invalid --lr -0.5: the learning rate must be a positive number"),

@@ -107,12 +107,20 @@ public struct DataSpec: Codable, Hashable, Sendable {
 
     func loadUnlabeled() throws -> Matrix<Double> {
         if let file {
+            if IDXReader.isIDXName(file) {
+                // The MNIST family's IDX files: [N, D] or images [N, H, W] as rows of H·W values (0 … 255).
+                let a = try IDXReader.read(path: file)
+                guard a.shape.count >= 2 else {
+                    throw FlowIOError(path: file, message: "holds a 1-D IDX array (\(a.shape[0]) values: labels?); a data file has a row per sample, [N, D] or images [N, H, W]")
+                }
+                return Matrix(rows: a.shape[0], columns: a.values.count / a.shape[0], values: a.values.map(Double.init))
+            }
             let table: TabularData
             switch (file as NSString).pathExtension.lowercased() {
             case "npy": table = try NPYReader.read(path: file)
             case "csv", "txt", "tsv", "": table = try CSVReader.read(path: file)
             default:
-                throw FlowIOError(path: file, message: "unknown file type '.\((file as NSString).pathExtension)': use .csv or .npy")
+                throw FlowIOError(path: file, message: "unknown file type '.\((file as NSString).pathExtension)': use .csv, .npy or an IDX file (*-idx3-ubyte[.gz])")
             }
             return Matrix(rows: table.rows, columns: table.columns, values: table.values)
         }
