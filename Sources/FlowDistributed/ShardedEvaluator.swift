@@ -1,4 +1,5 @@
 import FlowCore
+import Foundation
 
 /// Runs a trained model over many rows on every rank and worker, and gathers the results on every rank.
 ///
@@ -58,6 +59,31 @@ public final class ShardedEvaluator: @unchecked Sendable {
             }
         }
         return try communicator.allgather(out.array)
+    }
+
+    /// A class-conditional flow's per-row log Σ_c π_c exp(ℓ_c) up to the chain's constant log-det, ℓ_c being
+    /// ``logDensity(_:rows:parameters:)`` of x `[rows, D]` with the one-hot context of class c (nats; add
+    /// ``FlowNetwork/constantLogDet`` for log Σ_c π_c p(x | c), the flow's marginal density). Classes with π_c = 0
+    /// are skipped. Gathered on every rank.
+    /// - Parameter weights: π_c `[C]`, C = the flow's context width, summing to 1.
+    /// - Throws: ``CommunicatorError``.
+    public func classMixtureLogDensity(_ x: UnsafePointer<Float>, rows: Int, weights: [Double], parameters p: UnsafePointer<Float>) throws -> [Double] {
+        let D = network.dim, C = network.contextFeatures
+        precondition(C == weights.count && C > 0, "classMixtureLogDensity: \(weights.count) weights for a context of \(C)")
+        var terms: [[Double]] = []
+        var input = [Float](repeating: 0, count: rows * (D + C))
+        for k in 0..<C where weights[k] > 0 {
+            for i in 0..<rows {
+                for j in 0..<D { input[i * (D + C) + j] = x[i * D + j] }
+                for c in 0..<C { input[i * (D + C) + D + c] = c == k ? 1 : 0 }
+            }
+            let ld = try input.withUnsafeBufferPointer { try logDensity($0.baseAddress!, rows: rows, parameters: p) }
+            terms.append(ld.map { $0 + log(weights[k]) })
+        }
+        return (0..<rows).map { i in
+            let m = terms.map { $0[i] }.max() ?? -.infinity
+            return m.isFinite ? m + log(terms.reduce(0) { $0 + exp($1[i] - m) }) : m
+        }
     }
 
     /// Latents z = f(x) `[rows, D]` (x `[rows, D]`, or rows [x, c] `[rows, D + K]` for a conditional flow) and the

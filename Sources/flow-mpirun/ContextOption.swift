@@ -73,9 +73,7 @@ extension LoadedModel {
     /// The flow's input rows [u, c] `[n, D + K]` from u `[n, D]` (after the preprocessing) and the contexts
     /// (`[n, K]` or `[1, K]`); u itself for an unconditional model.
     func inputRows(_ u: Matrix<Float>, context: Matrix<Float>?) -> Matrix<Float> {
-        guard let c = context else { return u }
-        let full = c.rows == u.rows ? c : Matrix(rows: u.rows, columns: c.columns, values: (0..<u.rows).flatMap { _ in c.values })
-        return .concatenatingColumns(u, full)
+        context.map { .concatenatingColumns(u, $0) } ?? u
     }
 }
 

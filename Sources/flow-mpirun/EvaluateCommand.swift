@@ -215,20 +215,10 @@ struct EvaluateCommand: ParsableCommand {
             source = "the training split's class frequencies"
         }
         let n = u.rows
-        var terms = [[Double]]()
-        for k in 0..<classes where weights[k] > 0 {
-            let rows = loaded.inputRows(u, context: Matrix(rows: 1, columns: classes, values: (0..<classes).map { $0 == k ? 1 : 0 }))
-            let ld = try rows.values.withUnsafeBufferPointer {
-                try loaded.evaluator.logDensity($0.baseAddress!, rows: n, parameters: loaded.parameters.base)
-            }
-            terms.append((0..<n).map { ld[$0] + logDetShift[$0] + log(weights[k]) })
+        let mixture = try u.values.withUnsafeBufferPointer {
+            try loaded.evaluator.classMixtureLogDensity($0.baseAddress!, rows: n, weights: weights, parameters: loaded.parameters.base)
         }
-        var sum = 0.0
-        for i in 0..<n {
-            let m = terms.map { $0[i] }.max()!
-            sum += m + log(terms.reduce(0.0) { $0 + exp($1[i] - m) })
-        }
-        return (-sum / Double(n), source)
+        return (-(0..<n).reduce(0.0) { $0 + mixture[$1] + logDetShift[$1] } / Double(n), source)
     }
 
     /// Diagonal and full-covariance Gaussians fitted on the run's training split, after the model's
@@ -341,23 +331,16 @@ struct EvaluateCommand: ParsableCommand {
         return try withContext(p, flowRows.contextFeatures > 0 ? flowRows.context : nil, loaded)
     }
 
-    /// `part` with its contexts: `fromData` (the data's own context columns or one-hot class), or --context FILE;
-    /// a class-conditional model's one-hot width is checked against its classes.
+    /// `part` with its contexts: `fromData` (the data's own context columns or one-hot class, checked against the
+    /// model's width), or --context FILE.
     func withContext(_ part: Part, _ fromData: Matrix<Double>?, _ loaded: LoadedModel) throws -> Part {
         var p = part
         guard loaded.contextFeatures > 0 || contextOption.context != nil else { return p }
         if let file = contextOption.context {
             p.context = try loaded.context(file: file, rows: part.x.rows, rowsOf: part.name)
             p.contextSource = "--context \(file)"
-        } else if var c = fromData {
-            if let classes = loaded.model.configuration.contextClasses, c.columns != classes {
-                // The data's labels span fewer (or more) classes than the model's: one-hot rows of the model's width.
-                let labels = p.labels ?? []
-                if let bad = labels.firstIndex(where: { $0 >= classes }) {
-                    throw FlowIOError(path: p.name, message: "row \(bad + 1) has class \(labels[bad]); the model has classes 0…\(classes - 1)")
-                }
-                c = FlowRows.oneHot(labels, classes: classes)
-            }
+        } else if let c = fromData {
+            // A file's class column is one-hot at the model's width already (loadRows(classes:)).
             guard c.columns == loaded.contextFeatures else {
                 throw FlowIOError(path: p.name, message: "has \(c.columns) context columns; the model's context has K = \(loaded.contextFeatures)")
             }

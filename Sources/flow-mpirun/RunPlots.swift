@@ -80,24 +80,17 @@ enum RunPlots {
             xRange = PlotLimits.padded(rawTrain.column(0), margin: 0.1)
             yRange = PlotLimits.padded(rawTrain.column(1), margin: 0.1)
             let cx = Plots.gridCenters(xRange, count: grid), cy = Plots.gridCenters(yRange, count: grid)
-            // log p(x), or for a class-conditional flow log Σ_c π_c p(x | c).
-            let mixture = classes.map { c in (0..<c).map { k in (k, frequency(labels ?? [], k)) }.filter { $0.1 > 0 } } ?? [(0, 1.0)]
-            var terms: [[Double]] = []
-            for (k, weight) in mixture {
-                var cells = [Float]()
-                cells.reserveCapacity(grid * grid * model.inputWidth)
-                for y in cy {
-                    for x in cx {
-                        cells.append(Float(x)); cells.append(Float(y))
-                        if let c = classes { for j in 0..<c { cells.append(j == k ? 1 : 0) } }
-                    }
-                }
-                let ld = try cells.withUnsafeBufferPointer {
-                    try trainer.evaluator.logDensity($0.baseAddress!, rows: grid * grid, parameters: p)
-                }
-                terms.append(ld.map { $0 + trainer.network.constantLogDet + log(weight) })
+            var cells = [Float]()
+            cells.reserveCapacity(grid * grid * 2)
+            for y in cy { for x in cx { cells.append(Float(x)); cells.append(Float(y)) } }
+            // log p(x), or for a class-conditional flow log Σ_c π_c p(x | c) with the training split's π_c.
+            let ld = try cells.withUnsafeBufferPointer { cb in
+                try classes.map { c in
+                    try trainer.evaluator.classMixtureLogDensity(cb.baseAddress!, rows: grid * grid,
+                                                                 weights: FlowRows.classFrequencies(labels ?? [], classes: c), parameters: p)
+                } ?? trainer.evaluator.logDensity(cb.baseAddress!, rows: grid * grid, parameters: p)
             }
-            density = (0..<(grid * grid)).map { i in logSumExp(terms.map { $0[i] }) }
+            density = ld.map { $0 + trainer.network.constantLogDet }
         }
         guard ctx.isRoot else { return }
         let data = Points2D(rowMajor: Array(rawTrain.values[0..<(n * D)]), dimension: D, xColumn: 0, yColumn: 1)
@@ -153,17 +146,6 @@ enum RunPlots {
     /// The class of every one-hot context row `[count, C]`.
     static func classOf(_ oneHot: [Float], classes: Int) -> [Int] {
         (0..<(oneHot.count / classes)).map { i in (0..<classes).first { oneHot[i * classes + $0] == 1 } ?? 0 }
-    }
-
-    /// The fraction of `labels` equal to `k`.
-    static func frequency(_ labels: [Int], _ k: Int) -> Double {
-        labels.isEmpty ? 0 : Double(labels.filter { $0 == k }.count) / Double(labels.count)
-    }
-
-    /// log Σ exp(v) without overflow (−∞ for an empty or all −∞ list).
-    static func logSumExp(_ v: [Double]) -> Double {
-        guard let m = v.max(), m.isFinite else { return v.max() ?? -.infinity }
-        return m + log(v.reduce(0) { $0 + exp($1 - m) })
     }
 
     /// Data and samples of a class-conditional flow, one colour per class: the first two features.

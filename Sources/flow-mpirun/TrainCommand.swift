@@ -378,7 +378,7 @@ struct TrainCommand: ParsableCommand {
         // A class-conditional model's class weights π_c (the training split's class frequencies), for evaluate's
         // marginal NLL −log Σ_c π_c p(x | c).
         if let classes = trainer.configuration.model.contextClasses, let labels = s.trainLabels, !labels.isEmpty {
-            let weights = (0..<classes).map { k in Double(labels.filter { $0 == k }.count) / Double(labels.count) }
+            let weights = FlowRows.classFrequencies(labels, classes: classes)
             metadata["class_weights"] = "[" + weights.map { "\($0)" }.joined(separator: ",") + "]"
         }
         return Checkpoint(model: trainer.model, state: withState ? trainer.state() : nil, training: trainer.configuration,

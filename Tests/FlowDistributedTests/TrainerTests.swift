@@ -67,6 +67,24 @@ struct TrainerTests {
         }
     }
 
+    @Test("classMixtureLogDensity: weights (1, 0) give the class-0 density; (0.3, 0.7) give log(0.3·e^ℓ₀ + 0.7·e^ℓ₁) of the one-hot rows")
+    func classMixture() throws {
+        let t = try makeTrainer(try conditionalProblem(batch: 64), threads: 2)
+        let x: [Float] = [0.1, 0.4, -1, 0.5, 1.5, -0.2]
+        func oneHot(_ k: Int) -> [Float] { (0..<3).flatMap { i in [x[2 * i], x[2 * i + 1], k == 0 ? 1 : 0, k == 1 ? 1 : 0] } }
+        let p = t.parameters.base
+        let l0 = try oneHot(0).withUnsafeBufferPointer { try t.evaluator.logDensity($0.baseAddress!, rows: 3, parameters: p) }
+        let l1 = try oneHot(1).withUnsafeBufferPointer { try t.evaluator.logDensity($0.baseAddress!, rows: 3, parameters: p) }
+        #expect(l0 != l1)
+        let first = try t.evaluator.classMixtureLogDensity(x, rows: 3, weights: [1, 0], parameters: p)
+        #expect(first == l0)
+        let mixed = try t.evaluator.classMixtureLogDensity(x, rows: 3, weights: [0.3, 0.7], parameters: p)
+        for i in 0..<3 {
+            let expected = log(0.3 * exp(l0[i]) + 0.7 * exp(l1[i]))
+            #expect(abs(mixed[i] - expected) <= 1e-12 * max(1, abs(expected)), "row \(i): \(mixed[i]) vs \(expected)")
+        }
+    }
+
     @Test("validation every 3 epochs (and after the last): epochs 3 and 4 of 4 report it, the others none; the parameters are those of validating every epoch")
     func validationInterval() throws {
         let p = try smallProblem(batch: 64, epochs: 4)

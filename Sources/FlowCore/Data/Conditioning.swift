@@ -41,6 +41,14 @@ public struct FlowRows: Sendable {
     /// c `[rows, K]`.
     public var context: Matrix<Double> { rows.columns(features..<rows.columns) }
 
+    /// The fraction of `labels` in each class 0 ..< `classes` (the class weights π_c of a class-conditional model's
+    /// marginal Σ_c π_c p(x | c)); zeros for no labels.
+    public static func classFrequencies(_ labels: [Int], classes: Int) -> [Double] {
+        var counts = [Double](repeating: 0, count: classes)
+        for l in labels where l >= 0 && l < classes { counts[l] += 1 }
+        return counts.map { labels.isEmpty ? 0 : $0 / Double(labels.count) }
+    }
+
     /// The one-hot rows `[labels.count, classes]` of `labels` (each in 0 ..< classes).
     public static func oneHot(_ labels: [Int], classes: Int) -> Matrix<Double> {
         var m = Matrix<Double>(rows: labels.count, columns: classes, repeating: 0)

@@ -100,15 +100,7 @@ public struct RealNVP<Scalar: FlowScalar>: Sendable {
     /// row); x itself for an unconditional model.
     func inputRows(_ x: Matrix<Scalar>, context: Matrix<Scalar>?) -> Matrix<Scalar> {
         checkContext(context, rows: x.rows)
-        guard let c = context else { return x }
-        let D = dim, K = contextFeatures, W = D + K
-        var out = Matrix<Scalar>(rows: x.rows, columns: W, repeating: 0)
-        for i in 0..<x.rows {
-            let ci = c.rows == 1 ? 0 : i
-            for j in 0..<D { out.values[i * W + j] = x.values[i * D + j] }
-            for k in 0..<K { out.values[i * W + D + k] = c.values[ci * K + k] }
-        }
-        return out
+        return context.map { .concatenatingColumns(x, $0) } ?? x
     }
 
     /// A context must be given exactly for a conditional model, K wide, with one row or as many as x.

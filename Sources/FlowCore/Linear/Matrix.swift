@@ -54,14 +54,16 @@ public struct Matrix<Scalar>: Sendable, Equatable where Scalar: Sendable & Equat
         return Matrix(rows: rows, columns: range.count, values: out)
     }
 
-    /// `left` and `right` side by side, row by row: `[rows, left.columns + right.columns]`.
+    /// `left` and `right` side by side, row by row: `[rows, left.columns + right.columns]`; a `right` of one row is
+    /// repeated beside every row of `left` (a conditional flow's rows [x, c] with one context for all).
     public static func concatenatingColumns(_ left: Matrix, _ right: Matrix) -> Matrix {
-        precondition(left.rows == right.rows, "concatenating \(left.rows) rows with \(right.rows)")
+        precondition(left.rows == right.rows || right.rows == 1, "concatenating \(left.rows) rows with \(right.rows)")
         var out = [Scalar]()
         out.reserveCapacity(left.rows * (left.columns + right.columns))
         for i in 0..<left.rows {
+            let r = right.rows == 1 ? 0 : i
             out.append(contentsOf: left.values[(i * left.columns)..<((i + 1) * left.columns)])
-            out.append(contentsOf: right.values[(i * right.columns)..<((i + 1) * right.columns)])
+            out.append(contentsOf: right.values[(r * right.columns)..<((r + 1) * right.columns)])
         }
         return Matrix(rows: left.rows, columns: left.columns + right.columns, values: out)
     }

@@ -69,8 +69,6 @@ public struct TrainingRun {
     public var rawTrain: Matrix<Double>
     /// Labels of the training rows (bundled data sets; class-conditional runs), for per-class views.
     public var trainLabels: [Int]?
-    /// The training split's context c `[N, K]` (data units) of a conditional run, nil otherwise.
-    public var trainContext: Matrix<Double>?
     /// The class names of a class-conditional run.
     public var classNames: [String]?
     /// Whether the run continues from a checkpoint.
@@ -208,7 +206,7 @@ public struct TrainingRun {
         }
         return TrainingRun(run: run, config: config, trainer: trainer, rawTrain: trainX,
                            trainLabels: labels.map { l in split.train.map { l[$0] } },
-                           trainContext: K > 0 ? trainRaw.columns(D..<(D + K)) : nil, classNames: loaded.classNames,
+                           classNames: loaded.classNames,
                            resumed: state != nil, fingerprint: raw.fingerprint, lock: lock)
     }
 
