@@ -119,12 +119,20 @@ public final class DataParallelTrainer: @unchecked Sendable {
         self.normalizer = normalizer
         let layout = network.layout
         let initial = AlignedBuffer(RealNVP<Float>.initialParameters(layout: layout, seed: configuration.seed))
+        let data = EpochData(train: train, configuration: configuration)
+        self.data = data
+        if state == nil, network.hasDataDependentInitialization {
+            // Glow's ActNorm initialisation on the first global batch (epoch 0's order and dequantisation), the same
+            // rows and bits on every rank and in every layout.
+            let batch = data.batch(forStep: 0)
+            let rows = AlignedBuffer<Float>(count: batch.count * W)
+            data.gather(batch, 0..<batch.count, into: rows.base)
+            network.initializeActNorms(rows.base, rows: batch.count, parameters: initial.base)
+        }
         parameters = initial
         let average = configuration.emaMomentum.map { ParameterAverage(momentum: $0, initial: initial.base, count: layout.storageCount) }
         self.average = average
         step = 0
-        let data = EpochData(train: train, configuration: configuration)
-        self.data = data
         let preprocessing = configuration.model.preprocessing
         if let v = validation, v.rows > 0 {
             guard v.columns == W else {

@@ -7,8 +7,8 @@ import Foundation
 /// and then to workers. Because a chunk's computation does not depend on who runs it, results are the same
 /// bits under every ranks × threads layout; and a row's sampling noise depends only on (seed, row).
 public final class ShardedEvaluator: @unchecked Sendable {
-    /// Rows per chunk.
-    public static let chunkRows = 256
+    /// Rows per chunk: 256, fewer for networks whose workspace per row is large (``FlowNetwork/chunkRows(limit:)``).
+    public let chunkRows: Int
     let network: FlowNetwork<Float>
     let communicator: any Communicator
     let pool: WorkerPool
@@ -19,25 +19,27 @@ public final class ShardedEvaluator: @unchecked Sendable {
         self.network = network
         self.communicator = communicator
         self.pool = pool
-        workspaces = (0..<pool.count).map { _ in network.makeWorkspace(capacity: Self.chunkRows) }
+        let chunkRows = network.chunkRows(limit: 256)
+        self.chunkRows = chunkRows
+        workspaces = (0..<pool.count).map { _ in network.makeWorkspace(capacity: chunkRows) }
     }
 
     /// The chunks of this rank and, within them, the rows, for `rows` global rows.
     func myRows(_ rows: Int) -> Range<Int> {
-        let chunks = (rows + Self.chunkRows - 1) / Self.chunkRows
+        let chunks = (rows + chunkRows - 1) / chunkRows
         let mine = ShardPlan.part(chunks, parts: communicator.worldSize, index: communicator.rank)
-        return min(rows, mine.lowerBound * Self.chunkRows)..<min(rows, mine.upperBound * Self.chunkRows)
+        return min(rows, mine.lowerBound * chunkRows)..<min(rows, mine.upperBound * chunkRows)
     }
 
     /// Runs `body(chunkRange, workspace)` over this rank's chunks, in parallel over the workers.
     func forEachChunk(_ rows: Int, _ body: (Range<Int>, FlowWorkspace<Float>) -> Void) {
         let mine = myRows(rows)
-        let firstChunk = mine.lowerBound / Self.chunkRows
-        let chunkCount = (mine.count + Self.chunkRows - 1) / Self.chunkRows
+        let firstChunk = mine.lowerBound / chunkRows
+        let chunkCount = (mine.count + chunkRows - 1) / chunkRows
         pool.run { w in
             for c in ShardPlan.part(chunkCount, parts: pool.count, index: w) {
-                let start = (firstChunk + c) * Self.chunkRows
-                body(start..<min(mine.upperBound, start + Self.chunkRows), workspaces[w])
+                let start = (firstChunk + c) * chunkRows
+                body(start..<min(mine.upperBound, start + chunkRows), workspaces[w])
             }
         }
     }

@@ -25,7 +25,9 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Coupling layers.") var couplings: Int = 6
     @Option(help: "Hidden units.") var hidden: Int = 256
     @Option(name: .customLong("hidden-layers"), help: "Hidden layers of s and t.") var hiddenLayers: Int = 4
-    @Option(name: .customLong("batch-size"), help: "Global batch size.") var batchSize: Int = 256
+    @OptionGroup(title: "Image flows (synthetic 1×28×28 images)") var architecture: ArchitectureOptions
+    @Option(name: .customLong("batch-size"), help: "Global batch size (default 256; 64 for image flows).") var batchSizeOption: Int?
+    var batchSize: Int { batchSizeOption ?? (architecture.arch.map { $0 != .mlp } == true ? 64 : 256) }
     @Option(help: "Steps per measurement.") var steps: Int = 20
     @Option(help: "Warm-up steps before measuring.") var warmup: Int = 5
     @Option(help: "Measurements (the median is reported).") var repeats: Int = 5
@@ -149,7 +151,10 @@ struct BenchCommand: ParsableCommand {
         let c = self
         let (threadCounts, model) = ctx.setUp { () throws -> ([Int], FlowConfiguration) in
             try c.checkRanges()
-            let m = FlowConfiguration(dim: c.dim, couplings: c.couplings, hidden: c.hidden, hiddenLayers: c.hiddenLayers)
+            var m = FlowConfiguration(dim: c.dim, couplings: c.couplings, hidden: c.hidden, hiddenLayers: c.hiddenLayers)
+            if let image = try c.architecture.architecture(input: ImageShape(channels: 1, height: 28, width: 28)) {
+                m = .imageFlow(image, preprocessing: .none)
+            }
             try m.validate()
             return (try c.threadList(), m)
         }
@@ -289,6 +294,13 @@ struct BenchCommand: ParsableCommand {
         let data: Matrix<Double>
         if model.dim == 2 {
             data = ToyDataset.moons.generate(count: rowsNeeded, seed: 0)
+        } else if model.image != nil {
+            // Synthetic images: logits of uniform pixels, as dequantised data look after preprocessing.
+            let r = RandomStream(seed: 0, purpose: .auxiliary)
+            data = Matrix(rows: rowsNeeded, columns: model.dim, values: (0..<(rowsNeeded * model.dim)).map {
+                let u = 0.05 + 0.9 * r.uniform(UInt64($0))
+                return log(u / (1 - u))
+            })
         } else {
             let r = RandomStream(seed: 0, purpose: .auxiliary)
             data = Matrix(rows: rowsNeeded, columns: model.dim, values: (0..<(rowsNeeded * model.dim)).map { r.normal(UInt64($0)) })

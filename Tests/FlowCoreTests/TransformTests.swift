@@ -48,6 +48,32 @@ struct TransformTests {
             p.beginTransform()
             return AnyFlowTransform(ActNorm<Double>(name: "a", features: 4, parameters: &p, workspace: &w))
         },
+        Case(description: "Squeeze 2×4×6 in D=53", features: 53) { _, w, _ in
+            AnyFlowTransform(Squeeze<Double>(name: "q", shape: ImageShape(channels: 2, height: 4, width: 6), features: 53, workspace: &w))
+        },
+        Case(description: "ImageActNorm 3×2×3 in D=20", features: 20) { p, w, _ in
+            p.beginTransform()
+            return AnyFlowTransform(ImageActNorm<Double>(name: "a", shape: ImageShape(channels: 3, height: 2, width: 3),
+                                                         features: 20, parameters: &p, workspace: &w))
+        },
+        Case(description: "ImageAffineCoupling 2×4×4 checkerboard (even), ResNet 3 channels × 1 block, D=35", features: 35) { p, w, _ in
+            p.beginTransform()
+            return AnyFlowTransform(ImageAffineCoupling<Double>(
+                name: "c", shape: ImageShape(channels: 2, height: 4, width: 4), mask: .checkerboard(evenConditions: true),
+                features: 35, channels: 3, blocks: 1, parameters: &p, workspace: &w))
+        },
+        Case(description: "ImageAffineCoupling 1×5×3 checkerboard (odd), ResNet 2 channels × 2 blocks", features: 15) { p, w, _ in
+            p.beginTransform()
+            return AnyFlowTransform(ImageAffineCoupling<Double>(
+                name: "c", shape: ImageShape(channels: 1, height: 5, width: 3), mask: .checkerboard(evenConditions: false),
+                features: 15, channels: 2, blocks: 2, parameters: &p, workspace: &w))
+        },
+        Case(description: "ImageAffineCoupling 4×3×3 channel-wise (second half conditions), ResNet 2 × 1, D=40", features: 40) { p, w, _ in
+            p.beginTransform()
+            return AnyFlowTransform(ImageAffineCoupling<Double>(
+                name: "c", shape: ImageShape(channels: 4, height: 3, width: 3), mask: .channels(firstHalfConditions: false),
+                features: 40, channels: 2, blocks: 1, parameters: &p, workspace: &w))
+        },
         // Dequantised values in (0, 17): 17 / (1 + e^−v) for a normal draw v.
         Case(description: "LogitPreprocessing D=3, 17 levels", features: 3, domain: { 17 / (1 + exp(-$0)) }) { _, _, _ in
             AnyFlowTransform(LogitPreprocessing(levels: 17, alpha: 0.05, features: 3))

@@ -1,4 +1,5 @@
 import FlowCore
+import Testing
 import FlowDistributed
 
 /// A small training problem: moons, a small model, a batch that does not divide the data.
@@ -43,4 +44,24 @@ func makeTrainer(_ p: (TrainingConfiguration, Normalizer<Float>, Matrix<Double>,
     throws -> DataParallelTrainer {
     try DataParallelTrainer(configuration: p.0, normalizer: p.1, contextNormalizer: p.4, train: p.2, validation: p.3,
                             communicator: SingleProcessCommunicator(), threads: threads)
+}
+
+/// Trains a fresh trainer from `make(T)` to the end for each worker count T of `threads` and checks that the parameters
+/// are the same bits as for the first count, and that the first run lowered its validation NLL. `check` sees every
+/// finished trainer.
+func expectBitIdenticalTraining(threads: [Int], _ make: (Int) throws -> DataParallelTrainer,
+                                check: (DataParallelTrainer) -> Void = { _ in }) throws {
+    var reference: [UInt32]?
+    for T in threads {
+        let t = try make(T)
+        let before = try #require(try t.validationNLL())
+        while !t.finished { _ = try t.runEpoch() }
+        let bits = t.parameters.array.map(\.bitPattern)
+        if let reference { #expect(bits == reference, "T = \(T) differs from T = \(threads[0])") } else {
+            reference = bits
+            let after = try #require(try t.validationNLL())
+            #expect(after < before, "validation NLL \(before) → \(after)")
+        }
+        check(t)
+    }
 }

@@ -51,17 +51,7 @@ struct TrainerTests {
         let scale = ref.map { abs($0) }.max()!
         for i in ref.indices { #expect(abs(g[i] - ref[i]) <= 1e-6 * scale + 1e-5 * abs(ref[i]), "element \(i): \(g[i]) vs \(ref[i])") }
         let p = try conditionalProblem(batch: 50, reproducible: true)
-        var reference: [UInt32]?
-        for threads in [1, 2, 3] {
-            let t = try makeTrainer(p, threads: threads)
-            let before = try #require(try t.validationNLL())
-            while !t.finished { _ = try t.runEpoch() }
-            let bits = t.parameters.array.map(\.bitPattern)
-            if let reference { #expect(bits == reference, "T = \(threads) differs from T = 1") } else {
-                reference = bits
-                let after = try #require(try t.validationNLL())
-                #expect(after < before, "validation NLL of p(x | c) \(before) → \(after)")
-            }
+        try expectBitIdenticalTraining(threads: [1, 2, 3], { try makeTrainer(p, threads: $0) }) { t in
             #expect(t.state().contextNormalizer == p.4)
             #expect(t.model.contextNormalizer == p.4)
         }

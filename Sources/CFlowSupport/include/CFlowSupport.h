@@ -64,4 +64,10 @@ void flow_adam_update_f32(float *restrict p, const float *restrict g, float *res
 void flow_adam_update2_f32(float *restrict p, const float *restrict g0, const float *restrict g1, float *restrict m,
                            float *restrict v, long n, float beta1, float beta2, float step_size, float inv_sqrt_bc2,
                            float eps, float grad_scale, float l2);
+/// im2col of a 3×3 convolution (stride 1, zero padding 1) on the channel-major batch layout [C, n, H, W] (plane =
+/// n·H·W values per channel), for the image rows r = i·H + y in [row_begin, row_end): cols[(c·9 + ky·3 + kx),
+/// (r − row_begin)·W + x] = x[c, r, y + ky − 1, x + kx − 1], 0 outside the image. The Float kernel of Swift's
+/// Convolution3x3.im2col.
+void flow_im2col3x3_f32(const float *restrict x, long channels, long plane, long height, long width,
+                        long row_begin, long row_end, float *restrict cols);
 #endif

@@ -45,14 +45,19 @@ public struct FlowConfiguration: Codable, Hashable, Sendable {
     /// The number of classes when the context is a one-hot class label (then K = classes; `sample --class k` builds
     /// the one-hot row), nil for real-valued context columns.
     public var contextClasses: Int?
+    /// The paper's multi-scale convolutional flow on images (``ImageFlowArchitecture``), nil for the MLP couplings.
+    /// When set, D = C·H·W of its input and the MLP fields (`couplings`, `hidden`, `hiddenLayers`, masks,
+    /// `learnableScale`, `actNorm`) are not used.
+    public var image: ImageFlowArchitecture?
 
     /// A configuration; the defaults are the seed model (6 couplings, 4 × 256 ReLU, alternating masks).
     public init(
         dim: Int = 2, couplings: Int = 6, hidden: Int = 256, hiddenLayers: Int = 4,
         maskScheme: MaskScheme = .alternating, customMasks: [[Int]]? = nil,
         imageShape: [Int]? = nil, learnableScale: Bool = false, preprocessing: Preprocessing = .none,
-        actNorm: Bool = false, contextFeatures: Int = 0, contextClasses: Int? = nil
+        actNorm: Bool = false, contextFeatures: Int = 0, contextClasses: Int? = nil, image: ImageFlowArchitecture? = nil
     ) {
+        self.image = image
         self.dim = dim
         self.couplings = couplings
         self.hidden = hidden
@@ -72,13 +77,19 @@ public struct FlowConfiguration: Codable, Hashable, Sendable {
     /// Whether the flow models p(x | c).
     public var isConditional: Bool { contextFeatures > 0 }
 
+    /// The image flow `architecture` with `preprocessing` (D = C·H·W of its input).
+    public static func imageFlow(_ architecture: ImageFlowArchitecture, preprocessing: Preprocessing) -> FlowConfiguration {
+        FlowConfiguration(dim: architecture.input.count, couplings: architecture.couplingCount, hidden: architecture.channels,
+                          hiddenLayers: max(1, architecture.resBlocks), preprocessing: preprocessing, image: architecture)
+    }
+
     /// The seed model for `dim` features: 6 couplings, s and t with 4 hidden layers of 256 ReLU units.
     public static func seed(dim: Int = 2) -> FlowConfiguration { FlowConfiguration(dim: dim) }
 
     enum CodingKeys: String, CodingKey {
         case dim, couplings, hidden, hiddenLayers = "hidden_layers", maskScheme = "mask",
             customMasks = "masks", imageShape = "image_shape", learnableScale = "learnable_scale", preprocessing, actNorm = "act_norm",
-            contextFeatures = "context_features", contextClasses = "context_classes"
+            contextFeatures = "context_features", contextClasses = "context_classes", image = "image_flow"
     }
 
     public init(from decoder: Decoder) throws {
@@ -95,6 +106,7 @@ public struct FlowConfiguration: Codable, Hashable, Sendable {
         actNorm = try c.decodeIfPresent(Bool.self, forKey: .actNorm) ?? false
         contextFeatures = try c.decodeIfPresent(Int.self, forKey: .contextFeatures) ?? 0
         contextClasses = try c.decodeIfPresent(Int.self, forKey: .contextClasses)
+        image = try c.decodeIfPresent(ImageFlowArchitecture.self, forKey: .image)
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -112,6 +124,7 @@ public struct FlowConfiguration: Codable, Hashable, Sendable {
         if actNorm { try c.encode(actNorm, forKey: .actNorm) }
         if contextFeatures != 0 { try c.encode(contextFeatures, forKey: .contextFeatures) }
         try c.encodeIfPresent(contextClasses, forKey: .contextClasses)
+        try c.encodeIfPresent(image, forKey: .image)
     }
 
     /// Checks every field.
@@ -127,6 +140,16 @@ public struct FlowConfiguration: Codable, Hashable, Sendable {
             try fail("dim", "\(dim)", "a coupling layer needs at least 2 features (one to condition on, one to transform)")
         }
         try preprocessing.validate()
+        if let image {
+            try image.validate()
+            if image.input.count != dim {
+                try fail("image-shape", "\(image.input)", "holds \(image.input.count) values, but D = \(dim)")
+            }
+            if contextFeatures > 0 {
+                try fail("context-columns", "\(contextFeatures)", "conditional image flows are not available yet (vector flows only)")
+            }
+            return
+        }
         if couplings < 1 { try fail("couplings", "\(couplings)", "need at least 1 coupling layer") }
         if hidden < 1 { try fail("hidden", "\(hidden)", "need at least 1 hidden unit") }
         if hiddenLayers < 1 { try fail("hidden-layers", "\(hiddenLayers)", "need at least 1 hidden layer") }
@@ -174,6 +197,8 @@ public struct FlowConfiguration: Codable, Hashable, Sendable {
     /// optimiser (~10 FLOP per parameter per step) are not counted: the convention of the PyTorch reference
     /// (14,227,456 for the seed model). A conditional flow's first layers have D + K inputs.
     public var trainingFLOPsPerSample: Int {
+        // Image flows: the ResNets' convolutions, forward, backward-data and backward-weights (3 × forward).
+        if let image { return 2 * 3 * image.forwardMultiplyAddsPerImage }
         let macsPerNetwork = inputWidth * hidden + (hiddenLayers - 1) * hidden * hidden + hidden * dim
         let forward = 2 * couplings * macsPerNetwork
         let backward = 2 * forward - 2 * inputWidth * hidden

@@ -63,13 +63,17 @@ public struct FlowNetwork<Scalar: FlowScalar>: Sendable {
         var chain = ChainBuilder<Scalar>()
         let context = K > 0 ? CouplingContext(features: K, workspace: &chain.buffers) : nil
         chain.append { _, _ in Standardization(normalizer: normalizer) }
-        for (k, mask) in configuration.masks().enumerated() {
-            chain.append { p, w in
-                AffineCoupling(name: "couplings.\(k)", mask: mask, hidden: configuration.hidden,
-                               hiddenLayers: configuration.hiddenLayers, learnableScale: configuration.learnableScale,
-                               context: context, parameters: &p, workspace: &w)
+        if let image = configuration.image {
+            image.appendTransforms(to: &chain, features: D)
+        } else {
+            for (k, mask) in configuration.masks().enumerated() {
+                chain.append { p, w in
+                    AffineCoupling(name: "couplings.\(k)", mask: mask, hidden: configuration.hidden,
+                                   hiddenLayers: configuration.hiddenLayers, learnableScale: configuration.learnableScale,
+                                   context: context, parameters: &p, workspace: &w)
+                }
+                if configuration.actNorm { chain.append { p, w in ActNorm(name: "actnorms.\(k)", features: D, parameters: &p, workspace: &w) } }
             }
-            if configuration.actNorm { chain.append { p, w in ActNorm(name: "actnorms.\(k)", features: D, parameters: &p, workspace: &w) } }
         }
         self.configuration = configuration
         self.normalizer = normalizer
@@ -97,6 +101,46 @@ public struct FlowNetwork<Scalar: FlowScalar>: Sendable {
     public func with(normalizer: Normalizer<Scalar>? = nil, contextNormalizer: Normalizer<Scalar>? = nil) throws -> FlowNetwork {
         try FlowNetwork(configuration, normalizer: normalizer ?? self.normalizer,
                         contextNormalizer: contextNormalizer ?? self.contextNormalizer)
+    }
+
+    /// Rows per pass of a chunked evaluation: at most `limit`, fewer when a row's workspace is large (an image
+    /// flow's activations are about 2.6 MB per 28×28 image), so that a workspace stays near 64 MB. A function of the
+    /// network alone, so chunk boundaries do not depend on threads or ranks.
+    public func chunkRows(limit: Int) -> Int {
+        let bytesPerRow = max(1, workspaceLayout.elementsPerRow) * MemoryLayout<Scalar>.stride
+        return max(1, min(limit, (64 << 20) / bytesPerRow))
+    }
+
+    /// Whether the chain has ActNorms with a data-dependent initialisation (image flows).
+    public var hasDataDependentInitialization: Bool { transforms.contains { $0.base is ImageActNorm<Scalar> } }
+
+    /// Glow's data-dependent initialisation of every ``ImageActNorm``, in chain order: the rows x `[rows, D]` go through
+    /// the chain with the parameters as they are, and each ActNorm is set so that its output on them has zero mean and
+    /// unit variance per channel before they go on. Deterministic (one thread, fixed chunks, statistics in Double):
+    /// a trainer runs it on the first global batch on every rank and gets the same bits in every layout. Image flows
+    /// only (unconditional rows).
+    public func initializeActNorms(_ x: UnsafePointer<Scalar>, rows: Int, parameters p: UnsafeMutablePointer<Scalar>) {
+        precondition(context == nil, "initializeActNorms: an unconditional flow only")
+        guard rows > 0, hasDataDependentInitialization else { return }
+        let D = dim, chunk = chunkRows(limit: rows), ws = makeWorkspace(capacity: chunk)
+        var current = [Scalar](UnsafeBufferPointer(start: x, count: rows * D))
+        var next = [Scalar](repeating: 0, count: rows * D)
+        var logDet = [Scalar](repeating: 0, count: chunk)
+        for f in transforms {
+            if let norm = f.base as? ImageActNorm<Scalar> { norm.initialize(from: current, rows: rows, parameters: p) }
+            current.withUnsafeBufferPointer { cur in
+                next.withUnsafeMutableBufferPointer { out in
+                    var start = 0
+                    while start < rows {
+                        let n = min(chunk, rows - start)
+                        f.forward(cur.baseAddress! + start * D, rows: n, parameters: p, workspace: ws,
+                                  output: out.baseAddress! + start * D, logDet: &logDet)
+                        start += n
+                    }
+                }
+            }
+            swap(&current, &next)
+        }
     }
 
     /// A workspace for passes of up to `capacity` rows.

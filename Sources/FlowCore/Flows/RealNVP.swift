@@ -75,7 +75,9 @@ public struct RealNVP<Scalar: FlowScalar>: Sendable {
         for (t, slot) in layout.tensors.enumerated() {
             switch slot.initializer {
             case .glorotUniform:
-                let limit = (6.0 / Double(slot.shape[0] + slot.shape[1])).squareRoot()
+                // fan_out + fan_in: [out, in] for a dense weight, [out, in, kh, kw] for a convolution's.
+                let receptive = slot.shape.dropFirst(2).reduce(1, *)
+                let limit = (6.0 / Double((slot.shape[0] + slot.shape[1]) * receptive)).squareRoot()
                 let stream = RandomStream(seed: seed, purpose: .initialization, substream: UInt32(t))
                 for e in 0..<slot.count {
                     p[slot.offset + e] = Scalar(limit * (2 * stream.uniform(UInt64(e)) - 1))
@@ -128,15 +130,16 @@ public struct RealNVP<Scalar: FlowScalar>: Sendable {
         parameters.replaceSubrange(s.offset..<(s.offset + s.count), with: values)
     }
 
-    static var chunkRows: Int { 1024 }
+    /// Rows per pass of ``chunked(_:_:)``: up to 1024 (fewer for image flows, ``FlowNetwork/chunkRows(limit:)``).
+    var chunkRows: Int { network.chunkRows(limit: 1024) }
 
     /// Runs `body` over chunks of at most ``chunkRows`` rows with one workspace.
     private func chunked(_ rows: Int, _ body: (Range<Int>, FlowWorkspace<Scalar>, UnsafePointer<Scalar>) -> Void) {
-        let ws = network.makeWorkspace(capacity: max(1, min(rows, Self.chunkRows)))
+        let ws = network.makeWorkspace(capacity: max(1, min(rows, chunkRows)))
         parameters.withUnsafeBufferPointer { p in
             var start = 0
             while start < rows {
-                let end = min(rows, start + Self.chunkRows)
+                let end = min(rows, start + chunkRows)
                 body(start..<end, ws, p.baseAddress!)
                 start = end
             }

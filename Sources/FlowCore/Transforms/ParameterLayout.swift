@@ -1,7 +1,8 @@
 /// How a parameter tensor is initialised.
 public enum TensorInitializer: Hashable, Sendable {
-    /// Glorot (Xavier) uniform U(−a, a), a = √(6/(fan_in + fan_out)) for a weight `[out, in]` (Keras's default
-    /// kernel initialiser; Glorot & Bengio, AISTATS 2010).
+    /// Glorot (Xavier) uniform U(−a, a), a = √(6/(fan_in + fan_out)) for a weight `[out, in]`, or `[out, in, kh, kw]`
+    /// with fan_in = in·kh·kw and fan_out = out·kh·kw (Keras's default kernel initialiser; Glorot & Bengio,
+    /// AISTATS 2010).
     case glorotUniform
     /// All zeros (biases; the identity start of ActNorm's bias and log-scale).
     case zeros
@@ -36,6 +37,18 @@ public struct DenseSlot: Hashable, Sendable {
     /// Offset of `weight` `[outputs, inputs]`.
     public var weight: Int
     /// Offset of `bias` `[outputs]`.
+    public var bias: Int
+}
+
+/// One 3×3 convolution (``Convolution3x3``) inside the flat parameter buffer.
+public struct ConvSlot: Hashable, Sendable {
+    /// Input channels Ci.
+    public var inputs: Int
+    /// Output channels Co.
+    public var outputs: Int
+    /// Offset of `weight` `[Co, Ci, 3, 3]`.
+    public var weight: Int
+    /// Offset of `bias` `[Co]`.
     public var bias: Int
 }
 
@@ -89,6 +102,16 @@ public struct ParameterLayout: Hashable, Sendable {
             let w = tensor("\(name).weight", shape: [outputs, inputs], initializer: .glorotUniform, isWeightMatrix: true)
             let b = tensor("\(name).bias", shape: [outputs], initializer: .zeros)
             return DenseSlot(inputs: inputs, outputs: outputs, weight: w, bias: b)
+        }
+
+        /// A 3×3 convolution `name.weight` `[outputs, inputs, 3, 3]` and `name.bias` `[outputs]`: Glorot-uniform
+        /// weight and zero bias, or both zero when `zeroInitialized` (the last layer of a coupling's s/t network, so
+        /// that a fresh coupling is the identity).
+        public mutating func conv3x3(_ name: String, inputs: Int, outputs: Int, zeroInitialized: Bool = false) -> ConvSlot {
+            let w = tensor("\(name).weight", shape: [outputs, inputs, 3, 3], initializer: zeroInitialized ? .zeros : .glorotUniform,
+                           isWeightMatrix: true)
+            let b = tensor("\(name).bias", shape: [outputs], initializer: .zeros)
+            return ConvSlot(inputs: inputs, outputs: outputs, weight: w, bias: b)
         }
 
         /// The finished layout.

@@ -59,4 +59,7 @@ public struct WorkspaceLayout: Hashable, Sendable {
 
     /// Number of buffers.
     public var bufferCount: Int { names.count }
+
+    /// Elements per row over every buffer (the fixed parts aside): what one more row of capacity costs.
+    public var elementsPerRow: Int { perRow.reduce(0, +) }
 }

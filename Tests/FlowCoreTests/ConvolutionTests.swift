@@ -1,0 +1,123 @@
+import Testing
+@testable import FlowCore
+
+/// ``Convolution3x3`` against a direct Float64 convolution written from the definition, a hand-computed golden image,
+/// and central differences for every gradient.
+@Suite("3×3 convolution (im2col + BLAS)")
+struct ConvolutionTests {
+    /// Y[o, i, y, x] = b[o] + Σ_{c, ky, kx} W[o, c, ky, kx] · X[c, i, y + ky − 1, x + kx − 1] (zero outside), CNHW.
+    static func direct(_ x: [Double], ci: Int, e: Convolution3x3.Extent, w: [Double], b: [Double], co: Int) -> [Double] {
+        let H = e.height, W = e.width, n = e.images
+        var y = [Double](repeating: 0, count: co * e.plane)
+        for o in 0..<co {
+            for i in 0..<n {
+                for yy in 0..<H {
+                    for xx in 0..<W {
+                        var v = b[o]
+                        for c in 0..<ci {
+                            for ky in 0..<3 {
+                                for kx in 0..<3 {
+                                    let sy = yy + ky - 1, sx = xx + kx - 1
+                                    guard sy >= 0, sy < H, sx >= 0, sx < W else { continue }
+                                    v += w[((o * ci + c) * 3 + ky) * 3 + kx] * x[((c * n + i) * H + sy) * W + sx]
+                                }
+                            }
+                        }
+                        y[((o * n + i) * H + yy) * W + xx] = v
+                    }
+                }
+            }
+        }
+        return y
+    }
+
+    static func values(_ count: Int, seed: UInt32) -> [Double] {
+        let r = RandomStream(seed: 5, purpose: .auxiliary, substream: seed)
+        return (0..<count).map { r.normal(UInt64($0)) }
+    }
+
+    static func forward(_ x: [Double], ci: Int, e: Convolution3x3.Extent, w: [Double], b: [Double], co: Int,
+                        into y: [Double]? = nil) -> [Double] {
+        var out = y ?? [Double](repeating: 0, count: co * e.plane)
+        var scratch = [Double](repeating: .nan, count: Convolution3x3.scratchCount(channels: max(ci, co), width: e.width))
+        Convolution3x3.forward(x, inputChannels: ci, extent: e, weight: w, bias: b, outputChannels: co, into: &out,
+                               accumulate: y != nil, scratch: &scratch)
+        return out
+    }
+
+    @Test("a 3×3 image of ones through a kernel of ones: 4 at the corners, 6 on the edges, 9 in the centre (+ bias)")
+    func golden() {
+        let e = Convolution3x3.Extent(images: 1, height: 3, width: 3)
+        let y = Self.forward([Double](repeating: 1, count: 9), ci: 1, e: e, w: [Double](repeating: 1, count: 9), b: [0.5], co: 1)
+        #expect(y == [4.5, 6.5, 4.5, 6.5, 9.5, 6.5, 4.5, 6.5, 4.5])
+        // A kernel with a single 1 at (ky, kx) = (0, 2) reads X[y − 1, x + 1]: the image shifted down and left.
+        var w = [Double](repeating: 0, count: 9)
+        w[2] = 1
+        let x: [Double] = [1, 2, 3, 4, 5, 6, 7, 8, 9]
+        #expect(Self.forward(x, ci: 1, e: e, w: w, b: [0], co: 1) == [0, 0, 0, 2, 3, 0, 5, 6, 0])
+    }
+
+    @Test("forward = the direct convolution (Float64, to rounding), several shapes; accumulate adds", arguments: [
+        (1, 1, 1, 1, 1), (2, 3, 4, 5, 6), (3, 2, 1, 7, 1), (1, 4, 3, 1, 5), (2, 1, 2, 2, 2),
+        // several GEMM tiles: one image row per tile (W = 300), and tiles that end inside an image (W = 3, 170 rows each)
+        (2, 2, 3, 3, 300), (3, 2, 2, 64, 3),
+    ])
+    func forwardMatchesDirect(shape: (Int, Int, Int, Int, Int)) {
+        let (n, ci, co, H, W) = shape
+        let e = Convolution3x3.Extent(images: n, height: H, width: W)
+        let x = Self.values(ci * e.plane, seed: 1), w = Self.values(co * ci * 9, seed: 2), b = Self.values(co, seed: 3)
+        let y = Self.forward(x, ci: ci, e: e, w: w, b: b, co: co)
+        let reference = Self.direct(x, ci: ci, e: e, w: w, b: b, co: co)
+        for j in y.indices { #expect(abs(y[j] - reference[j]) <= 1e-13, "\(shape) element \(j): \(y[j]) vs \(reference[j])") }
+        let residual = Self.values(co * e.plane, seed: 4)
+        let added = Self.forward(x, ci: ci, e: e, w: w, b: b, co: co, into: residual)
+        for j in y.indices { #expect(abs(added[j] - (residual[j] + reference[j])) <= 1e-13) }
+    }
+
+    @Test("Float32 forward agrees with Float64 to single precision")
+    func singlePrecision() {
+        let e = Convolution3x3.Extent(images: 3, height: 6, width: 5), ci = 4, co = 3
+        let x = Self.values(ci * e.plane, seed: 1), w = Self.values(co * ci * 9, seed: 2), b = Self.values(co, seed: 3)
+        let reference = Self.direct(x, ci: ci, e: e, w: w, b: b, co: co)
+        var y = [Float](repeating: 0, count: co * e.plane)
+        var scratch = [Float](repeating: 0, count: Convolution3x3.scratchCount(channels: max(ci, co), width: e.width))
+        Convolution3x3.forward(x.map(Float.init), inputChannels: ci, extent: e, weight: w.map(Float.init), bias: b.map(Float.init),
+                               outputChannels: co, into: &y, scratch: &scratch)
+        for j in y.indices { #expect(abs(Double(y[j]) - reference[j]) <= 1e-5 * max(1, abs(reference[j]))) }
+    }
+
+    @Test("dW, db and dX of L = Σ g ⊙ Y against central differences; accumulate adds", arguments: [
+        (2, 3, 2, 4, 5), (1, 1, 1, 1, 3), (3, 2, 3, 3, 1), (2, 2, 2, 3, 257), (2, 1, 3, 90, 3),
+    ])
+    func gradients(shape: (Int, Int, Int, Int, Int)) {
+        let (n, ci, co, H, W) = shape
+        let e = Convolution3x3.Extent(images: n, height: H, width: W)
+        let x = Self.values(ci * e.plane, seed: 11), w = Self.values(co * ci * 9, seed: 12), b = Self.values(co, seed: 13)
+        let gy = Self.values(co * e.plane, seed: 14)
+        func loss(_ x: [Double], _ w: [Double], _ b: [Double]) -> Double {
+            zip(gy, Self.forward(x, ci: ci, e: e, w: w, b: b, co: co)).reduce(0) { $0 + $1.0 * $1.1 }
+        }
+        var dw = [Double](repeating: .nan, count: w.count), db = [Double](repeating: .nan, count: co)
+        var dx = [Double](repeating: .nan, count: x.count)
+        var cols = [Double](repeating: .nan, count: Convolution3x3.scratchCount(channels: max(ci, co), width: e.width))
+        Convolution3x3.backward(gy, input: x, inputChannels: ci, extent: e, weight: w, outputChannels: co, dWeight: &dw,
+                                dBias: &db, accumulate: false, dx: &dx, scratch: &cols)
+        // L is linear in each of W, b and X: a central difference is exact up to rounding for any step, so a large
+        // step keeps the rounding (ε·|L|/h) far below the tolerance.
+        let h = 0.5
+        func check(_ analytic: [Double], _ perturb: (Int, Double) -> Double, _ what: String) {
+            for j in analytic.indices {
+                let numeric = (perturb(j, h) - perturb(j, -h)) / (2 * h)
+                #expect(abs(numeric - analytic[j]) <= 1e-10 * max(1, abs(numeric)), "\(shape) \(what)[\(j)]: \(analytic[j]) vs \(numeric)")
+            }
+        }
+        check(dw, { j, d in var v = w; v[j] += d; return loss(x, v, b) }, "dW")
+        check(db, { j, d in var v = b; v[j] += d; return loss(x, w, v) }, "db")
+        check(dx, { j, d in var v = x; v[j] += d; return loss(v, w, b) }, "dX")
+        var dw2 = dw, db2 = db
+        Convolution3x3.backward(gy, input: x, inputChannels: ci, extent: e, weight: w, outputChannels: co, dWeight: &dw2,
+                                dBias: &db2, accumulate: true, dx: nil, scratch: &cols)
+        for j in dw.indices { #expect(abs(dw2[j] - 2 * dw[j]) <= 1e-12 * max(1, abs(dw[j]))) }
+        for j in db.indices { #expect(abs(db2[j] - 2 * db[j]) <= 1e-12 * max(1, abs(db[j]))) }
+    }
+}

@@ -1,0 +1,164 @@
+import Foundation
+import Testing
+@testable import FlowCore
+
+/// The multi-scale convolutional flow as a whole (``ImageFlowArchitecture``): its structure, exact inverse, log-det
+/// against a brute-force Jacobian, every gradient against central differences (Float64), the factor-out, and the
+/// identity start.
+@Suite("Image flows (multi-scale RealNVP)")
+struct ImageFlowTests {
+    /// 1×4×4, one level (2 checkerboard, squeeze to 4×2×2, 2 channel-wise, factor out 2), 2 final couplings on 2×2×2.
+    static let tiny = ImageFlowArchitecture(input: ImageShape(channels: 1, height: 4, width: 4), levels: 1,
+                                            checkerboardCouplings: 2, channelCouplings: 2, finalCouplings: 2,
+                                            channels: 3, resBlocks: 1)
+
+    static func randomModel(_ a: ImageFlowArchitecture, seed: UInt64) throws -> RealNVP<Double> {
+        var m = try RealNVP<Double>(configuration: .imageFlow(a, preprocessing: .none), seed: seed)
+        let r = RandomStream(seed: seed, purpose: .auxiliary, substream: 78)
+        for slot in m.network.layout.tensors {
+            for e in 0..<slot.count { m.parameters[slot.offset + e] += 0.2 * r.normal(UInt64(slot.offset + e)) }
+        }
+        let D = a.input.count
+        m.normalizer = Normalizer(mean: (0..<D).map { 0.05 * Double($0 % 5) }, std: (0..<D).map { 0.8 + 0.1 * Double($0 % 3) })
+        return m
+    }
+
+    static func data(rows: Int, features: Int, seed: UInt32) -> Matrix<Double> {
+        let r = RandomStream(seed: 9, purpose: .auxiliary, substream: seed)
+        return Matrix(rows: rows, columns: features, values: (0..<(rows * features)).map { r.normal(UInt64($0)) })
+    }
+
+    @Test("realnvp-small on 1×28×28: the paper's levels, about 630k parameters, 0.89 GFLOP per training image")
+    func realNVPSmallStructure() throws {
+        let a = ImageFlowArchitecture.realNVPSmall(input: ImageShape(channels: 1, height: 28, width: 28))
+        let shapes = a.steps.compactMap { step -> String? in
+            switch step {
+            case let .squeeze(_, s): "squeeze \(s) → \(s.squeezed)"
+            case let .factorOut(_, s, f): "factor out \(f) of \(s)"
+            default: nil
+            }
+        }
+        #expect(shapes == ["squeeze 1×28×28 → 4×14×14", "factor out 2 of 4×14×14", "squeeze 2×14×14 → 8×7×7", "factor out 4 of 8×7×7"])
+        #expect(a.couplingCount == 16)
+        let network = try FlowNetwork<Float>(.imageFlow(a, preprocessing: .none))
+        #expect(network.layout.parameterCount == a.parameterCount)
+        #expect((600_000...660_000).contains(a.parameterCount), "\(a.parameterCount)")
+        // 16 couplings with 2 residual blocks of 32 → 32 convolutions dominate: 3 × forward multiply-adds × 2 FLOP.
+        #expect(a.forwardMultiplyAddsPerImage == 147_950_208)
+        #expect(network.configuration.trainingFLOPsPerSample == 6 * 147_950_208)
+        #expect(network.layout.slot(named: "levels.0.checkerboard.0.net.in.weight")?.shape == [32, 1, 3, 3])
+        #expect(network.layout.slot(named: "levels.1.channel.2.net.out.weight")?.shape == [8, 32, 3, 3])
+        #expect(network.layout.slot(named: "final.checkerboard.3.scale")?.shape == [4])
+        #expect(network.layout.slot(named: "final.checkerboard.3.actnorm.log_scale")?.shape == [4])
+    }
+
+    @Test("a fresh image flow is the identity after the normaliser (zero last convolutions, unit scales, identity ActNorm)")
+    func identityAtInitialisation() throws {
+        let m = try RealNVP<Double>(configuration: .imageFlow(Self.tiny, preprocessing: .none), seed: 4)
+        let x = Self.data(rows: 3, features: 16, seed: 1)
+        let (z, logDet) = m.encode(x)
+        // Squeezes permute: compare sorted rows.
+        for i in 0..<3 { #expect(z.row(i).sorted() == x.row(i).sorted()) }
+        for v in logDet { #expect(v == 0) }
+    }
+
+    @Test("decode(encode(x)) = x through every level, and n rows = n single rows")
+    func exactInverse() throws {
+        let m = try Self.randomModel(Self.tiny, seed: 5)
+        let x = Self.data(rows: 5, features: 16, seed: 2)
+        let (z, logDet) = m.encode(x)
+        #expect(z.values != x.values)
+        let back = m.decode(z)
+        for e in x.values.indices { #expect(abs(back.values[e] - x.values[e]) <= 1e-12 * max(1, abs(x.values[e]))) }
+        for i in 0..<5 {
+            let (zi, li) = m.encode(x.gatherRows([i]))
+            #expect(zi.row(0) == z.row(i))
+            #expect(li[0] == logDet[i])
+        }
+    }
+
+    @Test("the log-det of the whole flow = log|det J| of a brute-force central-difference Jacobian")
+    func logDetAgainstJacobian() throws {
+        let m = try Self.randomModel(Self.tiny, seed: 6)
+        let D = 16
+        let x = Self.data(rows: 2, features: D, seed: 3)
+        let (_, logDet) = m.encode(x)
+        for i in 0..<2 {
+            var J = [[Double]](repeating: [Double](repeating: 0, count: D), count: D)
+            for b in 0..<D {
+                var up = x.row(i), down = up
+                up[b] += 1e-6
+                down[b] -= 1e-6
+                let zu = m.encode(Matrix(rows: 1, columns: D, values: up)).z.values
+                let zd = m.encode(Matrix(rows: 1, columns: D, values: down)).z.values
+                for a in 0..<D { J[a][b] = (zu[a] - zd[a]) / 2e-6 }
+            }
+            let total = logDet[i]  // encode's log-det includes the normaliser's constant
+            let bruteForce = GradientCheckTests.logAbsDeterminant(J)
+            #expect(abs(bruteForce - total) <= 1e-7 * max(1, abs(total)), "row \(i): \(total) vs \(bruteForce)")
+        }
+    }
+
+    @Test("every parameter's gradient of the NLL against central differences (Float64)")
+    func parameterGradients() throws {
+        var model = try Self.randomModel(Self.tiny, seed: 7)
+        let x = Self.data(rows: 3, features: 16, seed: 4)
+        let analytic = model.lossAndGradient(x).gradient
+        let h = 1e-6
+        var checked = 0
+        for slot in model.network.layout.tensors {
+            for e in 0..<slot.count {
+                let i = slot.offset + e
+                let saved = model.parameters[i]
+                model.parameters[i] = saved + h
+                let up = model.lossAndGradient(x).loss
+                model.parameters[i] = saved - h
+                let down = model.lossAndGradient(x).loss
+                model.parameters[i] = saved
+                let numeric = (up - down) / (2 * h)
+                #expect(abs(numeric - analytic[i]) <= 1e-6 * max(1, abs(numeric)), "\(slot.name)[\(e)]: \(analytic[i]) vs \(numeric)")
+                checked += 1
+            }
+        }
+        #expect(checked == Self.tiny.parameterCount)
+    }
+
+    @Test("factor-out: the channels factored out after level 0 are untouched by the final stage")
+    func factorOutPassesThrough() throws {
+        var m = try Self.randomModel(Self.tiny, seed: 8)
+        let x = Self.data(rows: 4, features: 16, seed: 5)
+        let z = m.encode(x).z
+        // Another final stage: the active prefix (2×2×2 = 8 values) changes, the factored 8 values do not.
+        for slot in m.network.layout.tensors where slot.name.hasPrefix("final.") {
+            for e in 0..<slot.count { m.parameters[slot.offset + e] += 0.1 }
+        }
+        let z2 = m.encode(x).z
+        for i in 0..<4 {
+            #expect(Array(z.row(i)[8..<16]) == Array(z2.row(i)[8..<16]))
+            #expect(Array(z.row(i)[0..<8]) != Array(z2.row(i)[0..<8]))
+        }
+    }
+
+    @Test("invalid architectures are refused naming the flag", arguments: [
+        (ImageFlowArchitecture(input: ImageShape(channels: 1, height: 28, width: 28), levels: 3), "--levels 3"),
+        (ImageFlowArchitecture(input: ImageShape(channels: 1, height: 8, width: 8), channels: 0), "--channels 0"),
+        (ImageFlowArchitecture(input: ImageShape(channels: 1, height: 8, width: 8), resBlocks: -1), "--res-blocks -1"),
+        (ImageFlowArchitecture(input: ImageShape(channels: 1, height: 8, width: 8), levels: 0, finalCouplings: 0), "--final-couplings 0"),
+    ])
+    func invalid(a: ImageFlowArchitecture, flag: String) {
+        #expect {
+            try FlowConfiguration.imageFlow(a, preprocessing: .none).validate()
+        } throws: { error in
+            "\(error)".contains(flag)
+        }
+    }
+
+    @Test("the configuration round-trips through JSON")
+    func codable() throws {
+        let c = FlowConfiguration.imageFlow(.realNVPPaper(input: ImageShape(channels: 1, height: 28, width: 28)),
+                                            preprocessing: .dequantizeLogit(levels: 256, alpha: 0.05))
+        let back = try JSONDecoder().decode(FlowConfiguration.self, from: JSONEncoder().encode(c))
+        #expect(back == c)
+        #expect(back.image?.resBlocks == 8 && back.image?.channels == 64)
+    }
+}
