@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Installs the system packages flow-mpirun needs on Debian/Ubuntu (OpenBLAS, Open MPI, pkg-config, zlib),
+# Installs the system packages flow-mpirun needs on Debian/Ubuntu (OpenBLAS, Open MPI, pkg-config, zlib, and
+# Fashion-MNIST's IDX files from dataset-fashion-mnist),
 # and Python's safetensors for the compatibility test. Skips apt when everything is already there.
 # Swift 6 itself must be installed (https://swift.org/install); /opt/swift/usr/bin is used if present.
 set -euo pipefail
-packages=(libopenblas-dev libopenmpi-dev openmpi-bin pkg-config zlib1g-dev)
+packages=(libopenblas-dev libopenmpi-dev openmpi-bin pkg-config zlib1g-dev dataset-fashion-mnist)
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if ((${#missing[@]})); then

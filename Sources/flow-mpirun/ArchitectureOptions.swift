@@ -19,8 +19,8 @@ struct ArchitectureOptions: ParsableArguments {
     var channels: Int?
     @Option(name: .customLong("res-blocks"), help: "Image flows: residual blocks of every s/t ResNet (realnvp-small 2, realnvp-paper 8).")
     var resBlocks: Int?
-    @Option(help: "Image flows: levels (squeeze + factor-out) before the final stage (default 2; 1 for 8×8 images).")
-    var levels: Int?
+    @Option(help: "Image flows: scales, i.e. levels of couplings + squeeze + factor-out before the final stage (default 2; 1 for images under 16×16).")
+    var scales: Int?
     @Option(name: .customLong("checkerboard-couplings"), help: "Image flows: checkerboard couplings per level (default 3).")
     var checkerboardCouplings: Int?
     @Option(name: .customLong("channel-couplings"), help: "Image flows: channel-wise couplings per level, after the squeeze (default 3).")
@@ -32,26 +32,33 @@ struct ArchitectureOptions: ParsableArguments {
 
     /// Whether an image-flow flag was given without `--arch realnvp-*`.
     var sizesGiven: Bool {
-        channels != nil || resBlocks != nil || levels != nil || checkerboardCouplings != nil || channelCouplings != nil
+        channels != nil || resBlocks != nil || scales != nil || checkerboardCouplings != nil || channelCouplings != nil
             || finalCouplings != nil || imageActNorm != nil
     }
 
-    /// The image architecture these flags describe for images of `input`, nil for `--arch mlp` (or none).
+    /// The image architecture these flags describe for images of `input`, on top of `base` (a preset's or a stored
+    /// run's image flow, kept when no `--arch` is given); nil for `--arch mlp`, or for no `--arch` and no `base`.
     /// - Throws: `ValidationError` for image-flow sizes without an image architecture.
-    func architecture(input: ImageShape) throws -> ImageFlowArchitecture? {
+    func architecture(input: ImageShape, base: ImageFlowArchitecture? = nil) throws -> ImageFlowArchitecture? {
         var a: ImageFlowArchitecture
         switch arch {
-        case .mlp?, nil:
-            if sizesGiven { throw ValidationError("--channels, --res-blocks, --levels and the coupling counts of image flows need --arch realnvp-small or realnvp-paper") }
+        case .mlp?:
+            if sizesGiven { throw ValidationError("--channels, --res-blocks, --scales and the coupling counts apply to image flows (--arch realnvp-small or realnvp-paper), not --arch mlp") }
             return nil
+        case nil:
+            guard let base else {
+                if sizesGiven { throw ValidationError("--channels, --res-blocks, --scales and the coupling counts of image flows need --arch realnvp-small or realnvp-paper") }
+                return nil
+            }
+            a = base
         case .realnvpSmall?: a = .realNVPSmall(input: input)
         case .realnvpPaper?: a = .realNVPPaper(input: input)
         }
         // Images too small for two squeezes (the 8×8 digits) get the one-level preset.
-        if input.height % 4 != 0 || input.width % 4 != 0 || min(input.height, input.width) < 8 { a.levels = 1 }
+        if arch != nil, input.height % 4 != 0 || input.width % 4 != 0 || min(input.height, input.width) < 16 { a.levels = 1 }
         if let channels { a.channels = channels }
         if let resBlocks { a.resBlocks = resBlocks }
-        if let levels { a.levels = levels }
+        if let scales { a.levels = scales }
         if let checkerboardCouplings { a.checkerboardCouplings = checkerboardCouplings }
         if let channelCouplings { a.channelCouplings = channelCouplings }
         if let finalCouplings { a.finalCouplings = finalCouplings }

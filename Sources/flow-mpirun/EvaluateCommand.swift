@@ -20,7 +20,7 @@ struct EvaluateCommand: ParsableCommand {
             """)
     @OptionGroup var modelOption: ModelOption
     @OptionGroup var data: DataOptions
-    @Option(help: "Without --data/--dataset: which split of the run's data: train | validation | all | both (default: validation).") var split: SplitName?
+    @Option(help: "Without --data/--dataset: which split of the run's data: train | validation | all | both, or test: the data set's official test set (fashion-mnist; there the default, else validation). --limit-rows N scores the first N rows of it.") var split: SplitName?
     @Option(name: .customLong("noise-seed"), help: "Seed of the dequantisation noise (default: the run's seed).") var noiseSeed: UInt64?
     @Flag(name: .customLong("per-class"), help: "Also report bits/dim per class (bundled labelled data sets).") var perClass = false
     @Flag(help: "Also report diagonal and full-covariance Gaussian baselines, fitted on the run's training split in the same preprocessed space.")
@@ -259,7 +259,9 @@ struct EvaluateCommand: ParsableCommand {
     }
 
     func loadData(_ loaded: LoadedModel) throws -> [Part] {
-        if data.given {
+        // --limit-rows alone caps the run's own test set.
+        let onlyLimit = data.limitRows != nil && data.dataset == nil && data.data == nil && data.samples == nil && data.noise == nil && data.dataSeed == nil
+        if data.given && !onlyLimit {
             if let split {
                 throw ValidationError("--split \(split.rawValue) chooses a split of the run's own data; it does not apply with --dataset, --data, --samples, --noise or --data-seed")
             }
@@ -287,6 +289,8 @@ struct EvaluateCommand: ParsableCommand {
         if let file = contextOption.context {
             throw ValidationError("--context \(file) applies with --data or --dataset: the run's own splits carry their own contexts")
         }
+        if let test = try testSet(spec, loaded) { return [test] }
+        if onlyLimit { throw ValidationError("--limit-rows without --data or --dataset caps the official test set (--split test), which \(spec.summary) does not have") }
         let loadedRows = try spec.loadRows()
         // The run's own data must be what it was trained on (the splits are drawn by row index).
         if let recorded = loaded.checkpoint.metadata["data_fingerprint"], recorded != TrainingRun.hex(loadedRows.rows.fingerprint) {
@@ -299,6 +303,7 @@ struct EvaluateCommand: ParsableCommand {
                             loadedRows.contextFeatures > 0 ? loadedRows.context.gatherRows(rows) : nil, loaded)
         }
         switch split ?? .validation {
+        case .test: preconditionFailure("handled by testSet")
         case .train: return [try part(s.train, "train")]
         case .validation:
             guard !s.validation.isEmpty else { throw ValidationError("the run has no validation split; use --split train or all") }
@@ -309,6 +314,22 @@ struct EvaluateCommand: ParsableCommand {
         case .all:
             return [try withContext(Part(name: spec.summary, x: raw, labels: labels), loadedRows.contextFeatures > 0 ? loadedRows.context : nil, loaded)]
         }
+    }
+
+    /// The official test set of the run's data set (fashion-mnist) for `--split test`, or by default when it has one;
+    /// nil otherwise. `--limit-rows N` keeps its first N rows; a class-conditional model reads their labels.
+    /// - Throws: `ValidationError` for `--split test` on a data set without one; ``FlowIOError`` for missing files.
+    func testSet(_ spec: DataSpec, _ loaded: LoadedModel) throws -> Part? {
+        let hasTest = spec.file == nil && spec.bundled == .fashionMNIST
+        guard split == .test || (split == nil && hasTest) else { return nil }
+        guard hasTest, let bundled = spec.bundled, let test = try bundled.loadTest() else {
+            throw ValidationError("--split test: \(spec.summary) has no official test set (fashion-mnist has); use train, validation, all or both")
+        }
+        let n = min(test.features.rows, data.limitRows ?? test.features.rows)
+        let x = test.features.gatherRows(0..<n), labels = Array(test.labels[0..<n])
+        let name = "\(bundled.rawValue) test set" + (n < test.features.rows ? ", first \(n) rows" : "")
+        let context = loaded.model.configuration.contextClasses.map { FlowRows.oneHot(labels, classes: $0) }
+        return try withContext(Part(name: name, x: x, labels: labels), context, loaded)
     }
 
     /// `part` with the rows of `spec`, split into x and c as the model was trained (unless --context gives c), and a

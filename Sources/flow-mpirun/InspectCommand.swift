@@ -59,7 +59,11 @@ struct InspectCommand: ParsableCommand {
         }
         print("checkpoint: \(path)")
         print("model: \(Checkpoint.describe(r.model)); \(r.parameters) parameters")
-        print("masks: \(r.model.masks().map { $0.map(String.init).joined() }.joined(separator: " "))")
+        if let image = r.model.image {
+            print(Self.levels(image, layout: checkpoint.model.network.layout))
+        } else {
+            print("masks: \(r.model.masks().map { $0.map(String.init).joined() }.joined(separator: " "))")
+        }
         if r.model.contextFeatures > 0 {
             let cn = checkpoint.model.contextNormalizer
             let how = r.model.contextClasses.map { "one-hot class of \($0) classes (sample --class k), not normalised" }
@@ -79,5 +83,28 @@ struct InspectCommand: ParsableCommand {
         }
         if let best = r.bestValidationNLL { print("best validation NLL: \(best) nats at epoch \(r.bestEpoch ?? 0)") }
         for (k, v) in r.metadata.sorted(by: { $0.key < $1.key }) { print("metadata \(k): \(v)") }
+    }
+
+    /// An image flow level by level: each stage's couplings with their shape, mask and parameters, the squeezes and
+    /// the factor-outs.
+    static func levels(_ image: ImageFlowArchitecture, layout: ParameterLayout) -> String {
+        func parameters(_ prefix: String) -> Int {
+            layout.tensors.filter { $0.name.hasPrefix(prefix + ".") }.reduce(0) { $0 + $1.count }
+        }
+        var lines = ["architecture (data → latent; each coupling's s/t: ResNet \(image.channels) channels × \(image.resBlocks) blocks):"]
+        for step in image.steps {
+            switch step {
+            case let .coupling(name, shape, mask):
+                lines.append("  \(name)  \(shape)  \(mask)  \(parameters(name) - (image.actNorm ? parameters(name + ".actnorm") : 0)) parameters"
+                             + (image.actNorm ? " + ActNorm \(2 * shape.channels)" : ""))
+            case let .squeeze(name, shape):
+                lines.append("  \(name)  \(shape) → \(shape.squeezed)")
+            case let .factorOut(level, shape, factored):
+                lines.append("  levels.\(level) factor-out: \(factored) of \(shape.channels) channels (\(factored * shape.pixels) values) to the latent, \(shape.keeping(channels: shape.channels - factored)) go on")
+            case .actNorm:
+                break
+            }
+        }
+        return lines.joined(separator: "\n")
     }
 }

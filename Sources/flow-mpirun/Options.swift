@@ -18,6 +18,8 @@ enum ConditionName: String, CaseIterable, ExpressibleByArgument {
 /// `evaluate --split`: which split of the run's own data.
 enum SplitName: String, CaseIterable, ExpressibleByArgument {
     case train, validation, all, both
+    /// The data set's official test set (fashion-mnist's 10,000 test images).
+    case test
 }
 
 /// Where the data comes from: `--dataset NAME` (synthetic, generated from `--data-seed`; or bundled) or
@@ -35,11 +37,14 @@ struct DataOptions: ParsableArguments {
     @Option(help: "Noise of a synthetic data set (default: the set's own, 0.05 for moons).")
     var noise: Double?
 
+    @Option(name: .customLong("limit-rows"), help: ArgumentHelp("Only the first N rows of the data (quick trials, tests).", valueName: "N"))
+    var limitRows: Int?
+
     @Option(name: .customLong("data-seed"), help: "Seed of a synthetic data set (train: default --seed; evaluate: default the run's data seed + 1, points it did not train on).")
     var dataSeed: UInt64?
 
     /// Whether any data flag was given.
-    var given: Bool { dataset != nil || data != nil || samples != nil || noise != nil || dataSeed != nil }
+    var given: Bool { dataset != nil || data != nil || samples != nil || noise != nil || dataSeed != nil || limitRows != nil }
 
     /// The spec these flags describe; `defaultSeed` is used when `--data-seed` is absent.
     /// - Throws: `ValidationError` for both `--dataset` and `--data`, or for `--samples`, `--noise` or
@@ -61,6 +66,10 @@ struct DataOptions: ParsableArguments {
         }
         if let samples { s.samples = samples }
         if let noise { s.noise = noise }
+        if let limitRows {
+            guard limitRows >= 1 else { throw ValidationError("invalid --limit-rows \(limitRows): need at least 1 row") }
+            s.limitRows = limitRows
+        }
         s.seed = dataSeed ?? (fallback?.seed ?? defaultSeed)
         return s
     }

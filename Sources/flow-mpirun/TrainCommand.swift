@@ -40,8 +40,9 @@ struct TrainCommand: ParsableCommand {
     var dequantize: Bool?
     @Option(help: "Number of discrete levels 0…levels−1 of every feature, for --dequantize (digits: 17).") var levels: Int?
     @Option(name: .customLong("logit-alpha"), help: "α of the logit transform logit(α + (1−2α)·x) (default 0.05).") var logitAlpha: Double?
-    @Option(name: .customLong("image-shape"), help: ArgumentHelp("HxW: the checkerboard mask follows the pixels' parity (automatic for digits: 8x8).", valueName: "HxW"))
+    @Option(name: .customLong("image-shape"), help: ArgumentHelp("HxW: the images' shape (automatic for digits: 8x8, fashion-mnist: 28x28); the MLP's checkerboard mask follows the pixels' parity.", valueName: "HxW"))
     var imageShape: String?
+    @OptionGroup(title: "Image flows (the paper's multi-scale convolutional RealNVP)") var architecture: ArchitectureOptions
     @Option(help: "Seed of every random quantity (default 0).") var seed: UInt64?
     @OptionGroup var threadOption: ThreadOption
     @Option(help: ArgumentHelp("Output directory (default runs/<data set>).", valueName: "dir")) var out: String?
@@ -106,6 +107,7 @@ struct TrainCommand: ParsableCommand {
             }
             t.model.imageShape = [h, w]
         }
+        try applyArchitecture(&t.model)
         if dequantize == false {
             t.model.preprocessing = .none
         } else if dequantize == true || levels != nil || logitAlpha != nil {
@@ -137,6 +139,33 @@ struct TrainCommand: ParsableCommand {
             }
         }
         return t
+    }
+
+    /// `--arch` and the image-flow sizes on top of `model` (a preset's or a stored run's): an image flow on the images
+    /// of `--image-shape` or the data set's (one channel), or back to the MLP couplings for `--arch mlp`.
+    /// - Throws: `ValidationError` for an image flow without an image shape, or with the MLP's flags.
+    func applyArchitecture(_ model: inout FlowConfiguration) throws {
+        let base = model.image
+        guard architecture.arch != nil || base != nil || architecture.sizesGiven else { return }
+        if architecture.arch == .mlp, base != nil {
+            // An image preset's model replaced by the MLP couplings: checkerboard masks on the pixel grid.
+            model = FlowConfiguration(dim: model.dim, couplings: couplings ?? 8, hidden: hidden ?? 256, hiddenLayers: hiddenLayers ?? 3,
+                                      maskScheme: mask ?? .checkerboard, imageShape: model.imageShape, learnableScale: learnableScale ?? false,
+                                      preprocessing: model.preprocessing, actNorm: actNorm ?? false)
+            return
+        }
+        guard let hw = model.imageShape ?? base.map({ [$0.input.height, $0.input.width] }) else {
+            if architecture.arch == nil { _ = try architecture.architecture(input: ImageShape(channels: 1, height: 1, width: 1)) }
+            throw ValidationError("--arch \(architecture.arch!.rawValue) needs images: --dataset digits or fashion-mnist, or --image-shape HxW for a file of images as rows")
+        }
+        let input = ImageShape(channels: 1, height: hw[0], width: hw[1])
+        guard let image = try architecture.architecture(input: input, base: base?.input == input ? base : nil) else { return }
+        let mlpFlags = [("--couplings", couplings != nil), ("--hidden", hidden != nil), ("--hidden-layers", hiddenLayers != nil),
+                        ("--mask", mask != nil), ("--learnable-scale", learnableScale != nil), ("--act-norm", actNorm != nil)]
+        if let flag = mlpFlags.first(where: { $0.1 })?.0 {
+            throw ValidationError("\(flag) applies to the MLP couplings (--arch mlp); an image flow is sized by --channels, --res-blocks, --scales and the coupling counts")
+        }
+        model = .imageFlow(image, preprocessing: model.preprocessing)
     }
 
     /// The trainer's options for this run: `--check-parameters-every`, `--overlap`, the stop request from SIGINT/TERM/USR1/USR2
@@ -303,7 +332,7 @@ struct TrainCommand: ParsableCommand {
         let throughput = totalSeconds > 0 ? totalRows / totalSeconds : 0
         ctx.say("""
             done: \(trainer.epoch) epochs, \(trainer.step) steps\(totalSeconds > 0 ? String(format: ", %.0f samples/s (%@)", throughput, layoutText) : "")
-              validation NLL \(summary.validationNLL.map { String(format: "%.4f", $0) } ?? "n/a") nats (data units\(t.model.preprocessing.isDiscrete ? ", dequantised" : ""))\(trainer.bestEpoch.map { ", best \(String(format: "%.4f", trainer.bestValidationNLL!)) at epoch \($0)" } ?? "")\(t.model.preprocessing.isDiscrete ? String(format: "\n  validation bits/dim %.4f (best %.4f); %d levels: uniform = %.4f bits/dim", (summary.validationNLL ?? .nan) / bitsDivisor, (trainer.bestValidationNLL ?? .nan) / bitsDivisor, levelsOf(t.model.preprocessing), log2(Double(levelsOf(t.model.preprocessing)))) : "")
+              validation NLL \(summary.validationNLL.map { String(format: "%.4f", $0) } ?? "n/a") nats (data units\(t.model.preprocessing.isDiscrete ? ", dequantised" : ""))\(trainer.bestEpoch.map { ", best \(String(format: "%.4f", trainer.bestValidationNLL!)) at epoch \($0)" } ?? "")\(t.model.preprocessing.isDiscrete && summary.validationNLL != nil ? String(format: "\n  validation bits/dim %.4f (best %.4f); %d levels: uniform = %.4f bits/dim", (summary.validationNLL ?? .nan) / bitsDivisor, (trainer.bestValidationNLL ?? .nan) / bitsDivisor, levelsOf(t.model.preprocessing), log2(Double(levelsOf(t.model.preprocessing)))) : "")
               round-trip max |decode(encode(x)) − x| = \(String(format: "%.3g", summary.roundTripError)) (relative \(String(format: "%.3g", summary.relativeRoundTripError)))
               wrote \(s.run.model)\(keepBest && trainer.bestEpoch != nil ? ", \(s.run.best)" : ""), \(s.run.metrics), \(s.run.config)\(noPlots ? "" : ", plots (*.svg)")
             """)

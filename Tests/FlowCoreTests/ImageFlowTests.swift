@@ -140,7 +140,7 @@ struct ImageFlowTests {
     }
 
     @Test("invalid architectures are refused naming the flag", arguments: [
-        (ImageFlowArchitecture(input: ImageShape(channels: 1, height: 28, width: 28), levels: 3), "--levels 3"),
+        (ImageFlowArchitecture(input: ImageShape(channels: 1, height: 28, width: 28), levels: 3), "--scales 3"),
         (ImageFlowArchitecture(input: ImageShape(channels: 1, height: 8, width: 8), channels: 0), "--channels 0"),
         (ImageFlowArchitecture(input: ImageShape(channels: 1, height: 8, width: 8), resBlocks: -1), "--res-blocks -1"),
         (ImageFlowArchitecture(input: ImageShape(channels: 1, height: 8, width: 8), levels: 0, finalCouplings: 0), "--final-couplings 0"),

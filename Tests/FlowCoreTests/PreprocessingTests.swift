@@ -71,8 +71,9 @@ struct PreprocessingTests {
     }
 
     @Test("bundled data sets: shapes, value ranges, labels kept apart", arguments: BundledDataset.allCases)
-    func bundled(set: BundledDataset) {
-        let c = set.load()
+    func bundled(set: BundledDataset) throws {
+        let c = try set.load()
+        #expect(c.classNames == set.classNames)
         switch set {
         case .digits:
             #expect(c.features.rows == 1797 && c.features.columns == 64)
@@ -91,6 +92,15 @@ struct PreprocessingTests {
             #expect(c.features.rows == 569 && c.features.columns == 30)
             #expect(Set(c.labels) == Set(0...1))
             #expect(c.features[0, 0] == 17.99 && c.features[0, 29] == 0.1189)
+        case .fashionMNIST:
+            // Debian's dataset-fashion-mnist (installed by the setup scripts and CI).
+            #expect(c.features.rows == 60_000 && c.features.columns == 784)
+            #expect(c.imageShape == [28, 28] && c.levels == 256)
+            #expect(Set(c.labels) == Set(0...9) && c.classNames.count == 10)
+            #expect(c.labels[0] == 9)  // the first training image is an ankle boot
+            #expect(c.features.values.min() == 0 && c.features.values.max() == 255)
+            let test = try #require(try set.loadTest())
+            #expect(test.features.rows == 10_000 && test.labels[0] == 9)
         }
         let finite = c.features.values.allSatisfy { $0.isFinite }
         #expect(finite)

@@ -7,7 +7,7 @@ import Testing
 struct DigitsTrainingTests {
     @Test("a short run beats a diagonal Gaussian fitted to the same preprocessed data (validation bits/dim)")
     func beatsDiagonalGaussian() throws {
-        let c = BundledDataset.digits.load()
+        let c = try BundledDataset.digits.load()
         let split = DataSplit(rows: c.features.rows, validationFraction: 0.2, seed: 0)
         let train = c.features.gatherRows(split.train), validation = c.features.gatherRows(split.validation)
         let pre = Preprocessing.digits()

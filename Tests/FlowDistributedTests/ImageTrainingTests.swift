@@ -13,7 +13,7 @@ struct ImageTrainingTests {
 
     static func problem(rows: Int = 150, batch: Int = 40, reproducible: Bool = false) throws
         -> (TrainingConfiguration, Normalizer<Float>, Matrix<Double>, Matrix<Double>) {
-        let c = BundledDataset.digits.load()
+        let c = try BundledDataset.digits.load()
         let all = c.features.gatherRows(0..<rows)
         let split = DataSplit(rows: rows, validationFraction: 0.2, seed: 0)
         var config = TrainingConfiguration(model: .imageFlow(Self.architecture, preprocessing: .digits()), epochs: 2,

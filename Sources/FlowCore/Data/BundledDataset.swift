@@ -5,10 +5,12 @@
 /// | `digits` | 1797 × 64 | UCI optical digits: 8×8 images, pixels 0…16 (17 levels); label 0…9 kept apart |
 /// | `wine` | 178 × 13 | UCI wine: continuous chemical measurements; class 0…2 kept apart |
 /// | `breast-cancer` | 569 × 30 | UCI breast cancer (diagnostic): continuous features; class 0/1 kept apart |
+/// | `fashion-mnist` | 60,000 × 784 | Zalando's Fashion-MNIST (MIT licence): 28×28 images, pixels 0…255 (256 levels); the 10,000 test images apart. Not embedded: read from Debian's `dataset-fashion-mnist` (``FashionMNIST``) |
 public enum BundledDataset: String, CaseIterable, Codable, Sendable {
     case digits
     case wine
     case breastCancer = "breast-cancer"
+    case fashionMNIST = "fashion-mnist"
 
     /// Features `[rows, D]` (data units), the label of every row, and the image shape / number of
     /// discrete levels where they apply.
@@ -25,9 +27,12 @@ public enum BundledDataset: String, CaseIterable, Codable, Sendable {
         public var classNames: [String]
     }
 
-    /// Parses the embedded text.
-    public func load() -> Contents {
+    /// Parses the embedded text (Fashion-MNIST: reads its training files, ``FashionMNIST``).
+    /// - Throws: ``FlowIOError`` when Fashion-MNIST's files are missing or malformed (naming the file).
+    public func load() throws -> Contents {
         switch self {
+        case .fashionMNIST:
+            return try FashionMNIST.load(.train)
         case .digits:
             var values: [Double] = []
             var labels: [Int] = []
@@ -46,6 +51,27 @@ public enum BundledDataset: String, CaseIterable, Codable, Sendable {
         }
     }
 
+    /// The names of the label values, without loading the rows.
+    public var classNames: [String] {
+        switch self {
+        case .digits: (0...9).map(String.init)
+        case .wine: Self.header(BundledDatasetText.wine)
+        case .breastCancer: Self.header(BundledDatasetText.breastCancer)
+        case .fashionMNIST: FashionMNIST.classNames
+        }
+    }
+
+    /// The class names of a scikit-learn CSV's header `rows,features,class names…`.
+    static func header(_ text: String) -> [String] {
+        text.prefix { $0 != "\n" }.split(separator: ",").dropFirst(2).map(String.init)
+    }
+
+    /// The official held-out test set of a data set that has one (Fashion-MNIST), nil otherwise.
+    /// - Throws: as ``load()``.
+    public func loadTest() throws -> Contents? {
+        self == .fashionMNIST ? try FashionMNIST.load(.test) : nil
+    }
+
     /// scikit-learn's CSV layout: a header `rows,features,class names…`, then rows of features and a label.
     static func parseCSV(_ text: String) -> Contents {
         let lines = text.split(separator: "\n")
@@ -59,6 +85,6 @@ public enum BundledDataset: String, CaseIterable, Codable, Sendable {
             labels.append(Int(fields[d])!)
         }
         return Contents(features: Matrix(rows: labels.count, columns: d, values: values), labels: labels,
-                        imageShape: nil, levels: nil, classNames: header.dropFirst(2).map(String.init))
+                        imageShape: nil, levels: nil, classNames: Self.header(text))
     }
 }

@@ -125,7 +125,7 @@ extension DataSpec {
                 return FlowRows(rows: .concatenatingColumns(data.columns(0..<d), FlowRows.oneHot(fileLabels, classes: classes)),
                                 features: d, labels: fileLabels, classes: classes, classNames: (0..<classes).map(String.init))
             }
-            let names = bundled?.load().classNames ?? dataset.flatMap(ToyDataset.init(rawValue:))?.classNames
+            let names = bundled?.classNames ?? dataset.flatMap(ToyDataset.init(rawValue:))?.classNames
             guard let labels = labels ?? toyLabels(rows: data.rows), let names else {
                 throw FlowConfigurationError(field: "condition", value: "class",
                     message: "\(source) has no class labels (labelled: digits, wine, breast-cancer, moons, circles; or a file whose last column is the class)")

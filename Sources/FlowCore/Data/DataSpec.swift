@@ -16,6 +16,8 @@ public struct DataSpec: Codable, Hashable, Sendable {
     public var seed: UInt64
     /// What a conditional flow p(x | c) conditions on (nil: an unconditional flow on every column).
     public var condition: Conditioning?
+    /// `--limit-rows N`: only the first N rows of the data (quick trials, tests); nil for all.
+    public var limitRows: Int?
 
     /// A spec.
     public init(dataset: String? = "moons", file: String? = nil, samples: Int = 3000, noise: Double? = nil, seed: UInt64 = 0,
@@ -28,7 +30,7 @@ public struct DataSpec: Codable, Hashable, Sendable {
         self.seed = seed
     }
 
-    private enum CodingKeys: String, CodingKey { case dataset, file, samples, noise, seed, contextColumns = "context_columns", condition }
+    private enum CodingKeys: String, CodingKey { case dataset, file, samples, noise, seed, contextColumns = "context_columns", condition, limitRows = "limit_rows" }
 
     /// Decodes a spec; `samples` and `noise` may be absent (as they are for files and bundled sets), then
     /// 3000 and nil.
@@ -47,6 +49,7 @@ public struct DataSpec: Codable, Hashable, Sendable {
             }
             condition = .classLabel
         }
+        limitRows = try c.decodeIfPresent(Int.self, forKey: .limitRows)
     }
 
     /// Encodes the spec; `samples` and `noise` only for a synthetic set (a file or a bundled set has its own rows).
@@ -65,6 +68,7 @@ public struct DataSpec: Codable, Hashable, Sendable {
         case .classLabel?: try c.encode("class", forKey: .condition)
         case nil: break
         }
+        try c.encodeIfPresent(limitRows, forKey: .limitRows)
     }
 
     /// Names accepted by `--dataset`.
@@ -85,7 +89,7 @@ public struct DataSpec: Codable, Hashable, Sendable {
             let set = dataset.flatMap(ToyDataset.init(rawValue:))
             base = "\(dataset ?? "?") (\(samples) points, noise \(noise ?? set?.defaultNoise ?? 0), seed \(seed))"
         }
-        return base + (condition.map { ", " + $0.summary } ?? "")
+        return base + (limitRows.map { ", first \($0) rows" } ?? "") + (condition.map { ", " + $0.summary } ?? "")
     }
 
     /// Loads or generates the rows `[rows, D]` in data units.
@@ -98,11 +102,18 @@ public struct DataSpec: Codable, Hashable, Sendable {
     /// The rows and, for bundled data sets, the label of every row (nil otherwise).
     /// - Throws: as ``load()``.
     public func loadWithLabels() throws -> (features: Matrix<Double>, labels: [Int]?) {
-        if file == nil, let b = bundled {
-            let c = b.load()
-            return (c.features, c.labels)
+        if let limitRows, limitRows < 1 {
+            throw FlowConfigurationError(field: "limit-rows", value: "\(limitRows)", message: "need at least 1 row")
         }
-        return (try loadUnlabeled(), nil)
+        let (x, labels): (Matrix<Double>, [Int]?)
+        if file == nil, let b = bundled {
+            let c = try b.load()
+            (x, labels) = (c.features, c.labels)
+        } else {
+            (x, labels) = (try loadUnlabeled(), nil)
+        }
+        guard let limitRows, limitRows < x.rows else { return (x, labels) }
+        return (x.gatherRows(0..<limitRows), labels.map { Array($0[0..<limitRows]) })
     }
 
     func loadUnlabeled() throws -> Matrix<Double> {

@@ -77,10 +77,13 @@ public struct FlowConfiguration: Codable, Hashable, Sendable {
     /// Whether the flow models p(x | c).
     public var isConditional: Bool { contextFeatures > 0 }
 
-    /// The image flow `architecture` with `preprocessing` (D = C·H·W of its input).
+    /// The image flow `architecture` with `preprocessing` (D = C·H·W of its input; `imageShape` [H, W] for one-channel
+    /// images, as the plots read it).
     public static func imageFlow(_ architecture: ImageFlowArchitecture, preprocessing: Preprocessing) -> FlowConfiguration {
-        FlowConfiguration(dim: architecture.input.count, couplings: architecture.couplingCount, hidden: architecture.channels,
-                          hiddenLayers: max(1, architecture.resBlocks), preprocessing: preprocessing, image: architecture)
+        let a = architecture
+        return FlowConfiguration(dim: a.input.count, couplings: a.couplingCount, hidden: a.channels, hiddenLayers: max(1, a.resBlocks),
+                                 imageShape: a.input.channels == 1 ? [a.input.height, a.input.width] : nil,
+                                 preprocessing: preprocessing, image: a)
     }
 
     /// The seed model for `dim` features: 6 couplings, s and t with 4 hidden layers of 256 ReLU units.

@@ -109,10 +109,10 @@ public struct ImageFlowArchitecture: Codable, Hashable, Sendable {
         if input.channels < 1 || input.height < 1 || input.width < 1 || input.channels > 1 << 12 || input.height > 1 << 14 || input.width > 1 << 14 {
             throw FlowConfigurationError(field: "image-shape", value: "\(input)", message: "need 1 … 4096 channels and 1 … 16384 pixels a side")
         }
-        if levels < 0 || levels > 8 { try fail("levels", levels, "need 0 … 8 levels") }
+        if levels < 0 || levels > 8 { try fail("scales", levels, "need 0 … 8 levels (scales)") }
         let divisor = 1 << levels
         if input.height % divisor != 0 || input.width % divisor != 0 {
-            throw FlowConfigurationError(field: "levels", value: "\(levels)",
+            throw FlowConfigurationError(field: "scales", value: "\(levels)",
                 message: "\(levels) squeeze\(levels == 1 ? "" : "s") need a height and width divisible by \(divisor); the images are \(input)")
         }
         if checkerboardCouplings < 0 || checkerboardCouplings > 64 { try fail("checkerboard-couplings", checkerboardCouplings, "need 0 … 64") }

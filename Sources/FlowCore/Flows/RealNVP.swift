@@ -82,6 +82,11 @@ public struct RealNVP<Scalar: FlowScalar>: Sendable {
                 for e in 0..<slot.count {
                     p[slot.offset + e] = Scalar(limit * (2 * stream.uniform(UInt64(e)) - 1))
                 }
+            case .uniform(let bound):
+                let stream = RandomStream(seed: seed, purpose: .initialization, substream: UInt32(t))
+                for e in 0..<slot.count {
+                    p[slot.offset + e] = Scalar(bound * (2 * stream.uniform(UInt64(e)) - 1))
+                }
             case .ones:
                 for e in 0..<slot.count { p[slot.offset + e] = 1 }
             case .zeros:

@@ -204,10 +204,17 @@ public struct Checkpoint: Sendable {
         // D is bounded by normalizer.mean above; the number of couplings by their masks (each a distinct tensor,
         // so a missing one turns up within file.tensors.count couplings: only that many masks are computed);
         // hidden and hidden_layers by coupling 0's s network (its tensors in layout order).
+        // An image flow is bounded by the values the file holds: its parameters are among them.
+        if let image = config.image {
+            let held = file.tensors.values.reduce(0) { $0 + $1.byteRange.count } / MemoryLayout<Float>.size
+            if image.parameterCount > held {
+                throw fail("metadata \"model\" (\(describe(config))) needs \(image.parameterCount) parameters; the file holds \(held) values")
+            }
+        }
         var maskConfiguration = config
-        maskConfiguration.couplings = min(config.couplings, file.tensors.count + 1)
+        maskConfiguration.couplings = config.image == nil ? min(config.couplings, file.tensors.count + 1) : 0
         let masks = maskConfiguration.masks()
-        for k in 0..<config.couplings {
+        for k in 0..<(config.image == nil ? config.couplings : 0) {
             let m = try tensor("couplings.\(k).mask", [D])
             if m != masks[k].map(Float.init) {
                 // Int(exactly:): the file's values may be NaN, ±Inf, fractional or beyond Int (Int(_:) would trap).
@@ -222,7 +229,7 @@ public struct Checkpoint: Sendable {
             }
             return v
         }
-        for j in 0...config.hiddenLayers {
+        for j in 0...config.hiddenLayers where config.image == nil {
             let inputs = j == 0 ? config.inputWidth : config.hidden, outputs = j == config.hiddenLayers ? D : config.hidden
             _ = try parameter("couplings.0.s.\(j).weight", [outputs, inputs])
             _ = try parameter("couplings.0.s.\(j).bias", [outputs])
@@ -310,6 +317,13 @@ public struct Checkpoint: Sendable {
 
     /// "D=2, 6 couplings, 4×256 hidden, alternating masks".
     public static func describe(_ c: FlowConfiguration) -> String {
+        if let a = c.image {
+            var s = "image flow on \(a.input): \(a.levels) level\(a.levels == 1 ? "" : "s") of \(a.checkerboardCouplings) checkerboard + "
+                + "\(a.channelCouplings) channel-wise couplings, \(a.finalCouplings) final, ResNets \(a.channels) channels × \(a.resBlocks) blocks"
+            if a.actNorm { s += ", ActNorm" }
+            if case let .dequantizeLogit(levels, alpha) = c.preprocessing { s += ", dequantised \(levels) levels + logit(α = \(alpha))" }
+            return s
+        }
         var s = "D=\(c.dim), \(c.couplings) couplings, \(c.hiddenLayers)×\(c.hidden) hidden, \(c.customMasks == nil ? c.maskScheme.rawValue : "custom") masks"
         if let shape = c.imageShape { s += ", image \(shape.map(String.init).joined(separator: "x"))" }
         if c.learnableScale { s += ", learnable scale" }

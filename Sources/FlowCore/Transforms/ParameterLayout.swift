@@ -6,6 +6,9 @@ public enum TensorInitializer: Hashable, Sendable {
     case glorotUniform
     /// All zeros (biases; the identity start of ActNorm's bias and log-scale).
     case zeros
+    /// Uniform U(−bound, bound): PyTorch's default for `Conv2d` weights and biases, bound = 1/√fan_in (its
+    /// `kaiming_uniform_(a = √5)`), used by the convolutions of the image flows' s/t ResNets.
+    case uniform(bound: Double)
     /// All ones (the learnable tanh scale of a coupling).
     case ones
 }
@@ -104,13 +107,14 @@ public struct ParameterLayout: Hashable, Sendable {
             return DenseSlot(inputs: inputs, outputs: outputs, weight: w, bias: b)
         }
 
-        /// A 3×3 convolution `name.weight` `[outputs, inputs, 3, 3]` and `name.bias` `[outputs]`: Glorot-uniform
-        /// weight and zero bias, or both zero when `zeroInitialized` (the last layer of a coupling's s/t network, so
-        /// that a fresh coupling is the identity).
+        /// A 3×3 convolution `name.weight` `[outputs, inputs, 3, 3]` and `name.bias` `[outputs]`: PyTorch's `Conv2d`
+        /// default, both U(±1/√(9·inputs)), or both zero when `zeroInitialized` (the last layer of a coupling's s/t
+        /// network, so that a fresh coupling is the identity).
         public mutating func conv3x3(_ name: String, inputs: Int, outputs: Int, zeroInitialized: Bool = false) -> ConvSlot {
-            let w = tensor("\(name).weight", shape: [outputs, inputs, 3, 3], initializer: zeroInitialized ? .zeros : .glorotUniform,
+            let bound = 1 / Double(9 * inputs).squareRoot()
+            let w = tensor("\(name).weight", shape: [outputs, inputs, 3, 3], initializer: zeroInitialized ? .zeros : .uniform(bound: bound),
                            isWeightMatrix: true)
-            let b = tensor("\(name).bias", shape: [outputs], initializer: .zeros)
+            let b = tensor("\(name).bias", shape: [outputs], initializer: zeroInitialized ? .zeros : .uniform(bound: bound))
             return ConvSlot(inputs: inputs, outputs: outputs, weight: w, bias: b)
         }
 

@@ -174,7 +174,10 @@ public struct TrainingRun {
             : Preprocessing.noise(seed: config.training.seed, substream: 0, rows: trainRaw.rows, dim: D)
         try preprocessing.validateDiscrete(loaded.x)  // every row, in file order (errors name the row)
         let (preprocessed, _) = try preprocessing.forward(trainX, noise: noise)
-        let normalizer: Normalizer<Float> = try state?.normalizer ?? Normalizer<Float>.fit(preprocessed, source: source)
+        // Image flows start from the logits as they are (the paper's; ActNorm standardises each channel from the first
+        // batch), the MLP flows from per-feature standardisation.
+        let normalizer: Normalizer<Float> = try state?.normalizer
+            ?? (config.training.model.image != nil ? .identity(dim: D) : Normalizer<Float>.fit(preprocessed, source: source))
         // The context's own normaliser: fitted on the training split's context columns; none (the identity) for a
         // one-hot class.
         var contextNormalizer: Normalizer<Float>?
@@ -244,8 +247,12 @@ public struct TrainingRun {
     public static func checkMemory(_ t: TrainingConfiguration, threads: Int, rows: Int) throws {
         let available = Double(MachineMemory.physicalBytes)
         let m = t.model
-        let parameters = Double(try ParameterLayout(m).storageCount)
-        let activations = Double(t.batchSize) * Double(m.hidden) * Double(m.hiddenLayers + 2) * 2 * Double(m.couplings)
+        let network = try FlowNetwork<Float>(m)
+        let parameters = Double(network.layout.storageCount)
+        // Every kept activation and scratch buffer of the batch's rows (spread over the workers), and an evaluation chunk per worker.
+        let activations = m.image != nil
+            ? Double(t.batchSize + threads * network.chunkRows(limit: 256)) * Double(network.workspaceLayout.elementsPerRow) / 2
+            : Double(t.batchSize) * Double(m.hidden) * Double(m.hiddenLayers + 2) * 2 * Double(m.couplings)
         let bytes = 4 * (parameters * Double(5 + threads) + activations * 2) + 8 * Double(rows) * Double(m.inputWidth)
         if bytes > available {
             throw FlowConfigurationError(field: "hidden", value: "\(m.hidden)",

@@ -1,0 +1,102 @@
+import FlowCore
+import Foundation
+import Testing
+
+/// Image flows through the tool: `train --arch realnvp-small` on the 8×8 digits and on a slice of Fashion-MNIST, the
+/// checkpoint, evaluate (test bits/dim), resume, inspect, exact mode across layouts, and bad flags.
+@Suite("Image flows (tool)", .serialized)
+struct ImageToolTests {
+    /// A tiny image flow (debug builds are slow): one level of 1 + 1 couplings, 1 final, ResNets 4 channels × 1 block.
+    static let tiny = ["--arch", "realnvp-small", "--channels", "4", "--res-blocks", "1", "--checkerboard-couplings", "1",
+                       "--channel-couplings", "1", "--final-couplings", "1"]
+
+    static func small(_ out: String, _ extra: [String] = []) -> [String] {
+        ["train", "--dataset", "digits", "--limit-rows", "300", "--epochs", "2", "--batch-size", "40", "--out", out,
+         "--quiet", "--no-plots"] + tiny + extra
+    }
+
+    static func json(_ args: [String]) throws -> [String: Any] {
+        let r = try Tool.flow(args)
+        try #require(r.status == 0, "\(r.output)")
+        return try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any], "\(r.stdout)")
+    }
+
+    @Test("digits as 1×8×8 images: the checkpoint holds the image flow; evaluate's bits/dim is below uniform and matches train's validation; resume continues; inspect shows the levels")
+    func digits() throws {
+        let dir = try Tool.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let r = try Tool.flow(Self.small("\(dir)/run", ["--threads", "2"]))
+        try #require(r.status == 0, "\(r.output)")
+        let checkpoint = try Checkpoint.load(path: "\(dir)/run/model.safetensors")
+        let image = try #require(checkpoint.model.configuration.image)
+        #expect(image.input == ImageShape(channels: 1, height: 8, width: 8) && image.levels == 1 && image.channels == 4)
+        #expect(checkpoint.model.network.layout.slot(named: "levels.0.channel.0.net.in.weight")?.shape == [4, 2, 3, 3])
+        let e = try Self.json(["evaluate", "--model", "\(dir)/run/model.safetensors", "--json", "--threads", "2"])
+        let bits = try #require(e["bits_per_dim"] as? Double)
+        #expect(bits < log2(17.0) && bits > 1, "\(bits) bits/dim (uniform: 4.09)")
+        // train's last validation NLL (metrics.csv) is evaluate's on the validation split (same noise draw).
+        let metrics = try String(contentsOfFile: "\(dir)/run/metrics.csv", encoding: .utf8).split(separator: "\n")
+        let header = metrics[0].split(separator: ","), last = metrics.last!.split(separator: ",", omittingEmptySubsequences: false)
+        let column = try #require(header.firstIndex(of: "validation_nll"))
+        let validation = try #require(Double(last[column]))
+        #expect(abs(validation - (e["nll"] as? Double ?? .nan)) < 1e-3 * abs(validation), "\(validation) vs \(e)")
+        let resumed = try Tool.flow(["train", "--resume", "\(dir)/run", "--epochs", "3", "--quiet", "--no-plots", "--threads", "2"])
+        #expect(resumed.status == 0, "\(resumed.output)")
+        #expect(try Checkpoint.load(path: "\(dir)/run/model.safetensors").state?.step == 3 * 6)  // 240 training rows, batch 40
+        let inspect = try Tool.flow(["inspect", "--model", "\(dir)/run"])
+        #expect(inspect.stdout.contains("levels.0.squeeze  1×8×8 → 4×4×4"), "\(inspect.stdout)")
+        #expect(inspect.stdout.contains("levels.0 factor-out: 2 of 4 channels (32 values) to the latent, 2×4×4 go on"))
+    }
+
+    @Test("exact mode on an image flow: 1×1, 1×2, 2×1 and 2×2 write the same bytes (ActNorm initialised from the global batch)")
+    func exactModeLayouts() throws {
+        guard MPIToolTests.mpirun != nil else { print("skipped: mpirun not found"); return }
+        let dir = try Tool.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let exact = ["--reproducible", "--micro-batch", "8"]
+        let single = try Tool.flow(Self.small("\(dir)/1x1", exact + ["--threads", "1"]))
+        try #require(single.status == 0, "\(single.output)")
+        let reference = try #require(Tool.bytes("\(dir)/1x1/model.safetensors"))
+        for (ranks, threads) in [(1, 2), (2, 1), (2, 2)] {
+            let name = "\(ranks)x\(threads)"
+            let args = Self.small("\(dir)/\(name)", exact + ["--threads", String(threads)])
+            let r = ranks == 1 ? try Tool.flow(args) : try MPIToolTests.launch(ranks, args)
+            #expect(r.status == 0, "\(name): \(r.output)")
+            #expect(Tool.bytes("\(dir)/\(name)/model.safetensors") == reference, "\(name) differs from 1×1")
+        }
+    }
+
+    @Test("fashion-mnist: --limit-rows trains on a slice; evaluate scores the official test set (first rows) in bits/dim of the 8-bit space")
+    func fashionMNIST() throws {
+        let dir = try Tool.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let r = try Tool.flow(["train", "--dataset", "fashion-mnist", "--limit-rows", "200", "--epochs", "1", "--batch-size", "50",
+                               "--out", "\(dir)/fm", "--quiet", "--no-plots", "--threads", "2"] + Array(Self.tiny.dropFirst(2)) + ["--scales", "2"],
+                              timeout: 900)
+        try #require(r.status == 0, "\(r.output)")
+        let model = try Checkpoint.load(path: "\(dir)/fm/model.safetensors").model.configuration
+        #expect(model.image?.input == ImageShape(channels: 1, height: 28, width: 28) && model.image?.levels == 2)
+        #expect(model.preprocessing == .dequantizeLogit(levels: 256, alpha: 0.05))
+        let e = try Self.json(["evaluate", "--model", "\(dir)/fm/model.safetensors", "--limit-rows", "100", "--json", "--threads", "2"])
+        #expect((e["data"] as? String)?.contains("fashion-mnist test set, first 100 rows") == true, "\(e)")
+        let bits = try #require(e["bits_per_dim"] as? Double)
+        // Above the trained model's range but below uniform noise over 256 levels (8 bits/dim).
+        #expect(bits > 2 && bits < 8, "\(bits) bits/dim")
+    }
+
+    @Test("bad flags: an image flow without images, image sizes without --arch, MLP sizes with an image flow; --split test without a test set", arguments: [
+        (["train", "--dataset", "moons", "--arch", "realnvp-small"], "--arch realnvp-small needs images"),
+        (["train", "--dataset", "digits", "--channels", "8"], "need --arch realnvp-small or realnvp-paper"),
+        (["train", "--dataset", "digits", "--arch", "realnvp-small", "--hidden", "8"], "--hidden applies to the MLP couplings"),
+        (["train", "--dataset", "digits", "--arch", "realnvp-small", "--scales", "4"], "invalid --scales 4"),
+        (["train", "--dataset", "digits", "--limit-rows", "0"], "invalid --limit-rows 0"),
+    ])
+    func badFlags(args: [String], message: String) throws {
+        let dir = try Tool.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let r = try Tool.flow(args + ["--out", "\(dir)/run", "--quiet"])
+        #expect(r.status != 0)
+        #expect(r.output.contains(message), "\(r.output)")
+        #expect(!Tool.exists("\(dir)/run/model.safetensors"))
+    }
+}
