@@ -290,7 +290,10 @@ struct EvaluateCommand: ParsableCommand {
             throw ValidationError("--context \(file) applies with --data or --dataset: the run's own splits carry their own contexts")
         }
         if let test = try testSet(spec, loaded) { return [test] }
-        if onlyLimit { throw ValidationError("--limit-rows without --data or --dataset caps the official test set (--split test), which \(spec.summary) does not have") }
+        if onlyLimit {
+            throw ValidationError("--limit-rows without --data or --dataset caps the official test set (--split test, fashion-mnist's); "
+                + "it does not apply to the run's own \(split?.rawValue ?? "validation") split")
+        }
         let loadedRows = try spec.loadRows()
         // The run's own data must be what it was trained on (the splits are drawn by row index).
         if let recorded = loaded.checkpoint.metadata["data_fingerprint"], recorded != TrainingRun.hex(loadedRows.rows.fingerprint) {

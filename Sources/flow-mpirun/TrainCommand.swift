@@ -147,6 +147,9 @@ struct TrainCommand: ParsableCommand {
     func applyArchitecture(_ model: inout FlowConfiguration) throws {
         let base = model.image
         guard architecture.arch != nil || base != nil || architecture.sizesGiven else { return }
+        if architecture.arch == .mlp, architecture.sizesGiven {
+            throw ValidationError("--channels, --res-blocks, --scales and the coupling counts apply to image flows (--arch realnvp-small or realnvp-paper), not --arch mlp")
+        }
         if architecture.arch == .mlp, base != nil {
             // An image preset's model replaced by the MLP couplings: checkerboard masks on the pixel grid.
             model = FlowConfiguration(dim: model.dim, couplings: couplings ?? 8, hidden: hidden ?? 256, hiddenLayers: hiddenLayers ?? 3,
@@ -159,7 +162,10 @@ struct TrainCommand: ParsableCommand {
             throw ValidationError("--arch \(architecture.arch!.rawValue) needs images: --dataset digits or fashion-mnist, or --image-shape HxW for a file of images as rows")
         }
         let input = ImageShape(channels: 1, height: hw[0], width: hw[1])
-        guard let image = try architecture.architecture(input: input, base: base?.input == input ? base : nil) else { return }
+        // A preset's or stored run's image flow on another --image-shape: the same sizes on the new images.
+        var rebased = base
+        rebased?.input = input
+        guard let image = try architecture.architecture(input: input, base: rebased) else { return }
         let mlpFlags = [("--couplings", couplings != nil), ("--hidden", hidden != nil), ("--hidden-layers", hiddenLayers != nil),
                         ("--mask", mask != nil), ("--learnable-scale", learnableScale != nil), ("--act-norm", actNorm != nil)]
         if let flag = mlpFlags.first(where: { $0.1 })?.0 {

@@ -71,9 +71,10 @@ struct ImageFlowTests {
         let back = m.decode(z)
         for e in x.values.indices { #expect(abs(back.values[e] - x.values[e]) <= 1e-12 * max(1, abs(x.values[e]))) }
         for i in 0..<5 {
+            // The same to rounding (a pass of one row tiles its GEMMs differently from a pass of five).
             let (zi, li) = m.encode(x.gatherRows([i]))
-            #expect(zi.row(0) == z.row(i))
-            #expect(li[0] == logDet[i])
+            for j in 0..<16 { #expect(abs(zi[0, j] - z[i, j]) <= 1e-13 * max(1, abs(z[i, j]))) }
+            #expect(abs(li[0] - logDet[i]) <= 1e-13 * max(1, abs(logDet[i])))
         }
     }
 

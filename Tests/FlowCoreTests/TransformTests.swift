@@ -219,6 +219,26 @@ struct TransformTests {
         }
     }
 
+    static let couplingCases = cases.filter { $0.description.contains("Coupling") }
+
+    @Test("couplings: the transformed part depends on the conditioning part (the Jacobian is not diagonal)", arguments: couplingCases)
+    func conditioningReachesTheTransformedPart(c: Case) {
+        // A coupling whose s and t never saw b ⊙ x would still be invertible with a matching log-det, but it would be
+        // a fixed element-wise map: every test above would pass.
+        let D = c.features
+        let t = Built(c, rows: 1)
+        let x = Self.data(c, rows: 1, seed: 9)
+        var offDiagonal = 0.0
+        for b in 0..<D {
+            var up = x, down = x
+            up[b] += 1e-6
+            down[b] -= 1e-6
+            let yu = t.forward(up, rows: 1).y, yd = t.forward(down, rows: 1).y
+            for a in 0..<D where a != b { offDiagonal = max(offDiagonal, abs(yu[a] - yd[a]) / 2e-6) }
+        }
+        #expect(offDiagonal > 1e-3, "\(c): largest off-diagonal |∂y_a/∂x_b| = \(offDiagonal)")
+    }
+
     @Test("parameter and input gradients of Σ w⊙y + λ·Σ log-det against central differences", arguments: cases)
     func gradientsAgainstFiniteDifferences(c: Case) {
         let n = 5, D = c.features

@@ -90,6 +90,8 @@ struct ImageToolTests {
         (["train", "--dataset", "digits", "--arch", "realnvp-small", "--hidden", "8"], "--hidden applies to the MLP couplings"),
         (["train", "--dataset", "digits", "--arch", "realnvp-small", "--scales", "4"], "invalid --scales 4"),
         (["train", "--dataset", "digits", "--limit-rows", "0"], "invalid --limit-rows 0"),
+        (["train", "--dataset", "digits", "--arch", "mlp", "--channels", "8"], "apply to image flows (--arch realnvp-small or realnvp-paper), not --arch mlp"),
+        (["train", "--dataset", "digits", "--arch", "realnvp-small", "--scales", "3"], "final.checkerboard.0 would be a checkerboard coupling on 8×1×1 images"),
     ])
     func badFlags(args: [String], message: String) throws {
         let dir = try Tool.temporaryDirectory()

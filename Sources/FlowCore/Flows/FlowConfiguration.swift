@@ -151,6 +151,9 @@ public struct FlowConfiguration: Codable, Hashable, Sendable {
             if contextFeatures > 0 {
                 try fail("context-columns", "\(contextFeatures)", "conditional image flows are not available yet (vector flows only)")
             }
+            if let shape = imageShape, shape != [image.input.height, image.input.width] {
+                try fail("image-shape", shape.map(String.init).joined(separator: "x"), "does not match the image flow's input \(image.input)")
+            }
             return
         }
         if couplings < 1 { try fail("couplings", "\(couplings)", "need at least 1 coupling layer") }

@@ -121,7 +121,11 @@ public struct ImageFlowArchitecture: Codable, Hashable, Sendable {
         if couplingCount < 1 { try fail("final-couplings", finalCouplings, "the flow needs at least one coupling") }
         if channels < 1 || channels > 1024 { try fail("channels", channels, "need 1 … 1024 feature maps") }
         if resBlocks < 0 || resBlocks > 64 { try fail("res-blocks", resBlocks, "need 0 … 64 residual blocks") }
-        if input.height * input.width < 2 && input.channels < 2 { try fail("image-shape", input.count, "a coupling needs at least 2 values") }
+        // A checkerboard coupling on 1×1 images transforms nothing (or conditions on nothing).
+        for case let .coupling(name, shape, .checkerboard) in steps where shape.pixels < 2 {
+            throw FlowConfigurationError(field: "scales", value: "\(levels)",
+                message: "\(name) would be a checkerboard coupling on \(shape) images (one pixel): use fewer scales or no checkerboard couplings there")
+        }
         let total = Double(parameterCount)
         if total > Double(Int32.max) {
             try fail("channels", channels, "the model would have \(Int(total)) parameters; at most 2³¹ − 1 (MPI's element counts are 32-bit)")

@@ -236,6 +236,11 @@ public struct Checkpoint: Sendable {
         }
         let normalizer = Normalizer(mean: mean, std: std)
         let network = try FlowNetwork<Float>(config, normalizer: normalizer, contextNormalizer: contextNormalizer)
+        // A pass needs the workspace of at least one row: an image flow's sizes come from the file, so bound it.
+        let rowBytes = Double(network.workspaceLayout.elementsPerRow) * 4
+        if rowBytes > Double(MachineMemory.physicalBytes) / 4 {
+            throw fail("metadata \"model\" (\(describe(config))) needs \(Int(rowBytes / 1e6)) MB of activations per row, more than a quarter of this machine's memory")
+        }
         let layout = network.layout
         var params = [Float](repeating: 0, count: layout.storageCount)
         for slot in layout.tensors {

@@ -114,13 +114,24 @@ public struct ImageAffineCoupling<Scalar: FlowScalar>: FlowTransform {
         }
     }
 
-    /// The ResNet's input u = b ⊙ x `[Ci, n, P]` from rows `[n, D]` (channel-major batch layout).
+    /// Whether pixel p of a conditioning channel conditions (b = 1): every pixel of a channel-wise mask's
+    /// conditioning half, the other parity of a checkerboard.
+    @inline(__always)
+    func isConditioning(pixel p: Int) -> Bool {
+        switch mask {
+        case .checkerboard: return !isTransformed(pixel: p)
+        case .channels: return true
+        }
+    }
+
+    /// The ResNet's input u = b ⊙ x `[Ci, n, P]` from rows `[n, D]` (channel-major batch layout): the conditioning
+    /// channels, with the transformed pixels of a checkerboard zeroed.
     func gatherConditioning(_ x: UnsafePointer<Scalar>, rows n: Int, into u: UnsafeMutablePointer<Scalar>) {
         let P = shape.pixels, D = features
         for c in 0..<conditioningChannels {
             for i in 0..<n {
                 let src = x + i * D + (firstConditioning + c) * P, dst = u + (c * n + i) * P
-                for p in 0..<P { dst[p] = isTransformed(pixel: p) ? 0 : src[p] }
+                for p in 0..<P { dst[p] = isConditioning(pixel: p) ? src[p] : 0 }
             }
         }
     }
@@ -193,7 +204,7 @@ public struct ImageAffineCoupling<Scalar: FlowScalar>: FlowTransform {
         for c in 0..<conditioningChannels {
             for i in 0..<n {
                 let src = dU + (c * n + i) * P, dst = dx + i * D + (firstConditioning + c) * P
-                for q in 0..<P where !isTransformed(pixel: q) { dst[q] += src[q] }
+                for q in 0..<P where isConditioning(pixel: q) { dst[q] += src[q] }
             }
         }
     }

@@ -298,9 +298,25 @@ extension TrainingConfiguration {
         let a = self, b = other
         var d: [String] = []
         func cmp<T: Equatable>(_ name: String, _ x: T, _ y: T) { if x != y { d.append("\(name) \(x) vs \(y)") } }
-        cmp("--couplings", a.model.couplings, b.model.couplings)
-        cmp("--hidden", a.model.hidden, b.model.hidden)
-        cmp("--hidden-layers", a.model.hiddenLayers, b.model.hiddenLayers)
+        if a.model.image != nil || b.model.image != nil {
+            // Image flows: their own flags (the MLP fields mirror them).
+            let x = a.model.image, y = b.model.image
+            cmp("--arch", x == nil ? "mlp" : "an image flow", y == nil ? "mlp" : "an image flow")
+            if let x, let y {
+                cmp("--channels", x.channels, y.channels)
+                cmp("--res-blocks", x.resBlocks, y.resBlocks)
+                cmp("--scales", x.levels, y.levels)
+                cmp("--checkerboard-couplings", x.checkerboardCouplings, y.checkerboardCouplings)
+                cmp("--channel-couplings", x.channelCouplings, y.channelCouplings)
+                cmp("--final-couplings", x.finalCouplings, y.finalCouplings)
+                cmp("--image-act-norm", x.actNorm, y.actNorm)
+                cmp("--image-shape", "\(x.input)", "\(y.input)")
+            }
+        } else {
+            cmp("--couplings", a.model.couplings, b.model.couplings)
+            cmp("--hidden", a.model.hidden, b.model.hidden)
+            cmp("--hidden-layers", a.model.hiddenLayers, b.model.hiddenLayers)
+        }
         cmp("--mask", a.model.maskScheme.rawValue, b.model.maskScheme.rawValue)
         cmp("--learnable-scale", a.model.learnableScale, b.model.learnableScale)
         cmp("--act-norm", a.model.actNorm, b.model.actNorm)
