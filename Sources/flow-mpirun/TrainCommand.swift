@@ -146,20 +146,26 @@ struct TrainCommand: ParsableCommand {
     /// - Throws: `ValidationError` for an image flow without an image shape, or with the MLP's flags.
     func applyArchitecture(_ model: inout FlowConfiguration) throws {
         let base = model.image
-        guard architecture.arch != nil || base != nil || architecture.sizesGiven else { return }
-        if architecture.arch == .mlp, architecture.sizesGiven {
-            throw ValidationError("--channels, --res-blocks, --scales and the coupling counts apply to image flows (--arch realnvp-small or realnvp-paper), not --arch mlp")
-        }
-        if architecture.arch == .mlp, base != nil {
-            // An image preset's model replaced by the MLP couplings: checkerboard masks on the pixel grid.
-            model = FlowConfiguration(dim: model.dim, couplings: couplings ?? 8, hidden: hidden ?? 256, hiddenLayers: hiddenLayers ?? 3,
-                                      maskScheme: mask ?? .checkerboard, imageShape: model.imageShape, learnableScale: learnableScale ?? false,
-                                      preprocessing: model.preprocessing, actNorm: actNorm ?? false)
+        let sizesMessage = "--channels, --res-blocks, --scales and the coupling counts apply to image flows (--arch realnvp-small or realnvp-paper)"
+        switch architecture.arch {
+        case .mlp?:
+            if architecture.sizesGiven { throw ValidationError(sizesMessage + ", not --arch mlp") }
+            if base != nil {
+                // An image preset's model replaced by the MLP couplings: checkerboard masks on the pixel grid.
+                model = FlowConfiguration(dim: model.dim, couplings: couplings ?? 8, hidden: hidden ?? 256, hiddenLayers: hiddenLayers ?? 3,
+                                          maskScheme: mask ?? .checkerboard, imageShape: model.imageShape, learnableScale: learnableScale ?? false,
+                                          preprocessing: model.preprocessing, actNorm: actNorm ?? false)
+            }
             return
+        case nil where base == nil:
+            if architecture.sizesGiven { throw ValidationError(sizesMessage + "; give --arch realnvp-small or realnvp-paper") }
+            return
+        default:
+            break
         }
+        // An image flow: realnvp-* given, or the preset's / stored run's (which brings its own image shape).
         guard let hw = model.imageShape ?? base.map({ [$0.input.height, $0.input.width] }) else {
-            if architecture.arch == nil { _ = try architecture.architecture(input: ImageShape(channels: 1, height: 1, width: 1)) }
-            throw ValidationError("--arch \(architecture.arch!.rawValue) needs images: --dataset digits or fashion-mnist, or --image-shape HxW for a file of images as rows")
+            throw ValidationError("--arch \(architecture.arch?.rawValue ?? "") needs images: --dataset digits or fashion-mnist, or --image-shape HxW for a file of images as rows")
         }
         let input = ImageShape(channels: 1, height: hw[0], width: hw[1])
         // A preset's or stored run's image flow on another --image-shape: the same sizes on the new images.

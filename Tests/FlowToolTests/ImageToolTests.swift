@@ -84,9 +84,26 @@ struct ImageToolTests {
         #expect(bits > 2 && bits < 8, "\(bits) bits/dim")
     }
 
+    @Test("--arch mlp is the MLP couplings: on moons the seed model as without it; on fashion-mnist it replaces the image preset")
+    func archMLP() throws {
+        let dir = try Tool.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let moons = try Tool.flow(["train", "--arch", "mlp", "--samples", "200", "--epochs", "1", "--hidden", "8", "--out", "\(dir)/moons",
+                                   "--quiet", "--no-plots", "--threads", "1"])
+        try #require(moons.status == 0, "\(moons.output)")
+        let m = try Checkpoint.load(path: "\(dir)/moons/model.safetensors").model.configuration
+        #expect(m.image == nil && m.dim == 2 && m.hidden == 8)
+        let fm = try Tool.flow(["train", "--dataset", "fashion-mnist", "--arch", "mlp", "--limit-rows", "100", "--epochs", "1",
+                                "--couplings", "2", "--hidden", "8", "--hidden-layers", "1", "--out", "\(dir)/fm", "--quiet", "--no-plots",
+                                "--threads", "1"], timeout: 600)
+        try #require(fm.status == 0, "\(fm.output)")
+        let f = try Checkpoint.load(path: "\(dir)/fm/model.safetensors").model.configuration
+        #expect(f.image == nil && f.dim == 784 && f.couplings == 2 && f.maskScheme == .checkerboard && f.imageShape == [28, 28])
+    }
+
     @Test("bad flags: an image flow without images, image sizes without --arch, MLP sizes with an image flow; --split test without a test set", arguments: [
         (["train", "--dataset", "moons", "--arch", "realnvp-small"], "--arch realnvp-small needs images"),
-        (["train", "--dataset", "digits", "--channels", "8"], "need --arch realnvp-small or realnvp-paper"),
+        (["train", "--dataset", "digits", "--channels", "8"], "give --arch realnvp-small or realnvp-paper"),
         (["train", "--dataset", "digits", "--arch", "realnvp-small", "--hidden", "8"], "--hidden applies to the MLP couplings"),
         (["train", "--dataset", "digits", "--arch", "realnvp-small", "--scales", "4"], "invalid --scales 4"),
         (["train", "--dataset", "digits", "--limit-rows", "0"], "invalid --limit-rows 0"),
