@@ -7,7 +7,7 @@ import Foundation
 struct EncodeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "encode", abstract: "Map data x to latents z = f(x) (file to file).")
     @OptionGroup var modelOption: ModelOption
-    @Option(help: ArgumentHelp("Input data (.csv or .npy), [rows, D].", valueName: "file")) var data: String
+    @Option(help: ArgumentHelp("Input data (.csv or .npy), [rows, D]; or one image (.png, 8-bit grey or RGB) for an image model.", valueName: "file")) var data: String
     @Option(help: ArgumentHelp("Output latents (.csv or .npy).", valueName: "file")) var out: String
     @OptionGroup var contextOption: ContextOption
     @OptionGroup var threadOption: ThreadOption
@@ -22,7 +22,7 @@ struct DecodeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "decode", abstract: "Map latents z to data x = f⁻¹(z) (file to file).")
     @OptionGroup var modelOption: ModelOption
     @Option(help: ArgumentHelp("Input latents (.csv or .npy), [rows, D].", valueName: "file")) var data: String
-    @Option(help: ArgumentHelp("Output data (.csv or .npy).", valueName: "file")) var out: String
+    @Option(help: ArgumentHelp("Output data (.csv or .npy); or .png for an image model (a grid of the decoded images).", valueName: "file")) var out: String
     @OptionGroup var contextOption: ContextOption
     @OptionGroup var threadOption: ThreadOption
 
@@ -38,10 +38,16 @@ enum FileMapping {
     static func run(model: ModelOption, input: String, output: String, context contextFile: String?, threads: ThreadOption,
                     forward: Bool) throws {
         let ctx = try RunContext()
+        let pngOut = !forward && (output as NSString).pathExtension.lowercased() == "png"
+        let pngIn = forward && (input as NSString).pathExtension.lowercased() == "png"
         let (loaded, x, context) = ctx.setUp { () throws -> (LoadedModel, Matrix<Float>, Matrix<Float>?) in
-            try OutputFile.check(output)
+            if !pngOut { try OutputFile.check(output) }
             let loaded = try LoadedModel(path: try model.path, ctx: ctx, threads: try threads.resolved())
-            let x = try DataSpec(dataset: nil, file: input).load()
+            if (pngIn || pngOut) && loaded.imageShape == nil {
+                throw ValidationError("\(pngIn ? "--data \(input)" : "--out \(output)"): PNG images need an image model (an image flow, or one trained with --image-shape); this model's D = \(loaded.dim) rows have no image shape: use .csv or .npy")
+            }
+            let x = pngIn ? try ImageRows.read(input, shape: loaded.imageShape!, levels: loaded.model.configuration.preprocessing.levels)
+                : try DataSpec(dataset: nil, file: input).load()
             try loaded.checkWidth(x.rows, x.columns, source: input)
             let context = try loaded.context(file: contextFile, rows: x.rows, rowsOf: input)
             return (loaded, x.converted(), context)
@@ -69,11 +75,35 @@ enum FileMapping {
                 NonFiniteResult.refuse(NonFiniteResult(description: "\(at): \(map) gives non-finite values "
                     + "(\(bad.count) of \(x.rows) rows): \(why): nothing written"), ctx)
             }
-            if ctx.isRoot {
+            if ctx.isRoot, pngOut, let shape = loaded.imageShape {
+                let grid = SampleGrid(shape: shape, levels: loaded.model.configuration.preprocessing.levels)
+                try AtomicFile.write(grid.png(result, count: x.rows, columns: min(x.rows, 10), blocks: 1), to: output)
+                FileHandle.standardError.write(Data("wrote \(x.rows) images to \(output)\n".utf8))
+            } else if ctx.isRoot {
                 try OutputFile.write(result, rows: x.rows, columns: D, to: output)
                 FileHandle.standardError.write(Data("wrote \(x.rows) rows to \(output)\n".utf8))
             }
         } catch { ctx.fail(error) }
         ctx.finish()
+    }
+}
+
+/// One PNG image as one row of an image model's data.
+enum ImageRows {
+    /// The image at `path` as a `[1, C·H·W]` row in data units: 8-bit pixel values v, or for data of `levels`
+    /// other than 256 the level round(v·(levels − 1)/255) (the inverse of ``SampleGrid``'s grey).
+    /// - Throws: ``FlowIOError`` naming the file when it is not a readable PNG or its size or colour differs
+    ///   from the model's images.
+    static func read(_ path: String, shape: ImageShape, levels: Int?) throws -> Matrix<Double> {
+        let image = try PNGImage.read(path: path)
+        guard image.width == shape.width, image.height == shape.height, image.channels == shape.channels else {
+            let kind = { (c: Int) in c == 1 ? "grey" : c == 3 ? "RGB" : "\(c)-channel" }
+            throw FlowIOError(path: path, message: "is a \(image.width)×\(image.height) \(kind(image.channels)) image; the model's images are \(shape.width)×\(shape.height) \(kind(shape.channels)) (\(shape))")
+        }
+        var row = image.planar
+        if let levels, levels != 256 {
+            row = row.map { ($0 * Double(levels - 1) / 255).rounded() }
+        }
+        return Matrix(rows: 1, columns: row.count, values: row)
     }
 }

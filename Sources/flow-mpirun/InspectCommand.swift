@@ -68,7 +68,9 @@ struct InspectCommand: ParsableCommand {
             let cn = checkpoint.model.contextNormalizer
             let how = r.model.contextClasses.map { "one-hot class of \($0) classes (sample --class k), not normalised" }
                 ?? "standardised by mean \(cn.mean) and std \(cn.std)"
-            print("context: K = \(r.model.contextFeatures) values per row, the last columns of each input row; \(how); every coupling's s and t read [b⊙x, c]")
+            let path = r.model.image == nil ? "every coupling's s and t read [b⊙x, c]"
+                : "every coupling's ResNet adds W_c·c (a learned [channels, K] weight) after its first convolution"
+            print("context: K = \(r.model.contextFeatures) values per row, the last columns of each input row; \(how); \(path)")
         }
         if let t = r.training {
             print("training: \(t.epochs) epochs, batch \(t.batchSize), lr \(t.learningRate), l2 \(t.l2), seed \(t.seed)\(t.reproducible ? ", exact mode" : "")")

@@ -22,6 +22,15 @@ struct LoadedModel {
         checkpoint.metadata["data"].flatMap { try? JSONDecoder().decode(DataSpec.self, from: Data($0.utf8)) }
     }
 
+    /// The shape `[C, H, W]` of the model's rows as images: an image flow's input, or a model trained with an image
+    /// shape `[H, W]` (C = 1) whose D = H·W; nil otherwise.
+    var imageShape: ImageShape? {
+        let c = model.configuration
+        if let image = c.image { return image.input }
+        if let s = c.imageShape, s.count == 2, s[0] * s[1] == dim { return ImageShape(channels: 1, height: s[0], width: s[1]) }
+        return nil
+    }
+
     /// The flow's input space → data space: undo the preprocessing (Float `[n, D]`).
     func dataSpace(_ x: [Float]) -> Matrix<Float> {
         model.configuration.preprocessing.dataSpace(Matrix(rows: x.count / dim, columns: dim, values: x)).converted()

@@ -154,6 +154,93 @@ struct ImageFlowTests {
         }
     }
 
+    /// The tiny flow conditioned on K = 3 context values, with random parameters and a context normaliser.
+    static func conditionalModel(seed: UInt64) throws -> RealNVP<Double> {
+        var configuration = FlowConfiguration.imageFlow(tiny, preprocessing: .none)
+        configuration.contextFeatures = 3
+        var m = try RealNVP<Double>(configuration: configuration, seed: seed)
+        let r = RandomStream(seed: seed, purpose: .auxiliary, substream: 79)
+        for slot in m.network.layout.tensors {
+            for e in 0..<slot.count { m.parameters[slot.offset + e] += 0.2 * r.normal(UInt64(slot.offset + e)) }
+        }
+        m.contextNormalizer = Normalizer(mean: [0.1, -0.2, 0.3], std: [0.9, 1.1, 1.3])
+        return m
+    }
+
+    @Test("conditional p(x | c): every coupling's ResNet has a context weight; every gradient against central differences; exact inverse given c; c changes z")
+    func conditionalFlow() throws {
+        var model = try Self.conditionalModel(seed: 11)
+        let contextSlots = model.network.layout.tensors.filter { $0.name.hasSuffix(".net.context.weight") }
+        #expect(contextSlots.count == Self.tiny.couplingCount)
+        #expect(contextSlots.allSatisfy { $0.shape == [3, 3] })  // [C, K]
+        #expect(model.network.layout.parameterCount == Self.tiny.parameterCount + Self.tiny.couplingCount * 3 * 3)
+        let x = Self.data(rows: 3, features: 16, seed: 6), c = Self.data(rows: 3, features: 3, seed: 7)
+        let analytic = model.lossAndGradient(x, context: c).gradient
+        let h = 1e-6
+        for slot in model.network.layout.tensors {
+            for e in 0..<slot.count {
+                let i = slot.offset + e
+                let saved = model.parameters[i]
+                model.parameters[i] = saved + h
+                let up = model.lossAndGradient(x, context: c).loss
+                model.parameters[i] = saved - h
+                let down = model.lossAndGradient(x, context: c).loss
+                model.parameters[i] = saved
+                let numeric = (up - down) / (2 * h)
+                #expect(abs(numeric - analytic[i]) <= 1e-6 * max(1, abs(numeric)), "\(slot.name)[\(e)]: \(analytic[i]) vs \(numeric)")
+            }
+        }
+        let (z, _) = model.encode(x, context: c)
+        let back = model.decode(z, context: c)
+        for e in x.values.indices { #expect(abs(back.values[e] - x.values[e]) <= 1e-12 * max(1, abs(x.values[e]))) }
+        var other = c
+        other.values[4] += 0.5  // row 1's context only
+        let z2 = model.encode(x, context: other).z
+        #expect(z2.row(0) == z.row(0) && z2.row(2) == z.row(2))
+        #expect(z2.row(1) != z.row(1))
+    }
+
+    @Test("ActNorm's data-dependent initialisation on a conditional flow reads the rows' contexts: each ActNorm's output has zero mean and unit (sample) variance per channel")
+    func conditionalActNormInitialisation() throws {
+        let trained = try Self.conditionalModel(seed: 12)
+        #expect(Self.tiny.actNorm)
+        let network = try FlowNetwork<Double>(trained.network.configuration, contextNormalizer: trained.contextNormalizer)
+        var p = RealNVP<Double>.initialParameters(layout: network.layout, seed: 3)
+        // Random s/t weights (a fresh coupling is the identity, whatever its context).
+        let r = RandomStream(seed: 5, purpose: .auxiliary, substream: 80)
+        for slot in network.layout.tensors where !slot.name.contains("actnorm") {
+            for e in 0..<slot.count { p[slot.offset + e] += 0.3 * r.normal(UInt64(slot.offset + e)) }
+        }
+        let n = 40, D = 16, K = 3
+        let x = Self.data(rows: n, features: D, seed: 8), c = Self.data(rows: n, features: K, seed: 9)
+        let rows = Matrix<Double>.concatenatingColumns(x, c)
+        var initialised = p
+        rows.values.withUnsafeBufferPointer { network.initializeActNorms($0.baseAddress!, rows: n, parameters: &initialised) }
+        #expect(initialised != p)
+        let ws = network.makeWorkspace(capacity: n)
+        rows.values.withUnsafeBufferPointer { network.forward($0.baseAddress!, rows: n, parameters: initialised, workspace: ws) }
+        var checked = 0
+        for (t, f) in network.transforms.enumerated() {
+            guard let norm = f.base as? ImageActNorm<Double> else { continue }
+            let out = network.value(t + 1, in: ws), P = norm.shape.pixels
+            for ch in 0..<norm.shape.channels {
+                var values: [Double] = []
+                for i in 0..<n { for q in 0..<P { values.append(out[i * D + ch * P + q]) } }
+                let mean = values.reduce(0, +) / Double(values.count)
+                // Bessel-corrected, as the initialisation computes it (its σ + 10⁻⁶ leaves 1 − variance ≈ 2·10⁻⁶/σ).
+                let variance = values.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(values.count - 1)
+                #expect(abs(mean) <= 1e-9 && abs(variance - 1) <= 1e-4, "\(norm.name) channel \(ch): mean \(mean), variance \(variance)")
+                checked += 1
+            }
+        }
+        #expect(checked > 0)
+        // Other contexts, other statistics: the initialisation saw c.
+        var otherInit = p
+        let shifted = Matrix<Double>.concatenatingColumns(x, Matrix(rows: n, columns: K, values: c.values.map { $0 + 1 }))
+        shifted.values.withUnsafeBufferPointer { network.initializeActNorms($0.baseAddress!, rows: n, parameters: &otherInit) }
+        #expect(otherInit != initialised)
+    }
+
     @Test("the configuration round-trips through JSON")
     func codable() throws {
         let c = FlowConfiguration.imageFlow(.realNVPPaper(input: ImageShape(channels: 1, height: 28, width: 28)),

@@ -74,6 +74,18 @@ struct TransformTests {
                 name: "c", shape: ImageShape(channels: 4, height: 3, width: 3), mask: .channels(firstHalfConditions: false),
                 features: 40, channels: 2, blocks: 1, parameters: &p, workspace: &w))
         },
+        Case(description: "conditional ImageAffineCoupling 2×4×4 checkerboard (odd), ResNet 3 × 1, K=3, D=33", features: 33, contextFeatures: 3) { p, w, context in
+            p.beginTransform()
+            return AnyFlowTransform(ImageAffineCoupling<Double>(
+                name: "c", shape: ImageShape(channels: 2, height: 4, width: 4), mask: .checkerboard(evenConditions: false),
+                features: 33, channels: 3, blocks: 1, context: context, parameters: &p, workspace: &w))
+        },
+        Case(description: "conditional ImageAffineCoupling 4×2×3 channel-wise (first half conditions), ResNet 2 × 2, K=2", features: 24, contextFeatures: 2) { p, w, context in
+            p.beginTransform()
+            return AnyFlowTransform(ImageAffineCoupling<Double>(
+                name: "c", shape: ImageShape(channels: 4, height: 2, width: 3), mask: .channels(firstHalfConditions: true),
+                features: 24, channels: 2, blocks: 2, context: context, parameters: &p, workspace: &w))
+        },
         // Dequantised values in (0, 17): 17 / (1 + e^−v) for a normal draw v.
         Case(description: "LogitPreprocessing D=3, 17 levels", features: 3, domain: { 17 / (1 + exp(-$0)) }) { _, _, _ in
             AnyFlowTransform(LogitPreprocessing(levels: 17, alpha: 0.05, features: 3))

@@ -21,7 +21,7 @@ struct ImageToolTests {
         return try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any], "\(r.stdout)")
     }
 
-    @Test("digits as 1×8×8 images: the checkpoint holds the image flow; evaluate's bits/dim is below uniform and matches train's validation; resume continues; inspect shows the levels")
+    @Test("digits as 1×8×8 images: the checkpoint holds the image flow; evaluate's bits/dim is below uniform and matches train's validation; resume continues; encode/decode on PNG files; inspect shows the levels")
     func digits() throws {
         let dir = try Tool.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -43,6 +43,30 @@ struct ImageToolTests {
         let resumed = try Tool.flow(["train", "--resume", "\(dir)/run", "--epochs", "3", "--quiet", "--no-plots", "--threads", "2"])
         #expect(resumed.status == 0, "\(resumed.output)")
         #expect(try Checkpoint.load(path: "\(dir)/run/model.safetensors").state?.step == 3 * 6)  // 240 training rows, batch 40
+        // Image files: decode one latent to a bare 8×8 PNG (grey = level·255/16), encode that PNG back: the latent
+        // of the integer levels, as encode gives for the same levels from a CSV.
+        let levels = (0..<64).map { ($0 * 5) % 17 }
+        try (levels.map { String(Double($0) + 0.5) }.joined(separator: ",") + "\n").write(toFile: "\(dir)/mid.csv", atomically: true, encoding: .utf8)
+        try (levels.map(String.init).joined(separator: ",") + "\n").write(toFile: "\(dir)/levels.csv", atomically: true, encoding: .utf8)
+        for (input, output) in [("mid.csv", "z_mid.npy"), ("levels.csv", "z_levels.npy")] {
+            let r = try Tool.flow(["encode", "--model", "\(dir)/run", "--data", "\(dir)/\(input)", "--out", "\(dir)/\(output)"])
+            try #require(r.status == 0, "\(r.output)")
+        }
+        let decoded = try Tool.flow(["decode", "--model", "\(dir)/run", "--data", "\(dir)/z_mid.npy", "--out", "\(dir)/one.png"])
+        try #require(decoded.status == 0, "\(decoded.output)")
+        let png = try PNGImage.read(path: "\(dir)/one.png")
+        #expect(png.width == 8 && png.height == 8 && png.channels == 1)
+        #expect(png.pixels.map(Int.init) == levels.map { Int((Double($0) * 255 / 16).rounded()) })
+        let encoded = try Tool.flow(["encode", "--model", "\(dir)/run", "--data", "\(dir)/one.png", "--out", "\(dir)/z_png.npy"])
+        try #require(encoded.status == 0, "\(encoded.output)")
+        #expect(try NPYReader.read(path: "\(dir)/z_png.npy") == NPYReader.read(path: "\(dir)/z_levels.npy"))
+        // A PNG of another size is refused, naming the file.
+        var wrong = PNGImage(width: 9, height: 8, channels: 1)
+        wrong.pixels[0] = 1
+        try AtomicFile.write(wrong.encoded(), to: "\(dir)/wrong.png")
+        let refused = try Tool.flow(["encode", "--model", "\(dir)/run", "--data", "\(dir)/wrong.png", "--out", "\(dir)/z_wrong.npy"])
+        #expect(refused.status != 0 && refused.stderr.contains("\(dir)/wrong.png: is a 9×8 grey image; the model's images are 8×8 grey"), "\(refused.output)")
+        #expect(!Tool.exists("\(dir)/z_wrong.npy"))
         let inspect = try Tool.flow(["inspect", "--model", "\(dir)/run"])
         #expect(inspect.stdout.contains("levels.0.squeeze  1×8×8 → 4×4×4"), "\(inspect.stdout)")
         #expect(inspect.stdout.contains("levels.0 factor-out: 2 of 4 channels (32 values) to the latent, 2×4×4 go on"))
@@ -64,6 +88,76 @@ struct ImageToolTests {
             #expect(r.status == 0, "\(name): \(r.output)")
             #expect(Tool.bytes("\(dir)/\(name)/model.safetensors") == reference, "\(name) differs from 1×1")
         }
+    }
+
+    @Test("class-conditional image flow (digits, --condition class): the same bytes at 1×1, 1×2 and 2×2 in exact mode; each coupling's ResNet has its context weight; sample --class k decodes the same z to other images per class; evaluate reports the conditional and the marginal NLL")
+    func classConditional() throws {
+        let dir = try Tool.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let exact = ["--reproducible", "--micro-batch", "8", "--condition", "class"]
+        let single = try Tool.flow(Self.small("\(dir)/1x1", exact + ["--threads", "1"]))
+        try #require(single.status == 0, "\(single.output)")
+        let reference = try #require(Tool.bytes("\(dir)/1x1/model.safetensors"))
+        var layouts = [(1, 2)]
+        if MPIToolTests.mpirun != nil { layouts.append((2, 2)) } else { print("2×2 skipped: mpirun not found") }
+        for (ranks, threads) in layouts {
+            let name = "\(ranks)x\(threads)"
+            let args = Self.small("\(dir)/\(name)", exact + ["--threads", String(threads)])
+            let r = ranks == 1 ? try Tool.flow(args) : try MPIToolTests.launch(ranks, args)
+            #expect(r.status == 0, "\(name): \(r.output)")
+            #expect(Tool.bytes("\(dir)/\(name)/model.safetensors") == reference, "\(name) differs from 1×1")
+        }
+        let model = try Checkpoint.load(path: "\(dir)/1x1/model.safetensors").model
+        #expect(model.configuration.contextFeatures == 10 && model.configuration.contextClasses == 10)
+        #expect(model.network.layout.slot(named: "levels.0.checkerboard.0.net.context.weight")?.shape == [4, 10])
+        #expect(model.network.layout.slot(named: "final.checkerboard.0.net.context.weight")?.shape == [4, 10])
+        // The same seed draws the same z: another class decodes it to another image, and a class to the same one.
+        var samples: [[Double]] = []
+        for k in [3, 7, 3] {
+            let r = try Tool.flow(["sample", "--model", "\(dir)/1x1", "--class", String(k), "-n", "4", "--seed", "5",
+                                   "--out", "\(dir)/class\(samples.count).npy", "--threads", "1"])
+            try #require(r.status == 0, "\(r.output)")
+            let table = try NPYReader.read(path: "\(dir)/class\(samples.count).npy")
+            #expect(table.rows == 4 && table.columns == 64)
+            let finite = table.values.allSatisfy { $0.isFinite }
+            #expect(finite)
+            samples.append(table.values)
+        }
+        #expect(samples[0] == samples[2])
+        #expect(samples[0] != samples[1])
+        // Temperatures 0 and 1: one block each, the same z scaled; τ = 0 decodes z = 0 (one image per class), τ = 1
+        // is the single-temperature draw. As a PNG: 8 images of 8×8 in 4 columns, 2-pixel gaps.
+        let tau = try Tool.flow(["sample", "--model", "\(dir)/1x1", "--class", "3", "-n", "4", "--seed", "5", "--temperature", "0,1",
+                                 "--out", "\(dir)/tau.npy", "--threads", "1"])
+        try #require(tau.status == 0, "\(tau.output)")
+        let both = try NPYReader.read(path: "\(dir)/tau.npy")
+        #expect(both.rows == 8)
+        for i in 1..<4 { #expect(both.values[(i * 64)..<((i + 1) * 64)] == both.values[0..<64]) }
+        #expect(Array(both.values[(4 * 64)...]) == samples[0])
+        let png = try Tool.flow(["sample", "--model", "\(dir)/1x1", "--class", "3", "-n", "4", "--temperature", "0,1", "--columns", "4",
+                                 "--out", "\(dir)/grid.png", "--threads", "1"])
+        try #require(png.status == 0, "\(png.output)")
+        let file = try #require(Tool.bytes("\(dir)/grid.png"))
+        #expect(Array(file[12..<24]) == Array("IHDR".utf8) + [0, 0, 0, 42, 0, 0, 0, 22], "\(file.prefix(24))")
+        let e = try Self.json(["evaluate", "--model", "\(dir)/1x1", "--json", "--threads", "2"])
+        #expect((e["conditioned_on"] as? String)?.contains("class") == true, "\(e)")
+        let nll = try #require(e["nll"] as? Double), marginal = try #require(e["marginal_nll"] as? Double)
+        // Σ_c π_c p(x | c) ≥ π_y p(x | y): the marginal NLL is at most the conditional one + ln(1/π_y), π_y ≈ 1/10.
+        #expect(marginal.isFinite && marginal <= nll + log(1 / 0.08), "\(marginal) vs \(nll)")
+        let inspect = try Tool.flow(["inspect", "--model", "\(dir)/1x1"])
+        #expect(inspect.stdout.contains("every coupling's ResNet adds W_c·c"), "\(inspect.stdout)")
+    }
+
+    @Test("sample --out FILE.png needs an image model: on moons a clear error, nothing written")
+    func pngNeedsImages() throws {
+        let dir = try Tool.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let r = try Tool.flow(Tool.smallTraining(out: "\(dir)/moons", epochs: 1))
+        try #require(r.status == 0, "\(r.output)")
+        let png = try Tool.flow(["sample", "--model", "\(dir)/moons", "-n", "4", "--out", "\(dir)/s.png"])
+        #expect(png.status != 0)
+        #expect(png.stderr.contains("invalid --out \(dir)/s.png: a .png grid needs an image model"), "\(png.output)")
+        #expect(!Tool.exists("\(dir)/s.png"))
     }
 
     @Test("fashion-mnist: --limit-rows trains on a slice; evaluate scores the official test set (first rows) in bits/dim of the 8-bit space")

@@ -148,9 +148,6 @@ public struct FlowConfiguration: Codable, Hashable, Sendable {
             if image.input.count != dim {
                 try fail("image-shape", "\(image.input)", "holds \(image.input.count) values, but D = \(dim)")
             }
-            if contextFeatures > 0 {
-                try fail("context-columns", "\(contextFeatures)", "conditional image flows are not available yet (vector flows only)")
-            }
             if let shape = imageShape, shape != [image.input.height, image.input.width] {
                 try fail("image-shape", shape.map(String.init).joined(separator: "x"), "does not match the image flow's input \(image.input)")
             }

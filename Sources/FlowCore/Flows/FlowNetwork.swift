@@ -64,7 +64,7 @@ public struct FlowNetwork<Scalar: FlowScalar>: Sendable {
         let context = K > 0 ? CouplingContext(features: K, workspace: &chain.buffers) : nil
         chain.append { _, _ in Standardization(normalizer: normalizer) }
         if let image = configuration.image {
-            image.appendTransforms(to: &chain, features: D)
+            image.appendTransforms(to: &chain, features: D, context: context)
         } else {
             for (k, mask) in configuration.masks().enumerated() {
                 chain.append { p, w in
@@ -114,16 +114,23 @@ public struct FlowNetwork<Scalar: FlowScalar>: Sendable {
     /// Whether the chain has ActNorms with a data-dependent initialisation (image flows).
     public var hasDataDependentInitialization: Bool { transforms.contains { $0.base is ImageActNorm<Scalar> } }
 
-    /// Glow's data-dependent initialisation of every ``ImageActNorm``, in chain order: the rows x `[rows, D]` go through
-    /// the chain with the parameters as they are, and each ActNorm is set so that its output on them has zero mean and
-    /// unit variance per channel before they go on. Deterministic (one thread, fixed chunks, statistics in Double):
-    /// a trainer runs it on the first global batch on every rank and gets the same bits in every layout. Image flows
-    /// only (unconditional rows).
+    /// Glow's data-dependent initialisation of every ``ImageActNorm``, in chain order: the rows x `[rows, D]` (for a
+    /// conditional flow [x, c] `[rows, D + K]`) go through the chain with the parameters as they are, and each ActNorm
+    /// is set so that its output on them has zero mean and unit variance per channel before they go on.
+    /// Deterministic (one thread, fixed chunks, statistics in Double): a trainer runs it on the first global batch on
+    /// every rank and gets the same bits in every layout.
     public func initializeActNorms(_ x: UnsafePointer<Scalar>, rows: Int, parameters p: UnsafeMutablePointer<Scalar>) {
-        precondition(context == nil, "initializeActNorms: an unconditional flow only")
         guard rows > 0, hasDataDependentInitialization else { return }
-        let D = dim, chunk = chunkRows(limit: rows), ws = makeWorkspace(capacity: chunk)
-        var current = [Scalar](UnsafeBufferPointer(start: x, count: rows * D))
+        let D = dim, W = inputWidth, K = contextFeatures, chunk = chunkRows(limit: rows), ws = makeWorkspace(capacity: chunk)
+        var current = [Scalar](repeating: 0, count: rows * D)
+        var contexts = [Scalar](repeating: 0, count: rows * K)
+        for i in 0..<rows {
+            for j in 0..<D { current[i * D + j] = x[i * W + j] }
+            for k in 0..<K { contexts[i * K + k] = x[i * W + D + k] }
+        }
+        if K > 0 {
+            contexts.withUnsafeMutableBufferPointer { contextNormalizer.normalize($0.baseAddress!, rows: rows, into: $0.baseAddress!) }
+        }
         var next = [Scalar](repeating: 0, count: rows * D)
         var logDet = [Scalar](repeating: 0, count: chunk)
         for f in transforms {
@@ -133,6 +140,11 @@ public struct FlowNetwork<Scalar: FlowScalar>: Sendable {
                     var start = 0
                     while start < rows {
                         let n = min(chunk, rows - start)
+                        if let context {
+                            // The couplings read the chunk's standardised context from the workspace.
+                            let c = ws[context.values]
+                            for e in 0..<(n * K) { c[e] = contexts[start * K + e] }
+                        }
                         f.forward(cur.baseAddress! + start * D, rows: n, parameters: p, workspace: ws,
                                   output: out.baseAddress! + start * D, logDet: &logDet)
                         start += n

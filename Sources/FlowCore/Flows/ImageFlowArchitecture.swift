@@ -161,13 +161,13 @@ public struct ImageFlowArchitecture: Codable, Hashable, Sendable {
     }
 
     /// Appends the chain's transforms (after the data normaliser) to `chain`, on rows of `features` = C·H·W values.
-    func appendTransforms<Scalar: FlowScalar>(to chain: inout ChainBuilder<Scalar>, features D: Int) {
+    func appendTransforms<Scalar: FlowScalar>(to chain: inout ChainBuilder<Scalar>, features D: Int, context: CouplingContext?) {
         for step in steps {
             switch step {
             case let .coupling(name, shape, mask):
                 chain.append { p, w in
                     ImageAffineCoupling<Scalar>(name: name, shape: shape, mask: mask, features: D, channels: channels,
-                                                blocks: resBlocks, parameters: &p, workspace: &w)
+                                                blocks: resBlocks, context: context, parameters: &p, workspace: &w)
                 }
             case let .actNorm(name, shape):
                 chain.append { p, w in ImageActNorm<Scalar>(name: name, shape: shape, features: D, parameters: &p, workspace: &w) }

@@ -30,6 +30,8 @@ public enum Preprocessing: Codable, Hashable, Sendable {
         }
     }
 
+    /// The discrete levels of `dequantizeLogit` (values 0 … levels − 1), nil for `none`.
+    public var levels: Int? { if case let .dequantizeLogit(levels, _) = self { return levels } else { return nil } }
     /// Whether the data are discrete (bits/dim then refers to the discrete data).
     public var isDiscrete: Bool { if case .dequantizeLogit = self { return true } else { return false } }
 

@@ -34,6 +34,11 @@ public enum ImageMask: Hashable, Sendable, Codable, CustomStringConvertible {
 ///     log|det ∂y/∂x| = Σ_{(1−b)} s                                    (per image, nats)
 ///     x = b ⊙ y + (1 − b) ⊙ ((y − t) ⊙ exp(−s))                      (inverse)
 ///
+/// Conditional, p(x | c) (with a ``CouplingContext`` of K values per image): the ResNet also reads c, as a learned
+/// per-channel bias W_c·c added after its first convolution (``ConvResNet``); the log-det and inverse are those of the
+/// coupling given c, and the backward pass adds dL/dc `[n, K]` into the context's gradient buffer when dL/dx is asked
+/// for.
+///
 /// `scale` is a learned per-channel scale initialised to 1, and the ResNet's last convolution is zero-initialised,
 /// so a fresh coupling is the identity. Rows have `features` ≥ C·H·W values; the coupling acts on the first C·H·W
 /// (``ImageShape``) and passes the rest (channels factored out earlier) through unchanged.
@@ -42,7 +47,7 @@ public enum ImageMask: Hashable, Sendable, Codable, CustomStringConvertible {
 /// convolutions, eqs. 7–9), §4.1 (ResNet s and t, the scale on tanh).
 ///
 /// Arguments: `shape` `[C, H, W]` (C even for a channel-wise mask); `mask`; `features` D ≥ C·H·W; `channels` C′ and
-/// `blocks` B of the ResNet. Tensors: `{name}.net.*` (``ConvResNet``, Ci = C or C/2 → 2·Co, Co = C or C/2), then
+/// `blocks` B of the ResNet; `context` (nil: unconditional). Tensors: `{name}.net.*` (``ConvResNet``, Ci = C or C/2 → 2·Co, Co = C or C/2), then
 /// `{name}.scale` `[Co]` (ones). Workspace, n rows of P = H·W pixels: its own u `[Ci, n, P]` and raw (s, t)
 /// `[2·Co, n, P]`; shared scratch `coupling.d_raw` `[2·Co, n, P]`, `coupling.d_u` `[Ci, n, P]` and the ResNet's.
 ///
@@ -71,6 +76,7 @@ public struct ImageAffineCoupling<Scalar: FlowScalar>: FlowTransform {
 
     /// Declares the coupling's tensors and buffers.
     public init(name: String, shape: ImageShape, mask: ImageMask, features: Int, channels: Int, blocks: Int,
+                context: CouplingContext? = nil,
                 parameters: inout ParameterLayout.Builder, workspace: inout WorkspaceLayout.Builder) {
         precondition(features >= shape.count, "\(name): \(features) features cannot hold an image of \(shape)")
         self.name = name
@@ -94,7 +100,7 @@ public struct ImageAffineCoupling<Scalar: FlowScalar>: FlowTransform {
         let P = shape.pixels
         net = ConvResNet(name: "\(name).net", inputs: conditioningChannels, channels: channels, blocks: blocks,
                          outputs: 2 * transformedChannels, height: shape.height, width: shape.width,
-                         parameters: &parameters, workspace: &workspace)
+                         context: context, parameters: &parameters, workspace: &workspace)
         scale = parameters.tensor("\(name).scale", shape: [transformedChannels], initializer: .ones)
         u = workspace.buffer("\(name).u", perRow: conditioningChannels * P)
         raw = workspace.buffer("\(name).raw", perRow: 2 * transformedChannels * P)
