@@ -7,13 +7,15 @@ import Foundation
 struct EncodeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "encode", abstract: "Map data x to latents z = f(x) (file to file).")
     @OptionGroup var modelOption: ModelOption
-    @Option(help: ArgumentHelp("Input data (.csv or .npy), [rows, D]; or one image (.png, 8-bit grey or RGB) for an image model.", valueName: "file")) var data: String
+    @Option(help: ArgumentHelp("Input data (.csv or .npy), [rows, D]; or one image (.png, 8-bit grey or RGB, alpha dropped) for an image model of discrete data: byte v is level round(v·(levels − 1)/255).", valueName: "file")) var data: String
     @Option(help: ArgumentHelp("Output latents (.csv or .npy).", valueName: "file")) var out: String
     @OptionGroup var contextOption: ContextOption
+    @Option(name: .customLong("class"), help: ArgumentHelp("Encode given class k (a class-conditional model).", valueName: "k")) var classLabel: Int?
     @OptionGroup var threadOption: ThreadOption
 
     mutating func run() throws {
-        try FileMapping.run(model: modelOption, input: data, output: out, context: contextOption.context, threads: threadOption, forward: true)
+        try FileMapping.run(model: modelOption, input: data, output: out, context: contextOption.context, classLabel: classLabel,
+                            threads: threadOption, forward: true)
     }
 }
 
@@ -22,12 +24,14 @@ struct DecodeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "decode", abstract: "Map latents z to data x = f⁻¹(z) (file to file).")
     @OptionGroup var modelOption: ModelOption
     @Option(help: ArgumentHelp("Input latents (.csv or .npy), [rows, D].", valueName: "file")) var data: String
-    @Option(help: ArgumentHelp("Output data (.csv or .npy); or .png for an image model (a grid of the decoded images).", valueName: "file")) var out: String
+    @Option(help: ArgumentHelp("Output data (.csv or .npy); or .png for an image model: a grid of the decoded images, 10 per row (one row alone: the bare H×W image).", valueName: "file")) var out: String
     @OptionGroup var contextOption: ContextOption
+    @Option(name: .customLong("class"), help: ArgumentHelp("Decode given class k (a class-conditional model).", valueName: "k")) var classLabel: Int?
     @OptionGroup var threadOption: ThreadOption
 
     mutating func run() throws {
-        try FileMapping.run(model: modelOption, input: data, output: out, context: contextOption.context, threads: threadOption, forward: false)
+        try FileMapping.run(model: modelOption, input: data, output: out, context: contextOption.context, classLabel: classLabel,
+                            threads: threadOption, forward: false)
     }
 }
 
@@ -35,21 +39,24 @@ struct DecodeCommand: ParsableCommand {
 /// model maps x ↔ z given `--context FILE` (one row of c per row, or one row for all).
 enum FileMapping {
     /// Maps `input` to `output` through f (`forward`) or f⁻¹, with the contexts in `context` for a conditional model.
-    static func run(model: ModelOption, input: String, output: String, context contextFile: String?, threads: ThreadOption,
-                    forward: Bool) throws {
+    static func run(model: ModelOption, input: String, output: String, context contextFile: String?, classLabel: Int?,
+                    threads: ThreadOption, forward: Bool) throws {
         let ctx = try RunContext()
         let pngOut = !forward && (output as NSString).pathExtension.lowercased() == "png"
         let pngIn = forward && (input as NSString).pathExtension.lowercased() == "png"
         let (loaded, x, context) = ctx.setUp { () throws -> (LoadedModel, Matrix<Float>, Matrix<Float>?) in
-            if !pngOut { try OutputFile.check(output) }
+            if !pngOut { try OutputFile.check(output, allowPNG: !forward) }
             let loaded = try LoadedModel(path: try model.path, ctx: ctx, threads: try threads.resolved())
             if (pngIn || pngOut) && loaded.imageShape == nil {
                 throw ValidationError("\(pngIn ? "--data \(input)" : "--out \(output)"): PNG images need an image model (an image flow, or one trained with --image-shape); this model's D = \(loaded.dim) rows have no image shape: use .csv or .npy")
             }
+            if pngIn && loaded.model.configuration.preprocessing.levels == nil {
+                throw ValidationError("--data \(input): a PNG's bytes are pixel levels, but this model was trained on continuous values (no --dequantize): give its rows as .csv or .npy in the data's own units")
+            }
             let x = pngIn ? try ImageRows.read(input, shape: loaded.imageShape!, levels: loaded.model.configuration.preprocessing.levels)
                 : try DataSpec(dataset: nil, file: input).load()
             try loaded.checkWidth(x.rows, x.columns, source: input)
-            let context = try loaded.context(file: contextFile, rows: x.rows, rowsOf: input)
+            let context = try loaded.context(file: contextFile, classLabel: classLabel, rows: x.rows, rowsOf: input)
             return (loaded, x.converted(), context)
         }
         do {
@@ -76,6 +83,7 @@ enum FileMapping {
                     + "(\(bad.count) of \(x.rows) rows): \(why): nothing written"), ctx)
             }
             if ctx.isRoot, pngOut, let shape = loaded.imageShape {
+                try SampleGrid.checkSize(shape: shape, count: x.rows, columns: min(x.rows, 10), blocks: 1)
                 let grid = SampleGrid(shape: shape, levels: loaded.model.configuration.preprocessing.levels)
                 try AtomicFile.write(grid.png(result, count: x.rows, columns: min(x.rows, 10), blocks: 1), to: output)
                 FileHandle.standardError.write(Data("wrote \(x.rows) images to \(output)\n".utf8))

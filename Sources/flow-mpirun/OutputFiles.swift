@@ -5,10 +5,11 @@ import Foundation
 
 /// Writes `[rows, columns]` values as CSV or `.npy`, chosen by the extension of `path`.
 enum OutputFile {
-    static func check(_ path: String, flag: String = "--out") throws {
+    /// - Parameter allowPNG: the command also writes a .png grid for an image model (named in the message).
+    static func check(_ path: String, flag: String = "--out", allowPNG: Bool = false) throws {
         let ext = (path as NSString).pathExtension.lowercased()
         guard ext == "csv" || ext == "npy" else {
-            throw ValidationError("invalid \(flag) \(path): the file name must end in .csv or .npy")
+            throw ValidationError("invalid \(flag) \(path): the file name must end in .csv or .npy\(allowPNG ? " (or .png for an image model)" : "")")
         }
     }
 

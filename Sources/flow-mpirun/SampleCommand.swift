@@ -17,16 +17,19 @@ struct SampleCommand: ParsableCommand {
     @OptionGroup var modelOption: ModelOption
     @Option(name: .shortAndLong, help: "Number of samples.") var n: Int = 1000
     @Option(help: "Seed of the sampling noise.") var seed: UInt64 = 0
-    @Option(help: ArgumentHelp("Temperature τ: z ~ N(0, τ²I); a comma-separated list gives one block of -n samples per τ (the same z scaled).", valueName: "τ[,τ…]"),
+    @Option(help: ArgumentHelp("Temperature τ: z ~ N(0, τ²I); a comma-separated list gives one block of -n samples per τ (the same z scaled). (default: 1)", valueName: "τ[,τ…]"),
             transform: Self.temperatures)
     var temperature: [Double] = [1]
     @Option(help: ArgumentHelp("Output file: .csv or .npy (rows [n·temperatures, D]), or .png for an image model (a grid of the samples).", valueName: "file"))
     var out: String
-    @Option(help: "Images per row of a .png grid (default: -n, at most 10).") var columns: Int?
+    @Option(help: "Images per row of a .png grid, in each temperature's block (default 10; at most -n).") var columns: Int?
     @OptionGroup var contextOption: ContextOption
     @Option(name: .customLong("class"), help: ArgumentHelp("Sample x ~ p(x | class k) from a class-conditional model (trained with --condition class).", valueName: "k"))
     var classLabel: Int?
     @OptionGroup var threadOption: ThreadOption
+
+    /// Images per grid row: `--columns` (10 by default), at most `-n`.
+    var gridColumns: Int { min(columns ?? 10, n) }
 
     /// Whether `--out` names a PNG grid.
     var isPNG: Bool { (out as NSString).pathExtension.lowercased() == "png" }
@@ -36,7 +39,7 @@ struct SampleCommand: ParsableCommand {
         let parts = text.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
         return try parts.map { part in
             guard let v = Double(part) else {
-                throw ValidationError("invalid --temperature \(text): \"\(part)\" is not a number (give τ or a comma-separated list, e.g. 0.5,0.8,1)")
+                throw ValidationError("\"\(part)\" is not a number (give τ or a comma-separated list, e.g. 0.5,0.8,1)")
             }
             return v
         }
@@ -56,10 +59,16 @@ struct SampleCommand: ParsableCommand {
             }
             if let k = c.columns, k < 1 { throw ValidationError("invalid --columns \(k): need at least 1 image per row") }
             let png = c.isPNG
-            if !png { try OutputFile.check(c.out) }
+            if !png {
+                try OutputFile.check(c.out, allowPNG: true)
+                if let k = c.columns { throw ValidationError("--columns \(k) applies to a .png grid; --out \(c.out) writes rows") }
+            }
             let loaded = try LoadedModel(path: try c.modelOption.path, ctx: ctx, threads: try c.threadOption.resolved())
             if png, loaded.imageShape == nil {
                 throw ValidationError("invalid --out \(c.out): a .png grid needs an image model (an image flow, or one trained with --image-shape); this model's D = \(loaded.dim) rows have no image shape: write .csv or .npy")
+            }
+            if png, let shape = loaded.imageShape {
+                try SampleGrid.checkSize(shape: shape, count: c.n, columns: c.gridColumns, blocks: c.temperature.count)
             }
             try c.checkMemory(dim: loaded.dim)
             let context = try loaded.context(file: c.contextOption.context, classLabel: c.classLabel, rows: c.n, rowsOf: "samples (-n)")
@@ -82,12 +91,13 @@ struct SampleCommand: ParsableCommand {
                 let rows = n * temperature.count
                 if isPNG, let shape = loaded.imageShape {
                     let grid = SampleGrid(shape: shape, levels: loaded.model.configuration.preprocessing.levels)
-                    try AtomicFile.write(grid.png(values, count: rows, columns: columns ?? min(n, 10), blocks: temperature.count), to: out)
+                    try AtomicFile.write(grid.png(values, count: rows, columns: gridColumns, blocks: temperature.count), to: out)
                 } else {
                     try OutputFile.write(values, rows: rows, columns: loaded.dim, to: out)
                 }
                 let given = classLabel.map { ", class \($0)" } ?? contextOption.context.map { ", context \($0)" } ?? ""
-                let taus = temperature.map { "\($0)" }.joined(separator: ", ")
+                let taus = temperature.count <= 8 ? temperature.map { "\($0)" }.joined(separator: ", ")
+                    : "\(temperature[0]) … \(temperature[temperature.count - 1]) (\(temperature.count) values)"
                 FileHandle.standardError.write(Data("wrote \(rows) samples (D = \(loaded.dim), τ = \(taus), seed \(seed)\(given)) to \(out)\n".utf8))
             }
         } catch { ctx.fail(error) }

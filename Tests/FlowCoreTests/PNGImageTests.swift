@@ -110,9 +110,11 @@ struct PNGImageTests {
         #expect(image.planar[0] == Double(rgba[0]) && image.planar[width * height] == Double(rgba[1]))
     }
 
-    @Test("bad files: not a PNG, a damaged chunk, truncated, 16-bit, a palette, interlaced: each named", arguments: [
+    @Test("bad files: not a PNG, a damaged chunk, truncated, 16-bit, a palette, interlaced, other methods, a second header, an unknown critical chunk, no data: each named", arguments: [
         ("signature", "is not a PNG file"), ("crc", "has a bad CRC"), ("truncated", "is truncated"),
         ("depth16", "16-bit samples"), ("palette", "colour type 3"), ("interlaced", "is interlaced"),
+        ("compression", "compression method 1"), ("secondHeader", "a second IHDR"), ("critical", "unknown critical chunk ABCD"),
+        ("noData", "no image data"),
     ])
     func badFiles(kind: String, message: String) {
         var good = PNGImage(width: 2, height: 2, channels: 1)
@@ -122,12 +124,20 @@ struct PNGImageTests {
         case "signature": file[1] = 0x51
         case "crc": file[20] ^= 1
         case "truncated": file = Array(file.prefix(file.count - 6))
+        case "secondHeader", "critical", "noData":
+            // After IHDR (bytes 8 ..< 33): another IHDR, an unknown critical chunk, or IEND straight away.
+            var chunk: [UInt8] = []
+            if kind == "secondHeader" { PNGImage.appendChunk("IHDR", Array(file[16..<29]), to: &chunk) }
+            if kind == "critical" { PNGImage.appendChunk("ABCD", [1], to: &chunk) }
+            if kind == "noData" { file = Array(file[0..<33]); PNGImage.appendChunk("IEND", [], to: &file) }
+            file.insert(contentsOf: chunk, at: 33)
         default:
             // Rewrite IHDR (bytes 16 ..< 29) and its CRC.
             var header = Array(file[16..<29])
             if kind == "depth16" { header[8] = 16 }
             if kind == "palette" { header[9] = 3 }
             if kind == "interlaced" { header[12] = 1 }
+            if kind == "compression" { header[10] = 1 }
             var chunk: [UInt8] = []
             PNGImage.appendChunk("IHDR", header, to: &chunk)
             file.replaceSubrange(8..<33, with: chunk)

@@ -114,7 +114,7 @@ struct BadInputToolTests {
         Case(name: "sample -n 0", arguments: ["sample", "--model", "DIR/m.safetensors", "-n", "0", "--out", "DIR/s.csv"],
              message: "error: invalid -n 0: need at least 1 sample"),
         Case(name: "sample to a .txt file", arguments: ["sample", "--model", "DIR/m.safetensors", "--out", "DIR/s.txt"],
-             message: "error: invalid --out DIR/s.txt: the file name must end in .csv or .npy"),
+             message: "error: invalid --out DIR/s.txt: the file name must end in .csv or .npy (or .png for an image model)"),
         Case(name: "missing checkpoint", arguments: ["evaluate", "--model", "DIR/none.safetensors", "--dataset", "moons"],
              message: "error: DIR/none.safetensors: cannot open file: No such file or directory"),
         Case(name: "safetensors that is text", files: ["m.safetensors": "hello, this is not a checkpoint"],

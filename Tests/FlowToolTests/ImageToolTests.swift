@@ -60,6 +60,24 @@ struct ImageToolTests {
         let encoded = try Tool.flow(["encode", "--model", "\(dir)/run", "--data", "\(dir)/one.png", "--out", "\(dir)/z_png.npy"])
         try #require(encoded.status == 0, "\(encoded.output)")
         #expect(try NPYReader.read(path: "\(dir)/z_png.npy") == NPYReader.read(path: "\(dir)/z_levels.npy"))
+        // A sample's PNG through encode and decode comes back pixel for pixel (decode lands within rounding of the
+        // levels encode read).
+        let sampled = try Tool.flow(["sample", "--model", "\(dir)/run", "-n", "1", "--seed", "3", "--out", "\(dir)/s.png"])
+        try #require(sampled.status == 0, "\(sampled.output)")
+        for args in [["encode", "--data", "\(dir)/s.png", "--out", "\(dir)/zs.npy"], ["decode", "--data", "\(dir)/zs.npy", "--out", "\(dir)/back.png"]] {
+            let r = try Tool.flow(args + ["--model", "\(dir)/run"])
+            try #require(r.status == 0, "\(r.output)")
+        }
+        #expect(try PNGImage.read(path: "\(dir)/back.png") == PNGImage.read(path: "\(dir)/s.png"))
+        // A grid: -n 3 with --columns 10 is 3 columns wide (RGB, a blue border); --columns with .npy is refused.
+        let grid = try Tool.flow(["sample", "--model", "\(dir)/run", "-n", "3", "--columns", "10", "--out", "\(dir)/g.png"])
+        try #require(grid.status == 0, "\(grid.output)")
+        let g = try PNGImage.read(path: "\(dir)/g.png")
+        #expect(g.width == 2 + 3 * 10 && g.height == 2 + 10 && g.channels == 3)
+        #expect(Array(g.pixels[0..<3]) == [40, 70, 140])
+        let npyColumns = try Tool.flow(["sample", "--model", "\(dir)/run", "-n", "3", "--columns", "2", "--out", "\(dir)/g.npy"])
+        #expect(npyColumns.status != 0 && npyColumns.stderr.contains("--columns 2 applies to a .png grid"), "\(npyColumns.output)")
+        #expect(!Tool.exists("\(dir)/g.npy"))
         // A PNG of another size is refused, naming the file.
         var wrong = PNGImage(width: 9, height: 8, channels: 1)
         wrong.pixels[0] = 1

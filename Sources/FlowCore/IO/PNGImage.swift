@@ -128,10 +128,18 @@ extension PNGImage {
             guard Int(crc) == u32(at + 8 + length) else { throw fail("chunk \(type) at byte \(at) has a bad CRC (the file is damaged)") }
             let body = Array(bytes[(at + 8)..<(at + 8 + length)])
             switch type {
-            case "IHDR": header = body
-            case "IDAT": data += body
+            case "IHDR":
+                guard header == nil else { throw fail("has a second IHDR chunk at byte \(at)") }
+                header = body
+            case "IDAT":
+                guard header != nil else { throw fail("has image data (IDAT) before its header (IHDR)") }
+                data += body
             case "IEND": ended = true
-            default: break
+            default:
+                // Ancillary chunks (lower-case first letter) may be skipped; an unknown critical one may not.
+                if let first = type.utf8.first, first < 0x61, type != "PLTE" {
+                    throw fail("has an unknown critical chunk \(type)")
+                }
             }
             at += 12 + length
         }
@@ -145,9 +153,12 @@ extension PNGImage {
         case 2: samples = 3
         case 4: samples = 2
         case 6: samples = 4
-        default: throw fail("has colour type \(colour) (a palette); only grey or RGB PNGs, with or without alpha, are read")
+        case 3: throw fail("has colour type 3 (a palette); only grey or RGB PNGs, with or without alpha, are read")
+        default: throw fail("has colour type \(colour), which PNG does not define (0, 2, 3, 4, 6)")
         }
-        guard h[12] == 0 else { throw fail("is interlaced (Adam7); save it without interlacing") }
+        guard h[10] == 0, h[11] == 0 else { throw fail("has compression method \(h[10]) and filter method \(h[11]); PNG defines 0 for both") }
+        guard h[12] == 0 else { throw fail(h[12] == 1 ? "is interlaced (Adam7); save it without interlacing" : "has interlace method \(h[12]), which PNG does not define") }
+        guard !data.isEmpty else { throw fail("has no image data (no IDAT chunk)") }
         guard width >= 1, height >= 1, width <= 1 << 14, height <= 1 << 14, width * height <= 1 << 26 else {
             throw fail("is \(width)×\(height) pixels; need 1 … 16384 a side and at most 2^26 pixels")
         }
