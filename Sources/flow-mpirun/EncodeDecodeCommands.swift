@@ -56,6 +56,7 @@ enum FileMapping {
             let x = pngIn ? try ImageRows.read(input, shape: loaded.imageShape!, levels: loaded.model.configuration.preprocessing.levels)
                 : try DataSpec(dataset: nil, file: input).load()
             try loaded.checkWidth(x.rows, x.columns, source: input)
+            if pngOut { try SampleGrid.checkSize(shape: loaded.imageShape!, count: x.rows, columns: min(x.rows, 10), blocks: 1) }
             let context = try loaded.context(file: contextFile, classLabel: classLabel, rows: x.rows, rowsOf: input)
             return (loaded, x.converted(), context)
         }
@@ -83,7 +84,6 @@ enum FileMapping {
                     + "(\(bad.count) of \(x.rows) rows): \(why): nothing written"), ctx)
             }
             if ctx.isRoot, pngOut, let shape = loaded.imageShape {
-                try SampleGrid.checkSize(shape: shape, count: x.rows, columns: min(x.rows, 10), blocks: 1)
                 let grid = SampleGrid(shape: shape, levels: loaded.model.configuration.preprocessing.levels)
                 try AtomicFile.write(grid.png(result, count: x.rows, columns: min(x.rows, 10), blocks: 1), to: output)
                 FileHandle.standardError.write(Data("wrote \(x.rows) images to \(output)\n".utf8))

@@ -57,7 +57,7 @@ struct PNGImageTests {
     @Test("grid: 3 images of 2×2 in 2 columns with a 1-pixel gap; planar RGB input lands interleaved; the empty cell is background")
     func grid() {
         let images: [[Double]] = (0..<3).map { k in (0..<12).map { Double(k * 12 + $0) } }  // [3, 2, 2] planar
-        let g = PNGImage.grid(images, channels: 3, height: 2, width: 2, columns: 2, gap: 1, background: 7) { UInt8($0) }
+        let g = PNGImage.grid(images, channels: 3, height: 2, width: 2, columns: 2, gap: 1, background: [7, 7, 7]) { UInt8($0) }
         #expect(g.width == 1 + 2 * 3 && g.height == 1 + 2 * 3)
         func px(_ x: Int, _ y: Int) -> [UInt8] { Array(g.pixels[((y * g.width + x) * 3)..<((y * g.width + x) * 3 + 3)]) }
         #expect(px(0, 0) == [7, 7, 7])

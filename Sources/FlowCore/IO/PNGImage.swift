@@ -78,16 +78,15 @@ public struct PNGImage: Sendable, Equatable {
 
 extension PNGImage {
     /// A grid of images `[count, C, H, W]` (C = `channels`, 1 or 3; planar as the flow's rows hold them), `columns`
-    /// per row, `gap` pixels of `background` between them and around the edge. Values are mapped to bytes by
-    /// `byte(v)`; images beyond `rows · columns` are dropped, missing ones leave their cell blank.
-    /// - Parameter rows: rows of the grid (⌈count / columns⌉ by default).
-    public static func grid(_ images: [[Double]], channels: Int, height: Int, width: Int, columns: Int, rows: Int? = nil,
-                            gap: Int = 2, background: UInt8 = 64, byte: (Double) -> UInt8) -> PNGImage {
-        precondition(columns >= 1, "PNGImage.grid: \(columns) columns")
-        let rowCount = max(1, rows ?? (images.count + columns - 1) / columns)
+    /// per row, `gap` pixels of `background` (one byte per channel) between them and around the edge. Values are
+    /// mapped to bytes by `byte(v)`; an empty image leaves its cell as background.
+    public static func grid(_ images: [[Double]], channels: Int, height: Int, width: Int, columns: Int,
+                            gap: Int = 2, background: [UInt8], byte: (Double) -> UInt8) -> PNGImage {
+        precondition(columns >= 1 && background.count == channels, "PNGImage.grid: \(columns) columns, background \(background)")
+        let rowCount = max(1, (images.count + columns - 1) / columns)
         var image = PNGImage(width: gap + columns * (width + gap), height: gap + rowCount * (height + gap), channels: channels)
-        image.pixels = [UInt8](repeating: background, count: image.pixels.count)
-        for (k, values) in images.prefix(rowCount * columns).enumerated() {
+        for p in 0..<(image.width * image.height) { for c in 0..<channels { image.pixels[p * channels + c] = background[c] } }
+        for (k, values) in images.enumerated() where !values.isEmpty {
             let top = gap + (k / columns) * (height + gap), left = gap + (k % columns) * (width + gap)
             for c in 0..<channels {
                 for y in 0..<height {
