@@ -80,6 +80,9 @@ let package = Package(
             dependencies: ["FlowCore", "FlowDistributed", .product(name: "MallocInterposerSwift", package: "malloc-interposer")],
             path: "Benchmarks/AllocationCount",
             swiftSettings: crossModule),
+        .executableTarget(
+            name: "flow-conv-bench", dependencies: ["FlowCore"], path: "Benchmarks/ConvolutionTiming",
+            swiftSettings: crossModule),
         .testTarget(
             name: "FlowCoreTests", dependencies: ["FlowCore"], path: "Tests/FlowCoreTests",
             resources: [.copy("Fixtures")]),

@@ -13,7 +13,7 @@ Discrete data (a model trained with dequantisation + logit: digits, Fashion-MNIS
 flow-mpirun's own evaluation noise, Philox4x32-10 keyed by the run's seed (or NOISE_SEED from the environment,
 as `evaluate --noise-seed`), so the numbers are those of `evaluate --data` on the same rows. The image flows
 (--arch realnvp-small | realnvp-paper: checkerboard and channel-wise couplings with ResNet s/t, squeeze,
-factor-out, ActNorm; conditional too) are reimplemented here as well.
+factor-out, ActNorm or batch norm with its running averages; conditional too) are reimplemented here as well.
 
 Needs `pip install safetensors numpy`. Reimplements the forward pass (data -> latent) exactly as
 flow-mpirun computes it (see docs/math.md and docs/image-flows.md), so its numbers match
@@ -128,6 +128,11 @@ def image_couplings(t, arch, u, c, logdet):
             ls = t[f"{name}.actnorm.log_scale"].astype(np.float64)
             y = y * np.exp(ls)[None, :, None, None] + t[f"{name}.actnorm.bias"].astype(np.float64)[None, :, None, None]
             logdet[:] += H * W * ls.sum()
+        if arch.get("batch_norm", False):  # batch norm, evaluation: running averages, eps 1e-5
+            bn = lambda key: t[f"{name}.batchnorm.{key}"].astype(np.float64)
+            g = np.exp(bn("log_scale")) / np.sqrt(bn("running_var") + 1e-5)
+            y = (y - bn("running_mean")[None, :, None, None]) * g[None, :, None, None] + bn("bias")[None, :, None, None]
+            logdet[:] += H * W * np.log(g).sum()
         u = u.copy()
         u[:, :a] = y.reshape(n, a)
         return u

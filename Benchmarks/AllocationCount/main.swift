@@ -3,7 +3,7 @@
 // interposer preloaded:
 //
 //   swift build -c release --product flow-alloc-count
-//   LD_PRELOAD=.build/release/libMallocInterposerSwift.so .build/release/flow-alloc-count [--threads 2] [--small | --image [--conditional]] [--reproducible]
+//   LD_PRELOAD=.build/release/libMallocInterposerSwift.so .build/release/flow-alloc-count [--threads 2] [--small | --image [--conditional] [--batch-norm]] [--reproducible]
 //
 // It runs warm-up steps (the first step of an epoch allocates the epoch's permutation), then counts every
 // malloc/calloc/realloc during the next steps of the same epoch and prints the counts; exit status 1 when
@@ -17,15 +17,16 @@ let args = CommandLine.arguments
 func value(_ flag: String) -> Int? { args.firstIndex(of: flag).flatMap { Int(args[$0 + 1]) } }
 let threads = value("--threads") ?? 2
 let small = args.contains("--small")
-let image = args.contains("--image"), conditional = args.contains("--conditional")
+let image = args.contains("--image"), conditional = args.contains("--conditional"), batchNorm = args.contains("--batch-norm")
 let reproducible = args.contains("--reproducible")
 let steps = value("--steps") ?? 10  // steps 11 … 20: includes the parameter average's update after step 20
 let warmup = 10  // the permutation, lazily created state, and the average's first update (step 10)
 
 var model: FlowConfiguration = small ? FlowConfiguration(dim: 2, couplings: 4, hidden: 32, hiddenLayers: 2) : .seed()
 if image {
-    model = .imageFlow(.realNVPSmall(input: ImageShape(channels: 1, height: 28, width: 28)),
-                       preprocessing: .dequantizeLogit(levels: 256, alpha: 0.05))
+    var architecture = ImageFlowArchitecture.realNVPSmall(input: ImageShape(channels: 1, height: 28, width: 28))
+    if batchNorm { (architecture.actNorm, architecture.batchNorm) = (false, true) }
+    model = .imageFlow(architecture, preprocessing: .dequantizeLogit(levels: 256, alpha: 0.05))
     if conditional { (model.contextFeatures, model.contextClasses) = (10, 10) }
 }
 let batch = image ? 64 : 256
@@ -68,7 +69,7 @@ MallocInterposerSwift.hook()
 for _ in 0..<steps { _ = try trainer.trainStep() }
 MallocInterposerSwift.unhook()
 let s = MallocInterposerSwift.getStatistics()
-print("model: \(image ? (conditional ? "realnvp-small, class-conditional" : "realnvp-small") : small ? "small" : "seed"), threads \(threads), \(reproducible ? "exact" : "default") mode, \(steps) steady-state steps")
+print("model: \(image ? (conditional ? "realnvp-small, class-conditional" : "realnvp-small") + (batchNorm ? ", batch norm" : "") : small ? "small" : "seed"), threads \(threads), \(reproducible ? "exact" : "default") mode, \(steps) steady-state steps")
 print("mallocs: \(s.mallocCount) (\(s.mallocBytesCount) bytes), frees: \(s.freeCount)")
 print("per step: \(Double(s.mallocCount) / Double(steps)) allocations")
 exit(s.mallocCount == 0 ? 0 : 1)

@@ -12,7 +12,7 @@ final class BlockingAllreduceExchange: GradientExchange {
     func computeGradient() throws -> ReducedGradient {
         let g = group
         let R = g.communicator.worldSize, n = g.context.batch.count
-        let (sum, second) = g.computeShardsAndSum(allowSecond: R == 1)
+        let (sum, second) = try g.computeShardsAndSum(allowSecond: R == 1)
         let t0 = g.now()
         if R > 1 { try g.communicator.allreduceSum(UnsafeMutableBufferPointer(start: sum, count: g.storageCount)) }
         g.timings.allreduce += g.now() - t0

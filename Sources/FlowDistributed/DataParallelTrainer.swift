@@ -168,11 +168,19 @@ public final class DataParallelTrainer: @unchecked Sendable {
         }
         evaluator = ShardedEvaluator(network: network, communicator: communicator, pool: pool)
         self.options = options
+        // Batch normalisation: one row of statistics per pass (a global worker index, or a micro-batch in exact mode).
+        let statistics = network.hasBatchStatistics
+            ? SyncBatchStatistics(communicator: communicator, workers: threads,
+                                  slots: configuration.reproducible ? max(1, plan.microBatchCount) : R * threads,
+                                  width: network.batchStatisticsWidth, transforms: network.batchStatisticsTransformCount)
+            : nil
         let group = WorkerGroup(network: network, communicator: communicator, pool: pool, data: data,
-                                parameters: initial, workers: workers)
+                                parameters: initial, workers: workers, batchStatistics: statistics)
         self.group = group
+        // Batch normalisation's reductions run inside the backward pass on worker 0, which would interleave with the
+        // overlapped buckets' collectives in an order that can differ between ranks: its runs do not overlap.
         let mode = GradientExchangeMode(reproducible: configuration.reproducible, worldSize: R,
-                                        overlap: options.overlapAllreduce ?? (communicator.hostCount > 1),
+                                        overlap: statistics == nil && (options.overlapAllreduce ?? (communicator.hostCount > 1)),
                                         shardOptimizer: options.shardOptimizer)
         exchange = makeGradientExchange(mode, group: group, configuration: configuration)
         optimizerStep = OptimizerStep(configuration: configuration, group: group, average: average)

@@ -32,6 +32,7 @@ final class FixedPointExchange: GradientExchange {
                                    microBatch: microBatch)
         g.pool.runPrepared(computeJob)
         g.timings.compute += g.now() - t0
+        try g.checkBatchStatistics()
         let nonFinite = try reduceFixedPoint()
         return ReducedGradient(gradient: g.reduced.base, second: nil, scale: 1, owned: 0..<g.storageCount, nonFinite: nonFinite)
     }
@@ -40,10 +41,13 @@ final class FixedPointExchange: GradientExchange {
     func computeMicroBatches(_ w: Int) {
         let g = group, c = g.context
         let wk = g.workers[w]
-        let layout = g.network.layout
         let p = UnsafePointer(g.parameters.base)
         wk.nllSum = 0; wk.rows = 0; wk.nonFinite = false; wk.slotsUsed = 0
         for t in wk.exponents.indices { wk.exponents[t] = FixedPointGradient.zeroExponent }
+        if let statistics = g.batchStatistics {
+            computeMicroBatchesWithBatchStatistics(w, statistics: statistics)
+            return
+        }
         for j in c.plan.microBatches(rank: g.communicator.rank, thread: w) {
             let rows = c.plan.microBatchRows(j)
             g.data.gather(c.batch, rows, into: wk.input.base)
@@ -51,13 +55,42 @@ final class FixedPointExchange: GradientExchange {
             wk.nllSum += g.network.negativeLogLikelihood(rows: rows.count, workspace: wk.workspace) - g.data.preprocessingLogDet(c.batch, rows)
             let slot = wk.slots[wk.slotsUsed]
             g.network.backwardNLL(rows: rows.count, parameters: p, gradient: slot.base, accumulate: false, workspace: wk.workspace)
-            for (t, tensor) in layout.tensors.enumerated() {
-                let (e, bad) = FixedPointGradient.maxExponent(slot.base + tensor.offset, count: tensor.count)
-                wk.exponents[t] = max(wk.exponents[t], e)
-                if bad { wk.nonFinite = true }
-            }
+            recordExponents(of: slot, worker: wk)
             wk.slotsUsed += 1
             wk.rows += rows.count
+        }
+    }
+
+    /// ``computeMicroBatches(_:)`` for a chain with batch normalisation: the worker's micro-batches as passes run
+    /// transform by transform, each in its own workspace and gradient slot, its statistics in the slot of its
+    /// micro-batch index (the same in every layout, so the totals are too).
+    func computeMicroBatchesWithBatchStatistics(_ w: Int, statistics: SyncBatchStatistics) {
+        let g = group, c = g.context, wk = g.workers[w], p = UnsafePointer(g.parameters.base)
+        let mine = c.plan.microBatches(rank: g.communicator.rank, thread: w)
+        wk.passes.removeAll(keepingCapacity: true)
+        for (q, j) in mine.enumerated() {
+            let rows = c.plan.microBatchRows(j), ws = wk.passWorkspaces[q]
+            g.data.gather(c.batch, rows, into: wk.input.base)
+            g.network.loadInput(wk.input.base, rows: rows.count, workspace: ws)
+            wk.passes.append(BatchPass(rows: rows.count, workspace: ws, gradient: wk.slots[q].base, slot: j))
+        }
+        g.network.forwardWithBatchStatistics(wk.passes, worker: w, parameters: p, statistics: statistics)
+        for (q, j) in mine.enumerated() {
+            let rows = c.plan.microBatchRows(j)
+            wk.nllSum += g.network.negativeLogLikelihood(rows: rows.count, workspace: wk.passWorkspaces[q]) - g.data.preprocessingLogDet(c.batch, rows)
+            wk.rows += rows.count
+        }
+        g.network.backwardNLLWithBatchStatistics(wk.passes, worker: w, parameters: p, statistics: statistics)
+        for q in 0..<wk.passes.count { recordExponents(of: wk.slots[q], worker: wk) }
+        wk.slotsUsed = wk.passes.count
+    }
+
+    /// Raises the worker's per-tensor max exponents to those of a micro-batch's gradient `slot`; flags non-finite values.
+    func recordExponents(of slot: AlignedBuffer<Float>, worker wk: WorkerState) {
+        for (t, tensor) in group.network.layout.tensors.enumerated() {
+            let (e, bad) = FixedPointGradient.maxExponent(slot.base + tensor.offset, count: tensor.count)
+            wk.exponents[t] = max(wk.exponents[t], e)
+            if bad { wk.nonFinite = true }
         }
     }
 

@@ -15,7 +15,7 @@ final class ShardedOptimizerExchange: GradientExchange {
 
     func computeGradient() throws -> ReducedGradient {
         let g = group
-        let (sum, _) = g.computeShardsAndSum(allowSecond: false)
+        let (sum, _) = try g.computeShardsAndSum(allowSecond: false)
         let t0 = g.now()
         try g.communicator.reduceScatterSum(UnsafeMutableBufferPointer(start: sum, count: g.storageCount))
         g.timings.allreduce += g.now() - t0

@@ -27,6 +27,10 @@ extension DataParallelTrainer {
             throw stop
         }
         step += 1
+        if report.applied, let statistics = group.batchStatistics {
+            // Batch normalisation's running averages, from the global batch's statistics: the same on every rank.
+            network.updateRunningAverages(parameters: parameters.base) { statistics.forwardTotals($0) }
+        }
         if report.applied, options.parameterCheckInterval > 0, step % options.parameterCheckInterval == 0 {
             try verifyParametersAgree()
         }

@@ -25,6 +25,8 @@ final class WorkerGroup: @unchecked Sendable {
     var context = StepContext()
     /// Cumulative time per phase on this rank.
     var timings = StepTimings()
+    /// The global batch's statistics for batch normalisation (nil when the chain has none).
+    let batchStatistics: SyncBatchStatistics?
     /// Workers with rows in the current step (capacity reserved once).
     var activeWorkers: [WorkerState] = []
     /// The sum over workers as a worker job, created once (running a stored closure allocates nothing).
@@ -33,7 +35,8 @@ final class WorkerGroup: @unchecked Sendable {
     lazy var computeJob: (Int) -> Void = { [unowned self] w in self.computeShard(w, bucketDone: nil) }
 
     init(network: FlowNetwork<Float>, communicator: any Communicator, pool: WorkerPool, data: EpochData,
-         parameters: AlignedBuffer<Float>, workers: [WorkerState]) {
+         parameters: AlignedBuffer<Float>, workers: [WorkerState], batchStatistics: SyncBatchStatistics? = nil) {
+        self.batchStatistics = batchStatistics
         self.network = network
         self.communicator = communicator
         self.pool = pool
@@ -58,6 +61,10 @@ final class WorkerGroup: @unchecked Sendable {
         let shard = c.plan.shard(rank: communicator.rank, thread: w)
         wk.rows = shard.count
         wk.nllSum = 0
+        if let statistics = batchStatistics {
+            computeShardWithBatchStatistics(w, shard: shard, statistics: statistics)
+            return
+        }
         guard !shard.isEmpty else {
             // In backward order (K−1 … 0), as a working worker reports them: worker 0 starts each bucket as
             // soon as every worker has reported it, so reporting bucket 0 first would make it wait for itself.
@@ -72,15 +79,43 @@ final class WorkerGroup: @unchecked Sendable {
                             workspace: wk.workspace, bucketDone: bucketDone)
     }
 
+    /// ``computeShard(_:bucketDone:)`` for a chain with batch normalisation: the worker's one pass (none when its
+    /// shard is empty: it still takes part in every reduction of the statistics), slot R·rank + w.
+    func computeShardWithBatchStatistics(_ w: Int, shard: Range<Int>, statistics: SyncBatchStatistics) {
+        let wk = workers[w], p = UnsafePointer(parameters.base)
+        wk.passes.removeAll(keepingCapacity: true)
+        if !shard.isEmpty {
+            data.gather(context.batch, shard, into: wk.input.base)
+            network.loadInput(wk.input.base, rows: shard.count, workspace: wk.workspace)
+            wk.passes.append(BatchPass(rows: shard.count, workspace: wk.workspace, gradient: wk.gradient.base,
+                                       slot: communicator.rank * pool.count + w))
+        }
+        network.forwardWithBatchStatistics(wk.passes, worker: w, parameters: p, statistics: statistics)
+        if !shard.isEmpty {
+            wk.nllSum = network.negativeLogLikelihood(rows: shard.count, workspace: wk.workspace) - data.preprocessingLogDet(context.batch, shard)
+        }
+        network.backwardNLLWithBatchStatistics(wk.passes, worker: w, parameters: p, statistics: statistics)
+    }
+
+    /// Rethrows a communicator error raised inside the last region's batch-statistics reductions.
+    func checkBatchStatistics() throws {
+        if let statistics = batchStatistics, let error = statistics.error {
+            statistics.error = nil
+            throw error
+        }
+    }
+
     /// The default mode's local part of a step: the batch divided over ranks and workers (no micro-batches), every
     /// worker's forward and backward pass on its shard, then ``sumOverWorkers(allowSecond:)``; timed as compute and
     /// intra-node reduction.
-    func computeShardsAndSum(allowSecond: Bool) -> (UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>?) {
+    /// - Throws: ``CommunicatorError`` from a reduction of batch statistics.
+    func computeShardsAndSum(allowSecond: Bool) throws -> (UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>?) {
         let t0 = now()
         context.plan = ShardPlan(rows: context.batch.count, ranks: communicator.worldSize, threads: pool.count, microBatch: nil)
         pool.runPrepared(computeJob)
         let t1 = now()
         timings.compute += t1 - t0
+        try checkBatchStatistics()
         let sum = sumOverWorkers(allowSecond: allowSecond)
         timings.intraNodeReduction += now() - t1
         return sum

@@ -29,11 +29,13 @@ struct ArchitectureOptions: ParsableArguments {
     var finalCouplings: Int?
     @Flag(name: .customLong("image-act-norm"), inversion: .prefixedNo, help: "Image flows: ActNorm after every coupling (default on).")
     var imageActNorm: Bool?
+    @Flag(name: .customLong("image-batch-norm"), help: "Image flows: batch normalisation (the paper's §3.7) after every coupling instead of ActNorm: statistics of the global batch in training (over every thread and rank), running averages in evaluation.")
+    var imageBatchNorm = false
 
     /// Whether an image-flow flag was given without `--arch realnvp-*`.
     var sizesGiven: Bool {
         channels != nil || resBlocks != nil || scales != nil || checkerboardCouplings != nil || channelCouplings != nil
-            || finalCouplings != nil || imageActNorm != nil
+            || finalCouplings != nil || imageActNorm != nil || imageBatchNorm
     }
 
     /// The image architecture these flags describe for images of `input`, on top of `base` (a preset's or a stored
@@ -62,7 +64,12 @@ struct ArchitectureOptions: ParsableArguments {
         if let checkerboardCouplings { a.checkerboardCouplings = checkerboardCouplings }
         if let channelCouplings { a.channelCouplings = channelCouplings }
         if let finalCouplings { a.finalCouplings = finalCouplings }
-        if let imageActNorm { a.actNorm = imageActNorm }
+        if imageBatchNorm {
+            a.batchNorm = true
+            a.actNorm = imageActNorm ?? false
+        } else if let imageActNorm {
+            a.actNorm = imageActNorm
+        }
         return a
     }
 }

@@ -91,19 +91,21 @@ struct InspectCommand: ParsableCommand {
     /// the factor-outs.
     static func levels(_ image: ImageFlowArchitecture, layout: ParameterLayout) -> String {
         func parameters(_ prefix: String) -> Int {
-            layout.tensors.filter { $0.name.hasPrefix(prefix + ".") }.reduce(0) { $0 + $1.count }
+            layout.tensors.filter { $0.isTrainable && $0.name.hasPrefix(prefix + ".") }.reduce(0) { $0 + $1.count }
         }
         var lines = ["architecture (data → latent; each coupling's s/t: ResNet \(image.channels) channels × \(image.resBlocks) blocks):"]
         for step in image.steps {
             switch step {
             case let .coupling(name, shape, mask):
-                lines.append("  \(name)  \(shape)  \(mask)  \(parameters(name) - (image.actNorm ? parameters(name + ".actnorm") : 0)) parameters"
-                             + (image.actNorm ? " + ActNorm \(2 * shape.channels)" : ""))
+                let norm = image.actNorm ? "actnorm" : image.batchNorm ? "batchnorm" : nil
+                lines.append("  \(name)  \(shape)  \(mask)  \(parameters(name) - (norm.map { parameters(name + "." + $0) } ?? 0)) parameters"
+                             + (image.actNorm ? " + ActNorm \(2 * shape.channels)" : "")
+                             + (image.batchNorm ? " + batch norm \(2 * shape.channels) (+ running mean and variance)" : ""))
             case let .squeeze(name, shape):
                 lines.append("  \(name)  \(shape) → \(shape.squeezed)")
             case let .factorOut(level, shape, factored):
                 lines.append("  levels.\(level) factor-out: \(factored) of \(shape.channels) channels (\(factored * shape.pixels) values) to the latent, \(shape.keeping(channels: shape.channels - factored)) go on")
-            case .actNorm:
+            case .actNorm, .batchNorm:
                 break
             }
         }

@@ -177,6 +177,9 @@ struct TrainCommand: ParsableCommand {
         if let flag = mlpFlags.first(where: { $0.1 })?.0 {
             throw ValidationError("\(flag) applies to the MLP couplings (--arch mlp); an image flow is sized by --channels, --res-blocks, --scales and the coupling counts")
         }
+        if image.batchNorm && overlap == .on {
+            throw ValidationError("--overlap on: batch normalisation (--image-batch-norm) combines its statistics across ranks inside the backward pass, which the overlapped allreduce cannot run beside; use --overlap auto or off")
+        }
         model = .imageFlow(image, preprocessing: model.preprocessing)
     }
 

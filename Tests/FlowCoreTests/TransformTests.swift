@@ -56,6 +56,11 @@ struct TransformTests {
             return AnyFlowTransform(ImageActNorm<Double>(name: "a", shape: ImageShape(channels: 3, height: 2, width: 3),
                                                          features: 20, parameters: &p, workspace: &w))
         },
+        Case(description: "ImageBatchNorm 3×2×3 in D=20 (evaluation: running averages)", features: 20) { p, w, _ in
+            p.beginTransform()
+            return AnyFlowTransform(ImageBatchNorm<Double>(name: "b", shape: ImageShape(channels: 3, height: 2, width: 3),
+                                                           features: 20, parameters: &p, workspace: &w))
+        },
         Case(description: "ImageAffineCoupling 2×4×4 checkerboard (even), ResNet 3 channels × 1 block, D=35", features: 35) { p, w, _ in
             p.beginTransform()
             return AnyFlowTransform(ImageAffineCoupling<Double>(

@@ -11,12 +11,20 @@ struct ImageTrainingTests {
                                                     checkerboardCouplings: 1, channelCouplings: 1, finalCouplings: 1,
                                                     channels: 4, resBlocks: 1)
 
-    static func problem(rows: Int = 150, batch: Int = 40, reproducible: Bool = false) throws
+    /// The same with batch normalisation instead of ActNorm.
+    static let batchNormArchitecture: ImageFlowArchitecture = {
+        var a = architecture
+        a.actNorm = false
+        a.batchNorm = true
+        return a
+    }()
+
+    static func problem(rows: Int = 150, batch: Int = 40, reproducible: Bool = false, batchNorm: Bool = false) throws
         -> (TrainingConfiguration, Normalizer<Float>, Matrix<Double>, Matrix<Double>) {
         let c = try BundledDataset.digits.load()
         let all = c.features.gatherRows(0..<rows)
         let split = DataSplit(rows: rows, validationFraction: 0.2, seed: 0)
-        var config = TrainingConfiguration(model: .imageFlow(Self.architecture, preprocessing: .digits()), epochs: 2,
+        var config = TrainingConfiguration(model: .imageFlow(batchNorm ? Self.batchNormArchitecture : Self.architecture, preprocessing: .digits()), epochs: 2,
                                            batchSize: batch, learningRate: 1e-3, seed: 3, reproducible: reproducible, microBatch: 8)
         config.validationFraction = 0.2
         return (config, .identity(dim: 64), all.gatherRows(split.train), all.gatherRows(split.validation))
@@ -72,6 +80,75 @@ struct ImageTrainingTests {
     @Test("exact mode: parameters after training are bit-identical for 1, 2 and 3 workers, and training lowers the NLL")
     func exactModeBitwise() throws {
         let p = try Self.problem(reproducible: true)
+        try expectBitIdenticalTraining(threads: [1, 2, 3]) { try makeTrainer(p, threads: $0) }
+    }
+
+    @Test("batch norm: the gradient of 1, 2 and 3 workers is that of the whole batch's statistics (lossAndGradient's training mode), not of each shard's")
+    func batchNormGradientUsesTheGlobalBatch() throws {
+        let p = try Self.problem(batch: 120, batchNorm: true)  // one batch = the whole training split
+        let trainer = try makeTrainer(p, threads: 1)
+        #expect(trainer.network.hasBatchStatistics)
+        let g1 = try trainer.nextBatchGradient()
+        // The rows the step saw (epoch 0's dequantisation is drawn at its first step: no ActNorm initialisation ran before).
+        let rows = Matrix(rows: trainer.data.rows, columns: 64, values: Array(UnsafeBufferPointer(start: trainer.data.values.base, count: trainer.data.rows * 64)))
+        var plain = p.0.model
+        plain.preprocessing = .none
+        let model = RealNVP(network: try FlowNetwork(plain, normalizer: p.1), parameters: trainer.parameters.array, normalizer: p.1)
+        let ref = model.lossAndGradient(rows).gradient
+        let scale = ref.map { abs($0) }.max()!
+        // A shard's own statistics (40 of the 120 rows) give another gradient: the check below can tell them apart.
+        let shard = model.lossAndGradient(rows.gatherRows(0..<40)).gradient
+        #expect(zip(shard, ref).contains { abs($0 - $1) > 1e-3 * scale })
+        for threads in [1, 2, 3] {
+            let g = try threads == 1 ? g1 : makeTrainer(p, threads: threads).nextBatchGradient()
+            #expect(!g.contains { !$0.isFinite })
+            for i in ref.indices {
+                #expect(abs(g[i] - ref[i]) <= 1e-5 * scale + 1e-4 * abs(ref[i]), "\(threads) workers, element \(i): \(g[i]) vs \(ref[i])")
+            }
+        }
+    }
+
+    @Test("batch norm: after a step the running averages moved by PyTorch's rule towards the global batch's mean and variance at each batch norm")
+    func batchNormRunningAverages() throws {
+        let p = try Self.problem(batch: 120, batchNorm: true)
+        let trainer = try makeTrainer(p, threads: 2)
+        let theta = trainer.parameters.array.map(Double.init)
+        _ = try trainer.trainStep()
+        let after = trainer.parameters.array
+        // The rows of that step (epoch 0's dequantisation, drawn at its first step).
+        let rows = Matrix(rows: trainer.data.rows, columns: 64, values: Array(UnsafeBufferPointer(start: trainer.data.values.base, count: trainer.data.rows * 64)))
+        // The statistics of every batch norm's input on the whole batch, with the parameters before the step.
+        var plain = p.0.model
+        plain.preprocessing = .none
+        let network = try FlowNetwork<Double>(plain, normalizer: Normalizer(mean: p.1.mean.map(Double.init), std: p.1.std.map(Double.init)))
+        let ws = network.makeWorkspace(capacity: rows.rows)
+        let statistics = LocalBatchStatistics(slots: 1, width: network.batchStatisticsWidth)
+        var gradient = [Double](repeating: 0, count: theta.count)
+        gradient.withUnsafeMutableBufferPointer { g in
+            theta.withUnsafeBufferPointer { t in
+                network.loadInput(rows.values.map(Double.init), rows: rows.rows, workspace: ws)
+                network.forwardWithBatchStatistics([BatchPass(rows: rows.rows, workspace: ws, gradient: g.baseAddress!, slot: 0)],
+                                                   worker: 0, parameters: t.baseAddress!, statistics: statistics)
+            }
+        }
+        let norms = trainer.network.transforms.compactMap { $0.base as? ImageBatchNorm<Float> }
+        #expect(norms.count == Self.batchNormArchitecture.couplingCount)
+        for (k, norm) in norms.enumerated() {
+            let totals = statistics.recorded[k], P = Double(norm.shape.pixels), C = norm.shape.channels
+            let runningMean = try #require(trainer.network.layout.slot(named: norm.name + ".running_mean")).offset
+            let runningVariance = try #require(trainer.network.layout.slot(named: norm.name + ".running_var")).offset
+            for c in 0..<C {
+                let N = totals[0] * P, mean = totals[1 + c] / N, variance = totals[1 + C + c] / N - mean * mean
+                let rm = Double(after[runningMean + c]), rv = Double(after[runningVariance + c])
+                #expect(abs(rm - 0.1 * mean) <= 1e-5 * max(1, abs(mean)), "\(norm.name) mean[\(c)]: \(rm) vs \(0.1 * mean)")
+                #expect(abs(rv - (0.9 + 0.1 * variance * N / (N - 1))) <= 1e-5 * max(1, variance), "\(norm.name) var[\(c)]")
+            }
+        }
+    }
+
+    @Test("batch norm, exact mode: parameters and running averages bit-identical for 1, 2 and 3 workers (5 micro-batches per step, several per worker), and training lowers the NLL")
+    func batchNormExactModeBitwise() throws {
+        let p = try Self.problem(reproducible: true, batchNorm: true)
         try expectBitIdenticalTraining(threads: [1, 2, 3]) { try makeTrainer(p, threads: $0) }
     }
 }

@@ -108,6 +108,40 @@ struct ImageToolTests {
         }
     }
 
+    @Test("batch normalisation (--image-batch-norm): exact mode writes the same bytes at 1×1, 1×2 and 2×2, also with several micro-batches per step; the running averages moved and are saved; evaluate (running averages) matches train's validation; inspect names it")
+    func batchNorm() throws {
+        guard MPIToolTests.mpirun != nil else { print("skipped: mpirun not found"); return }
+        let dir = try Tool.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        for (name, batch) in [("b40", ["--micro-batch", "40"]), ("b40x8", ["--micro-batch", "8"])] {
+            let exact = ["--reproducible", "--image-batch-norm"] + batch
+            let single = try Tool.flow(Self.small("\(dir)/\(name)-1x1", exact + ["--threads", "1"]))
+            try #require(single.status == 0, "\(single.output)")
+            let reference = try #require(Tool.bytes("\(dir)/\(name)-1x1/model.safetensors"))
+            for (ranks, threads) in [(1, 2), (2, 2)] {
+                let run = "\(name)-\(ranks)x\(threads)"
+                let args = Self.small("\(dir)/\(run)", exact + ["--threads", String(threads)])
+                let r = ranks == 1 ? try Tool.flow(args) : try MPIToolTests.launch(ranks, args)
+                #expect(r.status == 0, "\(run): \(r.output)")
+                #expect(Tool.bytes("\(dir)/\(run)/model.safetensors") == reference, "\(run) differs from 1×1")
+            }
+        }
+        let checkpoint = try Checkpoint.load(path: "\(dir)/b40-1x1/model.safetensors")
+        #expect(checkpoint.model.configuration.image?.batchNorm == true && checkpoint.model.configuration.image?.actNorm == false)
+        let mean = try #require(checkpoint.model.tensor("final.checkerboard.0.batchnorm.running_mean"))
+        let variance = try #require(checkpoint.model.tensor("final.checkerboard.0.batchnorm.running_var"))
+        #expect(mean.contains { $0 != 0 } && variance.contains { $0 != 1 }, "running averages \(mean) \(variance)")
+        #expect(checkpoint.model.tensor("final.checkerboard.0.actnorm.bias") == nil)
+        let e = try Self.json(["evaluate", "--model", "\(dir)/b40-1x1", "--json", "--threads", "2"])
+        let metrics = try String(contentsOfFile: "\(dir)/b40-1x1/metrics.csv", encoding: .utf8).split(separator: "\n")
+        let header = metrics[0].split(separator: ","), last = metrics.last!.split(separator: ",", omittingEmptySubsequences: false)
+        let column = try #require(header.firstIndex(of: "validation_nll"))
+        let validation = try #require(Double(last[column]))
+        #expect(abs(validation - (e["nll"] as? Double ?? .nan)) < 1e-3 * abs(validation), "\(validation) vs \(e)")
+        let inspect = try Tool.flow(["inspect", "--model", "\(dir)/b40-1x1"])
+        #expect(inspect.stdout.contains("+ batch norm 4 (+ running mean and variance)"), "\(inspect.stdout)")
+    }
+
     @Test("class-conditional image flow (digits, --condition class): the same bytes at 1×1, 1×2 and 2×2 in exact mode; each coupling's ResNet has its context weight; sample --class k decodes the same z to other images per class; evaluate reports the conditional and the marginal NLL")
     func classConditional() throws {
         let dir = try Tool.temporaryDirectory()
@@ -221,6 +255,9 @@ struct ImageToolTests {
         (["train", "--dataset", "digits", "--limit-rows", "0"], "invalid --limit-rows 0"),
         (["train", "--dataset", "digits", "--arch", "mlp", "--channels", "8"], "apply to image flows (--arch realnvp-small or realnvp-paper), not --arch mlp"),
         (["train", "--dataset", "digits", "--arch", "realnvp-small", "--scales", "3"], "final.checkerboard.0 would be a checkerboard coupling on 8×1×1 images"),
+        (["train", "--dataset", "digits", "--arch", "realnvp-small", "--image-batch-norm", "--image-act-norm"], "--image-batch-norm replaces ActNorm (drop --image-act-norm)"),
+        (["train", "--dataset", "digits", "--image-batch-norm"], "give --arch realnvp-small or realnvp-paper"),
+        (["train", "--dataset", "digits", "--arch", "realnvp-small", "--image-batch-norm", "--overlap", "on"], "--overlap on: batch normalisation"),
     ])
     func badFlags(args: [String], message: String) throws {
         let dir = try Tool.temporaryDirectory()

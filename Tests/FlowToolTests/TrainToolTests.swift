@@ -246,9 +246,10 @@ struct PythonExampleTests {
 }
 
 extension PythonExampleTests {
-    @Test("examples/load_checkpoint.py on discrete data: flow-mpirun's evaluation noise (Philox) and the logit reproduced, for the digits MLP flow and a class-conditional image flow",
+    @Test("examples/load_checkpoint.py on discrete data: flow-mpirun's evaluation noise (Philox) and the logit reproduced, for the digits MLP flow, a class-conditional image flow and an image flow with batch normalisation (its running averages)",
           arguments: [["--couplings", "2", "--hidden", "8", "--hidden-layers", "1"],
-                      ["--condition", "class"] + ImageToolTests.tiny])
+                      ["--condition", "class"] + ImageToolTests.tiny,
+                      ["--image-batch-norm"] + ImageToolTests.tiny])
     func loadCheckpointDiscrete(flags: [String]) throws {
         guard Self.pythonAvailable else { return }
         let dir = try Tool.temporaryDirectory()

@@ -111,6 +111,14 @@ public struct FlowNetwork<Scalar: FlowScalar>: Sendable {
         return max(1, min(limit, (64 << 20) / bytesPerRow))
     }
 
+    /// Whether the chain has transforms whose training passes read statistics of the global batch (batch
+    /// normalisation): a trainer then runs ``forwardWithBatchStatistics(_:worker:parameters:statistics:)``.
+    public var hasBatchStatistics: Bool { transforms.contains { $0.batchStatistics != nil } }
+    /// The number of transforms with batch statistics.
+    public var batchStatisticsTransformCount: Int { transforms.reduce(0) { $0 + ($1.batchStatistics != nil ? 1 : 0) } }
+    /// The largest ``BatchStatisticsTransform/statisticsCount`` of the chain (0 without batch statistics).
+    public var batchStatisticsWidth: Int { transforms.reduce(0) { max($0, $1.batchStatistics?.count ?? 0) } }
+
     /// Whether the chain has ActNorms with a data-dependent initialisation (image flows).
     public var hasDataDependentInitialization: Bool { transforms.contains { $0.base is ImageActNorm<Scalar> } }
 
@@ -175,6 +183,16 @@ public struct FlowNetwork<Scalar: FlowScalar>: Sendable {
     public func forward(
         _ x: UnsafePointer<Scalar>, rows: Int, parameters p: UnsafePointer<Scalar>, workspace ws: FlowWorkspace<Scalar>
     ) {
+        loadInput(x, rows: rows, workspace: ws)
+        let logDet = ws[logDetBuffer]
+        for (i, f) in transforms.enumerated() {
+            f.forward(ws[values[i]], rows: rows, parameters: p, workspace: ws, output: ws[values[i + 1]], logDet: logDet)
+        }
+    }
+
+    /// The start of a forward pass: the rows x `[rows, D]` (or [x, c] `[rows, D + K]`) into the chain's input, a
+    /// conditional flow's standardised context into the couplings' buffer, the per-row log-det zeroed.
+    public func loadInput(_ x: UnsafePointer<Scalar>, rows: Int, workspace ws: FlowWorkspace<Scalar>) {
         precondition(rows <= ws.capacity, "forward: \(rows) rows exceed the workspace capacity \(ws.capacity)")
         if let context {
             // Rows [x, c]: x to the chain's input, the standardised c to the couplings' context buffer.
@@ -188,11 +206,7 @@ public struct FlowNetwork<Scalar: FlowScalar>: Sendable {
         } else {
             ws[values[0]].update(from: x, count: rows * dim)
         }
-        let logDet = ws[logDetBuffer]
-        logDet.update(repeating: 0, count: rows)
-        for (i, f) in transforms.enumerated() {
-            f.forward(ws[values[i]], rows: rows, parameters: p, workspace: ws, output: ws[values[i + 1]], logDet: logDet)
-        }
+        ws[logDetBuffer].update(repeating: 0, count: rows)
     }
 
     /// Per-row NLL after a forward pass, up to the constant log-det: −log N(z; 0, I) − per-row log-det (nats),
@@ -306,6 +320,14 @@ struct ChainBuilder<Scalar: FlowScalar> {
 
     /// Appends the transform `make` builds with the chain's layout builders.
     mutating func append<T: FlowTransform>(
+        _ make: (inout ParameterLayout.Builder, inout WorkspaceLayout.Builder) -> T
+    ) where T.Scalar == Scalar {
+        parameters.beginTransform()
+        transforms.append(AnyFlowTransform(make(&parameters, &buffers)))
+    }
+
+    /// Appends a transform with batch statistics, keeping its training passes.
+    mutating func append<T: BatchStatisticsTransform>(
         _ make: (inout ParameterLayout.Builder, inout WorkspaceLayout.Builder) -> T
     ) where T.Scalar == Scalar {
         parameters.beginTransform()

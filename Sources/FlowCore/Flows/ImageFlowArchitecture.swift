@@ -7,12 +7,12 @@
 ///     final on [c, h, w]:    K_final checkerboard couplings
 ///
 /// Every coupling's s and t come from one ResNet (``ConvResNet``, `channels` wide, `resBlocks` blocks) and is
-/// followed by an ``ImageActNorm`` when `actNorm`. Factor-out keeps the first channels active (a prefix of the
+/// followed by an ``ImageActNorm`` when `actNorm`, or by an ``ImageBatchNorm`` when `batchNorm` (the paper's §3.7). Factor-out keeps the first channels active (a prefix of the
 /// channel-major row) and passes the rest through every later transform, so the latent z is the row itself and its
 /// density the standard normal over all C·H·W values (paper §3.6, eq. 16 with a unit Gaussian prior on every scale).
 ///
 /// Arguments: `input` `[C, H, W]` (H and W divisible by 2^levels); `levels`; couplings per stage; `channels` C′;
-/// `resBlocks` B; `actNorm`.
+/// `resBlocks` B; `actNorm`; `batchNorm` (at most one of the two).
 ///
 /// Example: `ImageFlowArchitecture.realNVPSmall(input: ImageShape(channels: 1, height: 28, width: 28))`, about
 /// 630k parameters.
@@ -33,10 +33,13 @@ public struct ImageFlowArchitecture: Codable, Hashable, Sendable {
     public var resBlocks: Int
     /// An ``ImageActNorm`` after every coupling.
     public var actNorm: Bool
+    /// An ``ImageBatchNorm`` after every coupling (instead of ActNorm; statistics of the global batch in training,
+    /// running averages in evaluation).
+    public var batchNorm: Bool
 
     /// An architecture; the defaults are `realnvp-small`'s.
     public init(input: ImageShape, levels: Int = 2, checkerboardCouplings: Int = 3, channelCouplings: Int = 3,
-                finalCouplings: Int = 4, channels: Int = 32, resBlocks: Int = 2, actNorm: Bool = true) {
+                finalCouplings: Int = 4, channels: Int = 32, resBlocks: Int = 2, actNorm: Bool = true, batchNorm: Bool = false) {
         self.input = input
         self.levels = levels
         self.checkerboardCouplings = checkerboardCouplings
@@ -45,6 +48,7 @@ public struct ImageFlowArchitecture: Codable, Hashable, Sendable {
         self.channels = channels
         self.resBlocks = resBlocks
         self.actNorm = actNorm
+        self.batchNorm = batchNorm
     }
 
     /// `realnvp-small`: 2 levels of 3 + 3 couplings, 4 final, ResNets of 32 channels × 2 blocks, ActNorm (about
@@ -59,7 +63,35 @@ public struct ImageFlowArchitecture: Codable, Hashable, Sendable {
 
     enum CodingKeys: String, CodingKey {
         case input, levels, checkerboardCouplings = "checkerboard_couplings", channelCouplings = "channel_couplings",
-            finalCouplings = "final_couplings", channels, resBlocks = "res_blocks", actNorm = "act_norm"
+            finalCouplings = "final_couplings", channels, resBlocks = "res_blocks", actNorm = "act_norm", batchNorm = "batch_norm"
+    }
+
+    /// Decodes a stored architecture (files written before batch normalisation existed have no `batch_norm`: false).
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        input = try c.decode(ImageShape.self, forKey: .input)
+        levels = try c.decode(Int.self, forKey: .levels)
+        checkerboardCouplings = try c.decode(Int.self, forKey: .checkerboardCouplings)
+        channelCouplings = try c.decode(Int.self, forKey: .channelCouplings)
+        finalCouplings = try c.decode(Int.self, forKey: .finalCouplings)
+        channels = try c.decode(Int.self, forKey: .channels)
+        resBlocks = try c.decode(Int.self, forKey: .resBlocks)
+        actNorm = try c.decode(Bool.self, forKey: .actNorm)
+        batchNorm = try c.decodeIfPresent(Bool.self, forKey: .batchNorm) ?? false
+    }
+
+    /// Encodes every field (`batch_norm` only when set, so that ActNorm models' metadata is unchanged).
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(input, forKey: .input)
+        try c.encode(levels, forKey: .levels)
+        try c.encode(checkerboardCouplings, forKey: .checkerboardCouplings)
+        try c.encode(channelCouplings, forKey: .channelCouplings)
+        try c.encode(finalCouplings, forKey: .finalCouplings)
+        try c.encode(channels, forKey: .channels)
+        try c.encode(resBlocks, forKey: .resBlocks)
+        try c.encode(actNorm, forKey: .actNorm)
+        if batchNorm { try c.encode(batchNorm, forKey: .batchNorm) }
     }
 
     /// One transform of the chain, as built.
@@ -68,6 +100,8 @@ public struct ImageFlowArchitecture: Codable, Hashable, Sendable {
         case coupling(name: String, shape: ImageShape, mask: ImageMask)
         /// An ActNorm after a coupling.
         case actNorm(name: String, shape: ImageShape)
+        /// A batch normalisation after a coupling.
+        case batchNorm(name: String, shape: ImageShape)
         /// A squeeze of the active shape.
         case squeeze(name: String, shape: ImageShape)
         /// The end of a level: `shape`'s last `factoredChannels` channels go to the latent.
@@ -83,6 +117,7 @@ public struct ImageFlowArchitecture: Codable, Hashable, Sendable {
                 let name = "\(prefix).\(k)"
                 out.append(.coupling(name: name, shape: shape, mask: .alternating(checkerboard: checkerboard, index: k)))
                 if actNorm { out.append(.actNorm(name: "\(prefix).\(k).actnorm", shape: shape)) }
+                if batchNorm { out.append(.batchNorm(name: "\(prefix).\(k).batchnorm", shape: shape)) }
             }
         }
         for level in 0..<levels {
@@ -121,6 +156,9 @@ public struct ImageFlowArchitecture: Codable, Hashable, Sendable {
         if couplingCount < 1 { try fail("final-couplings", finalCouplings, "the flow needs at least one coupling") }
         if channels < 1 || channels > 1024 { try fail("channels", channels, "need 1 … 1024 feature maps") }
         if resBlocks < 0 || resBlocks > 64 { try fail("res-blocks", resBlocks, "need 0 … 64 residual blocks") }
+        if actNorm && batchNorm {
+            throw FlowConfigurationError(field: "image-batch-norm", message: "ActNorm and batch normalisation are alternatives: --image-batch-norm replaces ActNorm (drop --image-act-norm)")
+        }
         // A checkerboard coupling on 1×1 images transforms nothing (or conditions on nothing).
         for case let .coupling(name, shape, .checkerboard) in steps where shape.pixels < 2 {
             throw FlowConfigurationError(field: "scales", value: "\(levels)",
@@ -132,7 +170,8 @@ public struct ImageFlowArchitecture: Codable, Hashable, Sendable {
         }
     }
 
-    /// Trainable parameters (each coupling's ResNet and scale, each ActNorm's 2 per channel).
+    /// Trainable parameters (each coupling's ResNet and scale, each ActNorm's or batch norm's 2 per channel; batch norm's
+    /// running averages are saved state, not counted).
     public var parameterCount: Int {
         var total = 0
         for step in steps {
@@ -142,7 +181,7 @@ public struct ImageFlowArchitecture: Codable, Hashable, Sendable {
                 if case .checkerboard = mask { (ci, co) = (shape.channels, shape.channels) } else { (ci, co) = (shape.channels / 2, shape.channels / 2) }
                 let C = channels
                 total += (ci * C * 9 + C) + resBlocks * 2 * (C * C * 9 + C) + (C * 2 * co * 9 + 2 * co) + co
-            case let .actNorm(_, shape): total += 2 * shape.channels
+            case let .actNorm(_, shape), let .batchNorm(_, shape): total += 2 * shape.channels
             case .squeeze, .factorOut: break
             }
         }
@@ -171,6 +210,8 @@ public struct ImageFlowArchitecture: Codable, Hashable, Sendable {
                 }
             case let .actNorm(name, shape):
                 chain.append { p, w in ImageActNorm<Scalar>(name: name, shape: shape, features: D, parameters: &p, workspace: &w) }
+            case let .batchNorm(name, shape):
+                chain.append { p, w in ImageBatchNorm<Scalar>(name: name, shape: shape, features: D, parameters: &p, workspace: &w) }
             case let .squeeze(name, shape):
                 chain.append { _, w in Squeeze<Scalar>(name: name, shape: shape, features: D, workspace: &w) }
             case .factorOut:

@@ -238,7 +238,8 @@ public struct RealNVP<Scalar: FlowScalar>: Sendable {
     /// The training objective on a batch x `[rows, D]` (continuous data; dequantised already when the model
     /// has a preprocessing) and its gradient: loss = mean NLL (nats, data units) + λ·Σ‖W‖² over weight
     /// matrices; `gradient` has the flat parameter layout. A conditional model's NLL is that of p(x | c), `context`
-    /// `[rows, K]`.
+    /// `[rows, K]`. With batch normalisation (``FlowNetwork/hasBatchStatistics``) this is the training mode: the
+    /// statistics of all `rows` rows as one batch, in one pass.
     public func lossAndGradient(_ x: Matrix<Scalar>, context: Matrix<Scalar>? = nil, l2: Double = 0)
         -> (loss: Double, nll: Double, penalty: Double, gradient: [Scalar])
     {
@@ -251,6 +252,19 @@ public struct RealNVP<Scalar: FlowScalar>: Sendable {
         var first = true
         pre.values.withUnsafeBufferPointer { ub in
             grad.withUnsafeMutableBufferPointer { gb in
+                if network.hasBatchStatistics {
+                    let ws = network.makeWorkspace(capacity: n)
+                    let statistics = LocalBatchStatistics(slots: 1, width: network.batchStatisticsWidth)
+                    let passes = [BatchPass(rows: n, workspace: ws, gradient: gb.baseAddress!, slot: 0)]
+                    parameters.withUnsafeBufferPointer { pp in
+                        let p = pp.baseAddress!
+                        network.loadInput(ub.baseAddress!, rows: n, workspace: ws)
+                        network.forwardWithBatchStatistics(passes, worker: 0, parameters: p, statistics: statistics)
+                        nllSum += network.negativeLogLikelihood(rows: n, workspace: ws)
+                        network.backwardNLLWithBatchStatistics(passes, worker: 0, parameters: p, statistics: statistics)
+                    }
+                    return
+                }
                 chunked(n) { range, ws, p in
                     network.forward(ub.baseAddress! + range.lowerBound * W, rows: range.count, parameters: p, workspace: ws)
                     nllSum += network.negativeLogLikelihood(rows: range.count, workspace: ws)

@@ -326,6 +326,7 @@ public struct Checkpoint: Sendable {
             var s = "image flow on \(a.input): \(a.levels) level\(a.levels == 1 ? "" : "s") of \(a.checkerboardCouplings) checkerboard + "
                 + "\(a.channelCouplings) channel-wise couplings, \(a.finalCouplings) final, ResNets \(a.channels) channels × \(a.resBlocks) blocks"
             if a.actNorm { s += ", ActNorm" }
+            if a.batchNorm { s += ", batch norm (global batch statistics)" }
             if case let .dequantizeLogit(levels, alpha) = c.preprocessing { s += ", dequantised \(levels) levels + logit(α = \(alpha))" }
             return s
         }

@@ -17,8 +17,10 @@ import CFlowSupport
 /// tile by tile over whole image rows (``tileRows(width:)``), so the im2col columns stay in cache and the scratch does
 /// not grow with the batch.
 ///
-/// Chosen over oneDNN by measurement (BENCHMARKS.md §13); checked against a direct Float64 convolution and by
-/// finite differences in `ConvolutionTests`.
+/// Measured against oneDNN 2.6 on realnvp-small's shapes (BENCHMARKS.md §13, `flow-conv-bench` and
+/// `Benchmarks/Convolution/conv_onednn.cpp`): faster than oneDNN given plain NCHW tensors (its im2col + GEMM path),
+/// 1.6× slower than its AVX-512 direct kernels on blocked layouts, reorders included; adopting those is open work.
+/// Checked against a direct Float64 convolution and by finite differences in `ConvolutionTests`.
 public enum Convolution3x3 {
     /// The spatial and batch extent of a pass: n images of H × W.
     public struct Extent: Hashable, Sendable {

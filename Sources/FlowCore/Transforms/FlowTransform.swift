@@ -63,8 +63,21 @@ public struct AnyFlowTransform<Scalar: FlowScalar>: Sendable {
     let inversePass: @Sendable (UnsafePointer<Scalar>, Int, UnsafePointer<Scalar>, FlowWorkspace<Scalar>,
                                 UnsafeMutablePointer<Scalar>) -> Void
 
+    /// The training passes of a transform with batch statistics, nil for every other transform.
+    public let batchStatistics: BatchStatisticsPasses<Scalar>?
+
     /// Wraps `transform`.
     public init<T: FlowTransform>(_ transform: T) where T.Scalar == Scalar {
+        self.init(transform, batchStatistics: nil)
+    }
+
+    /// Wraps `transform` with its training passes that read the global batch's statistics.
+    public init<T: BatchStatisticsTransform>(_ transform: T) where T.Scalar == Scalar {
+        self.init(transform, batchStatistics: BatchStatisticsPasses(transform))
+    }
+
+    init<T: FlowTransform>(_ transform: T, batchStatistics: BatchStatisticsPasses<Scalar>?) where T.Scalar == Scalar {
+        self.batchStatistics = batchStatistics
         base = transform
         forwardPass = { transform.forward($0, rows: $1, parameters: $2, workspace: $3, output: $4, logDet: $5) }
         backwardPass = {
@@ -102,4 +115,31 @@ public struct AnyFlowTransform<Scalar: FlowScalar>: Sendable {
         _ y: UnsafePointer<Scalar>, rows n: Int, parameters p: UnsafePointer<Scalar>, workspace ws: FlowWorkspace<Scalar>,
         output x: UnsafeMutablePointer<Scalar>
     ) { inversePass(y, n, p, ws, x) }
+}
+
+/// The training passes of a ``BatchStatisticsTransform`` with its concrete type erased (closures made where the
+/// transform's type is known, like ``AnyFlowTransform``'s).
+public struct BatchStatisticsPasses<Scalar: FlowScalar>: Sendable {
+    /// See ``BatchStatisticsTransform/statisticsCount``.
+    public let count: Int
+    let forwardStatistics: @Sendable (UnsafePointer<Scalar>, Int, UnsafeMutablePointer<Double>) -> Void
+    let forward: @Sendable (UnsafePointer<Scalar>, Int, UnsafePointer<Double>, UnsafePointer<Scalar>, FlowWorkspace<Scalar>,
+                            UnsafeMutablePointer<Scalar>, UnsafeMutablePointer<Scalar>) -> Void
+    let backwardStatistics: @Sendable (UnsafePointer<Scalar>, UnsafePointer<Scalar>, Int, FlowWorkspace<Scalar>,
+                                       UnsafeMutablePointer<Double>) -> Void
+    let backward: @Sendable (UnsafePointer<Scalar>, Scalar, UnsafePointer<Scalar>, Int, UnsafePointer<Double>, UnsafePointer<Scalar>,
+                             UnsafeMutablePointer<Scalar>, Bool, FlowWorkspace<Scalar>, UnsafeMutablePointer<Scalar>?) -> Void
+    let updateRunningAverages: @Sendable (UnsafePointer<Double>, UnsafeMutablePointer<Scalar>) -> Void
+
+    init<T: BatchStatisticsTransform>(_ t: T) where T.Scalar == Scalar {
+        count = t.statisticsCount
+        forwardStatistics = { t.forwardStatistics($0, rows: $1, into: $2) }
+        forward = { t.forward($0, rows: $1, batchTotals: $2, parameters: $3, workspace: $4, output: $5, logDet: $6) }
+        backwardStatistics = { t.backwardStatistics($0, input: $1, rows: $2, workspace: $3, into: $4) }
+        backward = {
+            t.backward($0, dLogDet: $1, input: $2, rows: $3, batchTotals: $4, parameters: $5, gradient: $6, accumulate: $7,
+                       workspace: $8, dx: $9)
+        }
+        updateRunningAverages = { t.updateRunningAverages(forwardTotals: $0, parameters: $1) }
+    }
 }

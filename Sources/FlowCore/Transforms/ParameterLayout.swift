@@ -29,6 +29,10 @@ public struct TensorSlot: Hashable, Sendable {
     public var initializer: TensorInitializer
     /// The transform that declared it (its index in the flow's chain).
     public var transform: Int
+    /// False for state that is saved with the parameters but not trained (batch norm's running averages: PyTorch's
+    /// "buffers"): its gradient is always zero, so Adam leaves it as it is, and it is not counted in
+    /// ``ParameterLayout/parameterCount``.
+    public var isTrainable: Bool = true
 }
 
 /// One dense layer y = x·Wᵀ + b inside the flat parameter buffer.
@@ -68,7 +72,7 @@ public struct ParameterLayout: Hashable, Sendable {
     public let bucketOfTransform: [Int?]
     /// Elements in the flat buffer, padding included.
     public let storageCount: Int
-    /// Number of trainable parameters (padding excluded).
+    /// Number of trainable parameters (padding and untrained state such as running averages excluded).
     public let parameterCount: Int
 
     /// Collects the tensors of a chain while its transforms are built: each transform calls
@@ -86,16 +90,17 @@ public struct ParameterLayout: Hashable, Sendable {
         /// Starts the next transform of the chain (its tensors form one bucket).
         public mutating func beginTransform() { ranges.append(nil) }
 
-        /// Declares tensor `name` of `shape` for the current transform and returns its offset.
+        /// Declares tensor `name` of `shape` for the current transform and returns its offset. `trainable` false
+        /// declares saved state that is not trained (``TensorSlot/isTrainable``).
         public mutating func tensor(_ name: String, shape: [Int], initializer: TensorInitializer,
-                                    isWeightMatrix: Bool = false) -> Int {
+                                    isWeightMatrix: Bool = false, trainable: Bool = true) -> Int {
             precondition(!ranges.isEmpty, "declare tensors after beginTransform()")
             let count = shape.reduce(1, *)
             let at = offset
             tensors.append(TensorSlot(name: name, shape: shape, offset: at, count: count, isWeightMatrix: isWeightMatrix,
-                                      initializer: initializer, transform: ranges.count - 1))
+                                      initializer: initializer, transform: ranges.count - 1, isTrainable: trainable))
             offset += (count + 15) / 16 * 16
-            params += count
+            if trainable { params += count }
             ranges[ranges.count - 1] = (ranges[ranges.count - 1]?.lowerBound ?? at)..<offset
             return at
         }

@@ -310,6 +310,7 @@ extension TrainingConfiguration {
                 cmp("--channel-couplings", x.channelCouplings, y.channelCouplings)
                 cmp("--final-couplings", x.finalCouplings, y.finalCouplings)
                 cmp("--image-act-norm", x.actNorm, y.actNorm)
+                cmp("--image-batch-norm", x.batchNorm, y.batchNorm)
                 cmp("--image-shape", "\(x.input)", "\(y.input)")
             }
         } else {
