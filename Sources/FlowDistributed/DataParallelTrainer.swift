@@ -169,11 +169,18 @@ public final class DataParallelTrainer: @unchecked Sendable {
         evaluator = ShardedEvaluator(network: network, communicator: communicator, pool: pool)
         self.options = options
         // Batch normalisation: one row of statistics per pass (a global worker index, or a micro-batch in exact mode).
-        let statistics = network.hasBatchStatistics
-            ? SyncBatchStatistics(communicator: communicator, workers: threads,
-                                  slots: configuration.reproducible ? max(1, plan.microBatchCount) : R * threads,
-                                  width: network.batchStatisticsWidth, transforms: network.batchStatisticsTransformCount)
-            : nil
+        var statistics: SyncBatchStatistics?
+        if network.hasBatchStatistics {
+            try Self.checkBatchStatisticsRows(network: network, rows: train.rows, batchSize: configuration.batchSize)
+            // Ranks may run different numbers of workers: the slots of rank r are r·T_max ..< r·T_max + T_r.
+            var most = [Int64(threads)]
+            try most.withUnsafeMutableBufferPointer { try communicator.allreduceMax($0) }
+            let stride = Int(most[0])
+            statistics = SyncBatchStatistics(communicator: communicator, workers: threads,
+                                             slots: configuration.reproducible ? max(1, plan.microBatchCount) : R * stride,
+                                             slotStride: stride, width: network.batchStatisticsWidth,
+                                             transforms: network.batchStatisticsTransformCount)
+        }
         let group = WorkerGroup(network: network, communicator: communicator, pool: pool, data: data,
                                 parameters: initial, workers: workers, batchStatistics: statistics)
         self.group = group
@@ -185,6 +192,18 @@ public final class DataParallelTrainer: @unchecked Sendable {
         exchange = makeGradientExchange(mode, group: group, configuration: configuration)
         optimizerStep = OptimizerStep(configuration: configuration, group: group, average: average)
         if let s = state { try restore(s) }
+    }
+
+    /// Batch statistics need at least two values per channel in every training batch (PyTorch refuses the same):
+    /// with one, the variance is 0 and the log-det grows without bound. Checks the full and the last, partial batch.
+    /// - Throws: ``FlowConfigurationError`` naming `--batch-size`.
+    static func checkBatchStatisticsRows(network: FlowNetwork<Float>, rows: Int, batchSize: Int) throws {
+        let B = min(batchSize, rows), last = rows % B == 0 ? B : rows % B, needed = network.batchStatisticsMinimumRows
+        guard min(B, last) < needed else { return }
+        throw FlowConfigurationError(field: "batch-size", value: "\(batchSize)",
+            message: "batch normalisation needs more than one value per channel in every training batch, and a batch of \(min(B, last)) row\(min(B, last) == 1 ? "" : "s") "
+                + (last < B ? "(the last of each epoch: \(rows) rows in batches of \(B)) " : "")
+                + "has one at its smallest scale; need \(needed) rows or more (or ActNorm instead of --image-batch-norm)")
     }
 
     /// Restores parameters, optimiser state and position from a checkpoint's state.

@@ -44,8 +44,10 @@ struct ReducedGradient {
     var scale: Double
     /// The elements whose update this rank computes.
     var owned: Range<Int>
-    /// Whether a non-finite value was flagged while reducing (exact mode).
+    /// Whether a non-finite value was flagged while reducing (exact mode), or in the batch's statistics.
     var nonFinite: Bool
+    /// Where a flagged non-finite value appeared, when the gradient's norms cannot tell (batch statistics).
+    var nonFiniteLocation: String? = nil
 }
 
 /// One way of turning the workers' forward and backward passes into the same reduced gradient on every rank.

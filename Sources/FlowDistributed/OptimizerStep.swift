@@ -62,8 +62,8 @@ final class OptimizerStep: @unchecked Sendable {
         if g.nonFinite || !norm.isFinite || !nll.isFinite {
             // Name where it appeared: the loss (forward pass), or the first tensor in backward order (from the
             // last transform down) whose gradient is not finite.
-            var location = nll.isFinite ? "the gradient" : "the loss (forward pass)"
-            if nll.isFinite, let t = (0..<tensors.count).reversed().first(where: { !normPartials[2 * $0].isFinite }) {
+            var location = g.nonFiniteLocation ?? (nll.isFinite ? "the gradient" : "the loss (forward pass)")
+            if g.nonFiniteLocation == nil, nll.isFinite, let t = (0..<tensors.count).reversed().first(where: { !normPartials[2 * $0].isFinite }) {
                 location = "the gradient of \(tensors[t].name) (transform \(group.network.transforms[tensors[t].transform].name))"
             }
             lastNonFiniteLocation = location
@@ -72,7 +72,8 @@ final class OptimizerStep: @unchecked Sendable {
                 throw TrainingStopped(message: "step \(step) (epoch \(e + 1), batch \(b + 1)): \(location) is not finite "
                     + "(NLL \(nll), gradient norm \(norm)); \(consecutiveNonFinite) consecutive non-finite step(s); "
                     + "policy --on-nonfinite \(configuration.onNonFinite.rawValue). Parameters were not updated, and nothing is "
-                    + "written from this state (checkpoints written before it are intact). Try a lower --lr or --clip-norm.")
+                    + "written from this state (checkpoints written before it are intact). "
+                    + (g.nonFiniteLocation != nil ? "Check the data for extreme values." : "Try a lower --lr or --clip-norm."))
             }
             return report
         }

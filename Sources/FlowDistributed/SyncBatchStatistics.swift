@@ -9,8 +9,8 @@ import Synchronization
 ///
 /// Buffers: `partials` `[slots, width]` (Double), one row per pass of the step; `totals` `[width]`; `recorded`
 /// `[transforms, width]`, each batch-statistics transform's forward totals of the last step (for the running
-/// averages). Slots are global: a worker's index R·rank + w in the default modes, the micro-batch index in exact mode,
-/// so a slot is written on exactly one rank.
+/// averages). Slots are global: rank·T_max + w in the default modes (T_max the most workers any rank runs), the
+/// micro-batch index in exact mode, so a slot is written on exactly one rank.
 ///
 /// A reduction is a barrier of this rank's workers: each writes its passes' rows and arrives; the coordinating thread
 /// (worker 0, the one that may call MPI) waits for the others, allreduces the whole `[slots, width]` matrix across the
@@ -23,6 +23,8 @@ final class SyncBatchStatistics: BatchStatisticsReducer, @unchecked Sendable {
     let workers: Int
     /// Rows of `partials` and values per row.
     let slots: Int, width: Int
+    /// Slots per rank in the default modes: T_max.
+    let slotStride: Int
     let partialRows: AlignedBuffer<Double>
     let totals: AlignedBuffer<Double>
     let recorded: AlignedBuffer<Double>
@@ -36,11 +38,12 @@ final class SyncBatchStatistics: BatchStatisticsReducer, @unchecked Sendable {
     var error: Error?
 
     /// For `transforms` batch-statistics transforms of up to `width` statistics, `slots` passes per step, `workers`
-    /// threads on this rank.
-    init(communicator: any Communicator, workers: Int, slots: Int, width: Int, transforms: Int) {
+    /// threads on this rank, `slotStride` slots per rank (the default modes' numbering).
+    init(communicator: any Communicator, workers: Int, slots: Int, slotStride: Int, width: Int, transforms: Int) {
         self.communicator = communicator
         self.workers = workers
         self.slots = slots
+        self.slotStride = slotStride
         self.width = width
         partialRows = AlignedBuffer(count: slots * width)
         totals = AlignedBuffer(count: width)

@@ -14,8 +14,15 @@ extension DataParallelTrainer {
     /// - Throws: ``CommunicatorError``; ``TrainingStopped`` when the non-finite policy ends training.
     public func trainStep() throws -> StepReport {
         let t0 = now()
-        let (n, nllSum, gradient) = try computeGradient()
+        var (n, nllSum, gradient) = try computeGradient()
         let t1 = now()
+        if let statistics = group.batchStatistics,
+           let name = network.nonFiniteBatchStatistics(parameters: parameters.base, forwardTotals: { statistics.forwardTotals($0) }) {
+            // An outlier can leave the normalised loss finite but the batch's statistics or running averages not:
+            // the step is non-finite (skipped or stopping, by the policy).
+            gradient.nonFinite = true
+            gradient.nonFiniteLocation = "the batch statistics of \(name) (its running averages would not be finite)"
+        }
         if let faults = options.faults, faults.poisonGradient(step) { gradient.gradient[0] = .nan }
         let allreduceBefore = group.timings.allreduce
         var report: StepReport

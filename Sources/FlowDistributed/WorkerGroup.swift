@@ -80,7 +80,7 @@ final class WorkerGroup: @unchecked Sendable {
     }
 
     /// ``computeShard(_:bucketDone:)`` for a chain with batch normalisation: the worker's one pass (none when its
-    /// shard is empty: it still takes part in every reduction of the statistics), slot R·rank + w.
+    /// shard is empty: it still takes part in every reduction of the statistics), slot rank·T_max + w.
     func computeShardWithBatchStatistics(_ w: Int, shard: Range<Int>, statistics: SyncBatchStatistics) {
         let wk = workers[w], p = UnsafePointer(parameters.base)
         wk.passes.removeAll(keepingCapacity: true)
@@ -88,7 +88,7 @@ final class WorkerGroup: @unchecked Sendable {
             data.gather(context.batch, shard, into: wk.input.base)
             network.loadInput(wk.input.base, rows: shard.count, workspace: wk.workspace)
             wk.passes.append(BatchPass(rows: shard.count, workspace: wk.workspace, gradient: wk.gradient.base,
-                                       slot: communicator.rank * pool.count + w))
+                                       slot: communicator.rank * statistics.slotStride + w))
         }
         network.forwardWithBatchStatistics(wk.passes, worker: w, parameters: p, statistics: statistics)
         if !shard.isEmpty {

@@ -45,11 +45,11 @@ struct ArchitectureOptions: ParsableArguments {
         var a: ImageFlowArchitecture
         switch arch {
         case .mlp?:
-            if sizesGiven { throw ValidationError("--channels, --res-blocks, --scales and the coupling counts apply to image flows (--arch realnvp-small or realnvp-paper), not --arch mlp") }
+            if sizesGiven { throw ValidationError("--channels, --res-blocks, --scales, the coupling counts and the normalisation (--image-act-norm, --image-batch-norm) apply to image flows (--arch realnvp-small or realnvp-paper), not --arch mlp") }
             return nil
         case nil:
             guard let base else {
-                if sizesGiven { throw ValidationError("--channels, --res-blocks, --scales and the coupling counts of image flows need --arch realnvp-small or realnvp-paper") }
+                if sizesGiven { throw ValidationError("--channels, --res-blocks, --scales, the coupling counts and the normalisation (--image-act-norm, --image-batch-norm) of image flows need --arch realnvp-small or realnvp-paper") }
                 return nil
             }
             a = base

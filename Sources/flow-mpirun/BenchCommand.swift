@@ -172,9 +172,14 @@ struct BenchCommand: ParsableCommand {
             \(String(format: "%.3f", Double(flops) / 1e6)) MFLOP per training sample (forward + backward matrix products)
             global batch \(batchSize), \(R) rank\(R > 1 ? "s" : "") on \(ctx.communicator.hostCount) host\(ctx.communicator.hostCount > 1 ? "s" : ""), BLAS \(BLASRuntime.coreName), \(warmup) warm-up + \(repeats) × \(steps) steps
             """)
+        // Batch normalisation's statistics are combined inside the backward pass: such runs never overlap (as in train).
+        let batchNorm = model.image?.batchNorm == true
+        if batchNorm && overlap == .on {
+            throw ValidationError("--overlap on: batch normalisation (--image-batch-norm) combines its statistics across ranks inside the backward pass, which the overlapped allreduce cannot run beside; use --overlap auto or off")
+        }
         var rows: [Row] = []
         for t in threadCounts {
-            let settings = R > 1 && compareOverlap && !reproducible ? [true, false] : [overlap.resolved(hosts: ctx.communicator.hostCount)]
+            let settings = R > 1 && compareOverlap && !reproducible && !batchNorm ? [true, false] : [overlap.resolved(hosts: ctx.communicator.hostCount)]
             for overlap in settings {
                 rows.append(try measure(ctx, model: model, threads: t, overlap: overlap))
             }
@@ -329,7 +334,7 @@ struct BenchCommand: ParsableCommand {
         let median = order[order.count / 2]
         let tm = splits[median]
         let per = 1e3 / Double(tm.steps)
-        return Row(ranks: ctx.worldSize, threads: threads, mode: reproducible ? "exact" : "default", overlap: overlap && ctx.worldSize > 1,
+        return Row(ranks: ctx.worldSize, threads: threads, mode: reproducible ? "exact" : "default", overlap: trainer.overlapAllreduce,
                    samplesPerSecond: rates[median], samplesPerSecondMin: rates[order.first!], samplesPerSecondMax: rates[order.last!],
                    gflops: rates[median] * Double(model.trainingFLOPsPerSample) / 1e9, msPerStep: 1e3 * Double(batchSize) / rates[median],
                    computeMs: tm.compute * per, reductionMs: tm.intraNodeReduction * per, allreduceMs: tm.allreduce * per,

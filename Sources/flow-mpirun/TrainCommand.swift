@@ -146,7 +146,7 @@ struct TrainCommand: ParsableCommand {
     /// - Throws: `ValidationError` for an image flow without an image shape, or with the MLP's flags.
     func applyArchitecture(_ model: inout FlowConfiguration) throws {
         let base = model.image
-        let sizesMessage = "--channels, --res-blocks, --scales and the coupling counts apply to image flows (--arch realnvp-small or realnvp-paper)"
+        let sizesMessage = "--channels, --res-blocks, --scales, the coupling counts and the normalisation (--image-act-norm, --image-batch-norm) apply to image flows (--arch realnvp-small or realnvp-paper)"
         switch architecture.arch {
         case .mlp?:
             if architecture.sizesGiven { throw ValidationError(sizesMessage + ", not --arch mlp") }

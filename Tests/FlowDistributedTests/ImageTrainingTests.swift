@@ -151,4 +151,51 @@ struct ImageTrainingTests {
         let p = try Self.problem(reproducible: true, batchNorm: true)
         try expectBitIdenticalTraining(threads: [1, 2, 3]) { try makeTrainer(p, threads: $0) }
     }
+
+    @Test("batch norm needs two values per channel in every batch: a 2×2 image squeezed to 1×1 channels refuses batches (or a last batch) of one row, naming --batch-size; two rows train")
+    func batchNormNeedsTwoValues() throws {
+        var a = Self.batchNormArchitecture
+        a.input = ImageShape(channels: 1, height: 2, width: 2)
+        a.finalCouplings = 0
+        let r = RandomStream(seed: 4, purpose: .auxiliary)
+        let data = Matrix(rows: 21, columns: 4, values: (0..<84).map { r.normal(UInt64($0)) })
+        func trainer(batch: Int) throws -> DataParallelTrainer {
+            try DataParallelTrainer(configuration: TrainingConfiguration(model: .imageFlow(a, preprocessing: .none), epochs: 1, batchSize: batch,
+                                                                         learningRate: 1e-3, seed: 1),
+                                    normalizer: .identity(dim: 4), train: data, validation: nil, communicator: SingleProcessCommunicator(), threads: 2)
+        }
+        for batch in [1, 4] {  // 21 rows in batches of 4: the last has one row
+            do {
+                _ = try trainer(batch: batch)
+                Issue.record("batch size \(batch) accepted")
+            } catch let e as FlowConfigurationError {
+                #expect(e.field == "batch-size" && "\(e)".contains("more than one value per channel"), "\(e)")
+            }
+        }
+        let t = try trainer(batch: 3)
+        while !t.finished { _ = try t.runEpoch() }
+        let finite = t.parameters.array.allSatisfy { $0.isFinite }
+        #expect(finite)
+    }
+
+    @Test("batch norm: a finite outlier that would make a running average overflow is a non-finite step (skipped, named), not a NaN in the model")
+    func batchNormOutlier() throws {
+        let c = try BundledDataset.digits.load()
+        var rows = c.features.gatherRows(0..<100)
+        let r = RandomStream(seed: 2, purpose: .auxiliary)
+        for e in rows.values.indices { rows.values[e] += r.uniform(UInt64(e)) }
+        rows.values[5 * 64 + 20] = 1e30
+        var config = TrainingConfiguration(model: .imageFlow(Self.batchNormArchitecture, preprocessing: .none), epochs: 2, batchSize: 10,
+                                           learningRate: 1e-3, seed: 3)
+        config.onNonFinite = .skip
+        let trainer = try DataParallelTrainer(configuration: config, normalizer: .identity(dim: 64), train: rows, validation: nil,
+                                              communicator: SingleProcessCommunicator(), threads: 2)
+        var skipped = 0
+        while !trainer.finished { skipped += try trainer.runEpoch().skippedSteps }
+        #expect(skipped == 2, "one step per epoch holds the outlier")
+        #expect(trainer.lastNonFiniteLocation?.contains("the batch statistics of levels.0.checkerboard.0.batchnorm") == true,
+                "\(trainer.lastNonFiniteLocation ?? "nil")")
+        let finite = trainer.parameters.array.allSatisfy { $0.isFinite }
+        #expect(finite)
+    }
 }

@@ -140,6 +140,17 @@ struct ImageToolTests {
         #expect(abs(validation - (e["nll"] as? Double ?? .nan)) < 1e-3 * abs(validation), "\(validation) vs \(e)")
         let inspect = try Tool.flow(["inspect", "--model", "\(dir)/b40-1x1"])
         #expect(inspect.stdout.contains("+ batch norm 4 (+ running mean and variance)"), "\(inspect.stdout)")
+        // Ranks with different numbers of threads (hosts of different sizes): the statistics' slots are numbered
+        // with the largest count, and the default mode trains as with equal counts (close to 1×1's loss).
+        let a = Self.small("\(dir)/mixed", ["--image-batch-norm", "--threads", "2"]), b = Self.small("\(dir)/mixed", ["--image-batch-norm", "--threads", "1"])
+        let mixed = try Tool.run(MPIToolTests.mpirun!, MPIToolTests.mpirunArguments(1, environment: [:]) + [Tool.binary] + a + [":"]
+                                     + MPIToolTests.mpirunArguments(1, environment: [:]) + [Tool.binary] + b, timeout: 300)
+        #expect(mixed.status == 0, "\(mixed.output)")
+        #expect(Tool.exists("\(dir)/mixed/model.safetensors"))
+        // bench reports the mode the trainer ran: batch normalisation never overlaps, and --overlap on is refused.
+        let bench = try Tool.flow(["bench", "--arch", "realnvp-small", "--image-batch-norm", "--channels", "4", "--res-blocks", "1",
+                                   "--steps", "1", "--warmup", "1", "--repeats", "1", "--threads", "1", "--overlap", "on"])
+        #expect(bench.status != 0 && bench.output.contains("--overlap on: batch normalisation"), "\(bench.output)")
     }
 
     @Test("class-conditional image flow (digits, --condition class): the same bytes at 1×1, 1×2 and 2×2 in exact mode; each coupling's ResNet has its context weight; sample --class k decodes the same z to other images per class; evaluate reports the conditional and the marginal NLL")

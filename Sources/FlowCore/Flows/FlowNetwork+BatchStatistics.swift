@@ -91,6 +91,21 @@ extension FlowNetwork {
         }
     }
 
+    /// The fewest rows a training batch needs for every batch-statistics transform (1 without any).
+    public var batchStatisticsMinimumRows: Int { transforms.reduce(1) { max($0, $1.batchStatistics?.minimumRows ?? 1) } }
+
+    /// The name of the first batch-statistics transform whose batch statistics (forward totals of the step, k-th such
+    /// transform: `forwardTotals(k)`) or updated running averages would not be finite in `Scalar`; nil when all are.
+    public func nonFiniteBatchStatistics(parameters p: UnsafePointer<Scalar>, forwardTotals: (Int) -> UnsafePointer<Double>) -> String? {
+        var ordinal = 0
+        for f in transforms {
+            guard let b = f.batchStatistics else { continue }
+            if !b.runningAveragesStayFinite(forwardTotals(ordinal), p) { return f.name }
+            ordinal += 1
+        }
+        return nil
+    }
+
     /// After a training step: every batch-statistics transform's running averages in `p` move towards the forward
     /// totals of that step (`forwardTotals(k)` for the k-th such transform in chain order). The same on every rank.
     public func updateRunningAverages(parameters p: UnsafeMutablePointer<Scalar>, forwardTotals: (Int) -> UnsafePointer<Double>) {

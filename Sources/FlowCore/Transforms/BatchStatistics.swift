@@ -13,6 +13,8 @@
 public protocol BatchStatisticsTransform<Scalar>: FlowTransform {
     /// Values per statistics vector (partials and totals alike, forward and backward).
     var statisticsCount: Int { get }
+    /// The fewest rows a training batch needs (more than one value behind every statistic).
+    var minimumRows: Int { get }
 
     /// Forward, first half: this pass's partial sums of x `[n, D]` into `partials` `[statisticsCount]` (overwritten).
     func forwardStatistics(_ x: UnsafePointer<Scalar>, rows n: Int, into partials: UnsafeMutablePointer<Double>)
@@ -38,6 +40,10 @@ public protocol BatchStatisticsTransform<Scalar>: FlowTransform {
     /// After a training step: moves the running averages (untrained tensors in `p`) towards the statistics of the
     /// forward `totals` of that step.
     func updateRunningAverages(forwardTotals totals: UnsafePointer<Double>, parameters p: UnsafeMutablePointer<Scalar>)
+
+    /// Whether the batch's statistics from forward `totals` and the running averages they would give are finite in
+    /// `Scalar` (a step whose are not is treated as a non-finite step, not applied).
+    func runningAveragesStayFinite(forwardTotals totals: UnsafePointer<Double>, parameters p: UnsafePointer<Scalar>) -> Bool
 }
 
 /// Sums the partial statistics of every pass of a training step over the workers of this rank and over the ranks:

@@ -122,6 +122,8 @@ public struct AnyFlowTransform<Scalar: FlowScalar>: Sendable {
 public struct BatchStatisticsPasses<Scalar: FlowScalar>: Sendable {
     /// See ``BatchStatisticsTransform/statisticsCount``.
     public let count: Int
+    /// See ``BatchStatisticsTransform/minimumRows``.
+    public let minimumRows: Int
     let forwardStatistics: @Sendable (UnsafePointer<Scalar>, Int, UnsafeMutablePointer<Double>) -> Void
     let forward: @Sendable (UnsafePointer<Scalar>, Int, UnsafePointer<Double>, UnsafePointer<Scalar>, FlowWorkspace<Scalar>,
                             UnsafeMutablePointer<Scalar>, UnsafeMutablePointer<Scalar>) -> Void
@@ -130,9 +132,11 @@ public struct BatchStatisticsPasses<Scalar: FlowScalar>: Sendable {
     let backward: @Sendable (UnsafePointer<Scalar>, Scalar, UnsafePointer<Scalar>, Int, UnsafePointer<Double>, UnsafePointer<Scalar>,
                              UnsafeMutablePointer<Scalar>, Bool, FlowWorkspace<Scalar>, UnsafeMutablePointer<Scalar>?) -> Void
     let updateRunningAverages: @Sendable (UnsafePointer<Double>, UnsafeMutablePointer<Scalar>) -> Void
+    let runningAveragesStayFinite: @Sendable (UnsafePointer<Double>, UnsafePointer<Scalar>) -> Bool
 
     init<T: BatchStatisticsTransform>(_ t: T) where T.Scalar == Scalar {
         count = t.statisticsCount
+        minimumRows = t.minimumRows
         forwardStatistics = { t.forwardStatistics($0, rows: $1, into: $2) }
         forward = { t.forward($0, rows: $1, batchTotals: $2, parameters: $3, workspace: $4, output: $5, logDet: $6) }
         backwardStatistics = { t.backwardStatistics($0, input: $1, rows: $2, workspace: $3, into: $4) }
@@ -141,5 +145,6 @@ public struct BatchStatisticsPasses<Scalar: FlowScalar>: Sendable {
                        workspace: $8, dx: $9)
         }
         updateRunningAverages = { t.updateRunningAverages(forwardTotals: $0, parameters: $1) }
+        runningAveragesStayFinite = { t.runningAveragesStayFinite(forwardTotals: $0, parameters: $1) }
     }
 }

@@ -62,6 +62,8 @@ public struct ImageBatchNorm<Scalar: FlowScalar>: BatchStatisticsTransform {
 
     /// [rows, Σ_c (C values), Σ_c of squares or of products (C values)].
     public var statisticsCount: Int { 1 + 2 * shape.channels }
+    /// One image has H·W values per channel: enough unless the image is a single pixel.
+    public var minimumRows: Int { shape.pixels >= 2 ? 1 : 2 }
 
     // MARK: Evaluation: a fixed per-channel affine map of the running averages
 
@@ -236,13 +238,26 @@ public struct ImageBatchNorm<Scalar: FlowScalar>: BatchStatisticsTransform {
     }
 
     public func updateRunningAverages(forwardTotals totals: UnsafePointer<Double>, parameters p: UnsafeMutablePointer<Scalar>) {
-        let m = Self.momentum
         for c in 0..<shape.channels {
-            let (mean, variance, N) = moments(totals, channel: c)
-            guard N > 1 else { continue }
-            p[runningMean + c] = Scalar((1 - m) * Double(p[runningMean + c]) + m * mean)
-            p[runningVariance + c] = Scalar((1 - m) * Double(p[runningVariance + c]) + m * variance * N / (N - 1))
+            guard let (mean, variance) = runningAverages(totals, channel: c, parameters: p) else { continue }
+            p[runningMean + c] = Scalar(mean)
+            p[runningVariance + c] = Scalar(variance)
         }
+    }
+
+    public func runningAveragesStayFinite(forwardTotals totals: UnsafePointer<Double>, parameters p: UnsafePointer<Scalar>) -> Bool {
+        for c in 0..<shape.channels {
+            guard let (mean, variance) = runningAverages(totals, channel: c, parameters: p) else { continue }
+            if !Scalar(mean).isFinite || !Scalar(variance).isFinite { return false }
+        }
+        return true
+    }
+
+    /// Channel c's running averages after a step with forward `totals` (nil for fewer than two values).
+    func runningAverages(_ totals: UnsafePointer<Double>, channel c: Int, parameters p: UnsafePointer<Scalar>) -> (mean: Double, variance: Double)? {
+        let m = Self.momentum, (mean, variance, N) = moments(totals, channel: c)
+        guard N > 1 else { return nil }
+        return ((1 - m) * Double(p[runningMean + c]) + m * mean, (1 - m) * Double(p[runningVariance + c]) + m * variance * N / (N - 1))
     }
 
     /// Zeroes the four tensors' gradients unless accumulating (the running averages' stay zero in training).
