@@ -14,7 +14,8 @@ extension DataParallelTrainer {
     /// - Throws: ``CommunicatorError``; ``TrainingStopped`` when the non-finite policy ends training.
     public func trainStep() throws -> StepReport {
         let t0 = now()
-        var (n, nllSum, gradient) = try computeGradient()
+        let (n, nllSum, computed) = try computeGradient()
+        var gradient = computed
         let t1 = now()
         if let statistics = group.batchStatistics,
            let name = network.nonFiniteBatchStatistics(parameters: parameters.base, forwardTotals: { statistics.forwardTotals($0) }) {
