@@ -193,25 +193,7 @@ struct BatchNormTests {
         #expect(model.network.hasBatchStatistics)
         #expect(model.network.batchStatisticsTransformCount == Self.flow.couplingCount)
         let x = ImageFlowTests.data(rows: 4, features: 16, seed: 6)
-        let analytic = model.lossAndGradient(x).gradient
-        let h = 1e-6
-        var checked = 0
-        for slot in model.network.layout.tensors {
-            for e in 0..<slot.count {
-                let i = slot.offset + e
-                guard slot.isTrainable else { #expect(analytic[i] == 0, "\(slot.name)"); continue }
-                let saved = model.parameters[i]
-                model.parameters[i] = saved + h
-                let up = model.lossAndGradient(x).loss
-                model.parameters[i] = saved - h
-                let down = model.lossAndGradient(x).loss
-                model.parameters[i] = saved
-                let numeric = (up - down) / (2 * h)
-                #expect(abs(numeric - analytic[i]) <= 1e-6 * max(1, abs(numeric)), "\(slot.name)[\(e)]: \(analytic[i]) vs \(numeric)")
-                checked += 1
-            }
-        }
-        #expect(checked == Self.flow.parameterCount)
+        #expect(ImageFlowTests.expectGradientsMatchCentralDifferences(&model, x) == Self.flow.parameterCount)
         // The training loss depends on the batch; evaluation (running averages) does not: a row's log-density is the
         // same alone and among others, decode inverts encode.
         let all = model.logProb(x)
