@@ -3,7 +3,7 @@ import Testing
 
 /// ``Convolution3x3`` against a direct Float64 convolution written from the definition, a hand-computed golden image,
 /// and central differences for every gradient.
-@Suite("3×3 convolution (im2col + BLAS)")
+@Suite("3×3 convolution (im2col + BLAS, and the direct Float32 kernels)")
 struct ConvolutionTests {
     /// Y[o, i, y, x] = b[o] + Σ_{c, ky, kx} W[o, c, ky, kx] · X[c, i, y + ky − 1, x + kx − 1] (zero outside), CNHW.
     static func direct(_ x: [Double], ci: Int, e: Convolution3x3.Extent, w: [Double], b: [Double], co: Int) -> [Double] {
@@ -39,7 +39,7 @@ struct ConvolutionTests {
     static func forward(_ x: [Double], ci: Int, e: Convolution3x3.Extent, w: [Double], b: [Double], co: Int,
                         into y: [Double]? = nil) -> [Double] {
         var out = y ?? [Double](repeating: 0, count: co * e.plane)
-        var scratch = [Double](repeating: .nan, count: Convolution3x3.scratchCount(channels: max(ci, co), width: e.width))
+        var scratch = [Double](repeating: .nan, count: Convolution3x3.scratchCount(channels: max(ci, co), height: e.height, width: e.width))
         Convolution3x3.forward(x, inputChannels: ci, extent: e, weight: w, bias: b, outputChannels: co, into: &out,
                                accumulate: y != nil, scratch: &scratch)
         return out
@@ -74,13 +74,13 @@ struct ConvolutionTests {
         for j in y.indices { #expect(abs(added[j] - (residual[j] + reference[j])) <= 1e-13) }
     }
 
-    @Test("Float32 forward agrees with Float64 to single precision")
+    @Test("Float32 forward (the method Float uses here) agrees with Float64 to single precision")
     func singlePrecision() {
         let e = Convolution3x3.Extent(images: 3, height: 6, width: 5), ci = 4, co = 3
         let x = Self.values(ci * e.plane, seed: 1), w = Self.values(co * ci * 9, seed: 2), b = Self.values(co, seed: 3)
         let reference = Self.direct(x, ci: ci, e: e, w: w, b: b, co: co)
         var y = [Float](repeating: 0, count: co * e.plane)
-        var scratch = [Float](repeating: 0, count: Convolution3x3.scratchCount(channels: max(ci, co), width: e.width))
+        var scratch = [Float](repeating: 0, count: Convolution3x3.scratchCount(channels: max(ci, co), height: e.height, width: e.width))
         Convolution3x3.forward(x.map(Float.init), inputChannels: ci, extent: e, weight: w.map(Float.init), bias: b.map(Float.init),
                                outputChannels: co, into: &y, scratch: &scratch)
         for j in y.indices { #expect(abs(Double(y[j]) - reference[j]) <= 1e-5 * max(1, abs(reference[j]))) }
@@ -99,7 +99,7 @@ struct ConvolutionTests {
         }
         var dw = [Double](repeating: .nan, count: w.count), db = [Double](repeating: .nan, count: co)
         var dx = [Double](repeating: .nan, count: x.count)
-        var cols = [Double](repeating: .nan, count: Convolution3x3.scratchCount(channels: max(ci, co), width: e.width))
+        var cols = [Double](repeating: .nan, count: Convolution3x3.scratchCount(channels: max(ci, co), height: e.height, width: e.width))
         Convolution3x3.backward(gy, input: x, inputChannels: ci, extent: e, weight: w, outputChannels: co, dWeight: &dw,
                                 dBias: &db, accumulate: false, dx: &dx, scratch: &cols)
         // L is linear in each of W, b and X: a central difference is exact up to rounding for any step, so a large
@@ -119,5 +119,87 @@ struct ConvolutionTests {
                                 dBias: &db2, accumulate: true, dx: nil, scratch: &cols)
         for j in dw.indices { #expect(abs(dw2[j] - 2 * dw[j]) <= 1e-12 * max(1, abs(dw[j]))) }
         for j in db.indices { #expect(abs(db2[j] - 2 * db[j]) <= 1e-12 * max(1, abs(db[j]))) }
+    }
+
+    /// Forward of `x`, `w`, `b` in Float32 by `method`, Y overwritten or added to `into`; the scratch starts as NaN, so
+    /// a read of anything the pass did not write shows.
+    static func forwardFloat(_ x: [Double], ci: Int, e: Convolution3x3.Extent, w: [Double], b: [Double], co: Int,
+                             into y: [Double]? = nil, method: Convolution3x3.Method) -> [Float] {
+        var out = (y ?? [Double](repeating: 0, count: co * e.plane)).map(Float.init)
+        var scratch = [Float](repeating: .nan, count: Convolution3x3.scratchCount(channels: max(ci, co), height: e.height, width: e.width))
+        Convolution3x3.forward(x.map(Float.init), inputChannels: ci, extent: e, weight: w.map(Float.init),
+                               bias: b.map(Float.init), outputChannels: co, into: &out, accumulate: y != nil,
+                               scratch: &scratch, method: method)
+        return out
+    }
+
+    /// (dW, db, dX) in Float64 by the GEMM method (checked by central differences above): of `dy`, or with `magnitudes`
+    /// of |dy|, |x| and |w|, which gives Σ|terms| of every sum, the scale of its rounding error.
+    static func gradients(_ dy: [Double], x: [Double], ci: Int, e: Convolution3x3.Extent, w: [Double], co: Int,
+                          magnitudes: Bool = false) -> ([Double], [Double], [Double]) {
+        let m = { (v: [Double]) in magnitudes ? v.map { abs($0) } : v }
+        var dw = [Double](repeating: 0, count: w.count), db = [Double](repeating: 0, count: co)
+        var dx = [Double](repeating: 0, count: x.count)
+        var scratch = [Double](repeating: .nan, count: Convolution3x3.scratchCount(channels: max(ci, co), height: e.height, width: e.width))
+        Convolution3x3.backward(m(dy), input: m(x), inputChannels: ci, extent: e, weight: m(w), outputChannels: co,
+                                dWeight: &dw, dBias: &db, accumulate: false, dx: &dx, scratch: &scratch)
+        return (dw, db, dx)
+    }
+
+    /// |float − reference| within 2·10⁻⁶ of Σ|terms| (about 30 Float32 ulps of the terms' magnitude), element by element.
+    static func expectClose(_ float: [Float], _ reference: [Double], scale: [Double], _ what: String) {
+        #expect(float.count == reference.count)
+        var worst = 0.0
+        for j in reference.indices {
+            let error = abs(Double(float[j]) - reference[j]), bound = 2e-6 * (scale[j] + 1e-3)
+            worst = max(worst, error / bound)
+            if !(error <= bound) {
+                Issue.record("\(what)[\(j)]: \(float[j]) vs \(reference[j]) (Σ|terms| \(scale[j]))")
+                return
+            }
+        }
+        #expect(worst <= 1)
+    }
+
+    @Test("the direct Float32 kernels: forward (overwriting and adding), dW, db (overwriting and adding) and dX against Float64, odd shapes", arguments: [
+        // (n, Ci, Co, H, W): 1 × 1 images; widths below one vector; output channels not a multiple of the kernels'
+        // blocks (4 forward, 3 weights); a thin first and last convolution; realnvp-small's 32 → 32 at 28 × 28; long rows;
+        // batches of more than one chunk of `directImages` (8) images, the last one partial
+        (1, 1, 1, 1, 1), (2, 3, 5, 2, 2), (3, 2, 7, 3, 1), (1, 1, 32, 28, 28), (2, 32, 2, 14, 14), (2, 32, 32, 28, 28),
+        (1, 5, 6, 3, 40), (4, 4, 8, 7, 7), (2, 2, 1, 9, 4), (11, 3, 4, 3, 5), (17, 4, 5, 7, 7),
+    ])
+    func directFloat(shape: (Int, Int, Int, Int, Int)) throws {
+        // Float64 on any machine, and the GEMM method of Float, always run; the direct kernels where the CPU has them.
+        let (n, ci, co, H, W) = shape
+        let e = Convolution3x3.Extent(images: n, height: H, width: W)
+        let x = Self.values(ci * e.plane, seed: 21), w = Self.values(co * ci * 9, seed: 22), b = Self.values(co, seed: 23)
+        let dy = Self.values(co * e.plane, seed: 24), residual = Self.values(co * e.plane, seed: 25)
+        let reference = Self.direct(x, ci: ci, e: e, w: w, b: b, co: co)
+        let scale = Self.direct(x.map { abs($0) }, ci: ci, e: e, w: w.map { abs($0) }, b: b.map { abs($0) }, co: co)
+        let (dw, db, dx) = Self.gradients(dy, x: x, ci: ci, e: e, w: w, co: co)
+        let (sw, sb, sx) = Self.gradients(dy, x: x, ci: ci, e: e, w: w, co: co, magnitudes: true)
+        for method in Convolution3x3.directAvailable ? [.im2colGEMM, .direct] : [Convolution3x3.Method.im2colGEMM] {
+            let label = "\(shape) \(method)"
+            Self.expectClose(Self.forwardFloat(x, ci: ci, e: e, w: w, b: b, co: co, method: method), reference, scale: scale,
+                             "\(label) Y")
+            Self.expectClose(Self.forwardFloat(x, ci: ci, e: e, w: w, b: b, co: co, into: residual, method: method),
+                             zip(residual, reference).map { $0 + $1 }, scale: zip(residual, scale).map { abs($0) + $1 },
+                             "\(label) residual + Y")
+            var fdw = [Float](repeating: .nan, count: w.count), fdb = [Float](repeating: .nan, count: co)
+            var fdx = [Float](repeating: .nan, count: x.count)
+            var scratch = [Float](repeating: .nan, count: Convolution3x3.scratchCount(channels: max(ci, co), height: e.height, width: e.width))
+            let fdy = dy.map(Float.init), fx = x.map(Float.init), fw = w.map(Float.init)
+            Convolution3x3.backward(fdy, input: fx, inputChannels: ci, extent: e, weight: fw, outputChannels: co,
+                                    dWeight: &fdw, dBias: &fdb, accumulate: false, dx: &fdx, scratch: &scratch, method: method)
+            Self.expectClose(fdw, dw, scale: sw, "\(label) dW")
+            Self.expectClose(fdb, db, scale: sb, "\(label) db")
+            Self.expectClose(fdx, dx, scale: sx, "\(label) dX")
+            // accumulate adds to what is there (and dX nil computes none)
+            scratch = [Float](repeating: .nan, count: scratch.count)
+            Convolution3x3.backward(fdy, input: fx, inputChannels: ci, extent: e, weight: fw, outputChannels: co,
+                                    dWeight: &fdw, dBias: &fdb, accumulate: true, dx: nil, scratch: &scratch, method: method)
+            Self.expectClose(fdw, dw.map { 2 * $0 }, scale: sw.map { 2 * $0 }, "\(label) dW accumulated")
+            Self.expectClose(fdb, db.map { 2 * $0 }, scale: sb.map { 2 * $0 }, "\(label) db accumulated")
+        }
     }
 }

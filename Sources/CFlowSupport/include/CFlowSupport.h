@@ -70,4 +70,28 @@ void flow_adam_update2_f32(float *restrict p, const float *restrict g0, const fl
 /// Convolution3x3.im2col.
 void flow_im2col3x3_f32(const float *restrict x, long channels, long plane, long height, long width,
                         long row_begin, long row_end, float *restrict cols);
+/// Direct 3×3 convolutions (stride 1, zero padding 1) in Float32, AVX2 + FMA (x86-64; call only when
+/// flow_cpu_has_avx2() is 1): the Float path of Swift's Convolution3x3. Activations use a padded layout: channel c of
+/// [C, n, H, W] becomes n frames of (H + 2) × (W + 2) values with zero borders, followed by a zero guard, at
+/// xp + c·stride with stride = flow_conv3x3_padded_stride(n, H, W).
+long flow_conv3x3_padded_stride(long images, long height, long width);
+/// x [C, n, H, W] → xp [C, stride] (padded layout, borders and guard zeroed); channel c of x starts at x + c·plane
+/// (plane ≥ n·H·W: n images of a larger batch).
+void flow_conv3x3_pad_f32(const float *restrict x, long channels, long plane, long images, long height, long width,
+                          float *restrict xp);
+/// Packs a weight W [co, ci, 3, 3] for flow_conv3x3_forward_direct_f32: blocks of 4 output channels,
+/// [ceil(co/4)][ci][9][4], zeros past co. flip = 1 packs the weight of the backward-data pass instead,
+/// W′[c, o, k] = W[o, c, 8 − k] (ci outputs, co inputs): dX = conv(dY, W′).
+void flow_conv3x3_pack_weights_f32(const float *restrict w, long co, long ci, int flip, float *restrict packed);
+/// y [co, n, H, W] = conv(x, W) + bias (or += when accumulate; bias may be NULL for none), from the padded input
+/// xp [ci, stride] and the packed weight; channel o of y starts at y + o·plane; yp: scratch of ceil(co/4)·4 · stride
+/// floats.
+void flow_conv3x3_forward_direct_f32(const float *restrict xp, long ci, long images, long height, long width,
+                                     const float *restrict packed, const float *restrict bias, long co,
+                                     float *restrict y, long plane, int accumulate, float *restrict yp);
+/// dW [co, ci, 3, 3] = Σ_{images, pixels} dY[o, p]·X[c, p + tap k] (or += when accumulate) from the padded dY
+/// dyp [co, stride] and padded input xp [ci, stride]; partial: scratch of co·ci·9·8 floats.
+void flow_conv3x3_backward_weights_direct_f32(const float *restrict dyp, const float *restrict xp, long ci,
+                                              long images, long height, long width, long co,
+                                              float *restrict dw, int accumulate, float *restrict partial);
 #endif

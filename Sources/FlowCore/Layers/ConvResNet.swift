@@ -9,7 +9,7 @@
 /// Buffers, n images of P = H·W pixels: the input u `[Ci, n, P]` and output `[Co, n, P]` belong to the caller; its own
 /// kept activations r1_b = relu(h_b) and r2_b = relu(conv1_b(r1_b)) `[C, n, P]` per block and rF = relu(h_B)
 /// `[C, n, P]` (a ReLU's derivative is read from its output: r > 0); shared scratch `resnet.a`, `resnet.b`,
-/// `resnet.c` `[C, n, P]` (the forward trunk h; the backward dh and temporaries) and `conv.scratch` (``Convolution3x3/scratchCount(channels:width:)``, fixed).
+/// `resnet.c` `[C, n, P]` (the forward trunk h; the backward dh and temporaries) and `conv.scratch` (``Convolution3x3/scratchCount(channels:height:width:)``, fixed).
 ///
 /// References: Dinh, Sohl-Dickstein & Bengio, "Density estimation using Real NVP", ICLR 2017, §4.1 (deep
 /// convolutional residual networks for s and t); He et al., "Deep Residual Learning", CVPR 2016.
@@ -64,7 +64,8 @@ struct ConvResNet: Sendable {
         a = workspace.scratch("resnet.a", perRow: C * P)
         b = workspace.scratch("resnet.b", perRow: C * P)
         c = workspace.scratch("resnet.c", perRow: C * P)
-        cols = workspace.scratch("conv.scratch", perRow: 0, fixed: Convolution3x3.scratchCount(channels: max(ci, C, co), width: width))
+        cols = workspace.scratch("conv.scratch", perRow: 0,
+                                 fixed: Convolution3x3.scratchCount(channels: max(ci, C, co), height: height, width: width))
     }
 
     /// Forward on u `[Ci, n, H, W]` → `output` `[Co, n, H, W]`, keeping what ``backward`` reads.

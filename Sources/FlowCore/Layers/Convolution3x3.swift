@@ -1,26 +1,28 @@
 import CFlowSupport
 
-/// 3×3 convolution kernels, stride 1, zero padding 1 (the s/t networks of RealNVP's convolutional couplings), by
-/// im2col + the system BLAS `gemm`, on raw buffers in the channel-major batch layout `[C, n, H, W]` ("CNHW": one
-/// plane of n·H·W values per channel), so that every product is one large GEMM over all n images at once:
+/// 3×3 convolution kernels, stride 1, zero padding 1 (the s/t networks of RealNVP's convolutional couplings), on raw
+/// buffers in the channel-major batch layout `[C, n, H, W]` ("CNHW": one plane of n·H·W values per channel):
 ///
-///     forward          Y[Co, N]  = W[Co, Ci·9] · cols(X)[Ci·9, N] + b         N = n·H·W
-///     backward weight  dW[Co, Ci·9] (+)= dY[Co, N] · cols(X)ᵀ,   db[Co] (+)= Σ_N dY
-///     backward data    dX[Ci, N] = W′[Ci, Co·9] · cols(dY)         W′ = W flipped and transposed
+///     forward          Y[o, p]  = b[o] + Σ_{c, k} W[o, c, k] · X[c, p + tap k]
+///     backward weight  dW[o, c, k] (+)= Σ_p dY[o, p] · X[c, p + tap k],   db[o] (+)= Σ_p dY[o, p]
+///     backward data    dX = conv(dY, W′),   W′[c, o, ky, kx] = W[o, c, 2 − ky, 2 − kx]
 ///
 /// The weight is PyTorch's `Conv2d` layout `[Co, Ci, 3, 3]` (cross-correlation: Y[o, y, x] = b[o] +
-/// Σ_{c, ky, kx} W[o, c, ky, kx] · X[c, y + ky − 1, x + kx − 1]), which read as a matrix is `[Co, Ci·9]` with
-/// the im2col rows in the same (c, ky, kx) order.
+/// Σ_{c, ky, kx} W[o, c, ky, kx] · X[c, y + ky − 1, x + kx − 1]).
+///
+/// Two methods (``Method``): Float32 on x86-64 with AVX2 + FMA uses ``Method/direct``, register-tiled kernels in C
+/// (`conv_direct.c`) on a zero-bordered copy of the activations (no im2col, no GEMM packing); every other case, Float64
+/// (the tests' reference) included, uses ``Method/im2colGEMM``, im2col tiles of ~512 columns and the system BLAS
+/// `gemm`, one large product over all n images per tile.
 ///
 /// Buffers (caller-allocated): `x` `[Ci, n, H, W]`, `y`/`dy` `[Co, n, H, W]`, `dx` like `x`, `weight`/`dWeight`
-/// `[Co, Ci, 3, 3]`, `bias`/`dBias` `[Co]`, and `scratch` of ``scratchCount(channels:width:)`` elements. The GEMMs run
-/// tile by tile over whole image rows (``tileRows(width:)``), so the im2col columns stay in cache and the scratch does
-/// not grow with the batch.
+/// `[Co, Ci, 3, 3]`, `bias`/`dBias` `[Co]`, and `scratch` of ``scratchCount(channels:height:width:)`` elements
+/// (per image plus fixed, for the larger of Ci and Co).
 ///
-/// Measured against oneDNN 2.6 on realnvp-small's shapes (BENCHMARKS.md §13, `flow-conv-bench` and
-/// `Benchmarks/Convolution/conv_onednn.cpp`): faster than oneDNN given plain NCHW tensors (its im2col + GEMM path),
-/// 1.6× slower than its AVX-512 direct kernels on blocked layouts, reorders included; adopting those is open work.
-/// Checked against a direct Float64 convolution and by finite differences in `ConvolutionTests`.
+/// Measured on realnvp-small's shapes (BENCHMARKS.md §13, `flow-conv-bench`, one thread, 32 images): the direct
+/// kernels 1.46× faster than im2col + OpenBLAS, and within 11 % of oneDNN 2.6's AVX-512 direct kernels with the
+/// reorders a drop-in use needs, without its per-call heap allocations. Checked against a direct Float64 convolution
+/// and by finite differences in `ConvolutionTests`.
 public enum Convolution3x3 {
     /// The spatial and batch extent of a pass: n images of H × W.
     public struct Extent: Hashable, Sendable {
@@ -38,16 +40,44 @@ public enum Convolution3x3 {
         @inlinable public var plane: Int { images * height * width }
     }
 
+    /// How a convolution is computed.
+    public enum Method: Sendable {
+        /// im2col tiles and the system BLAS `gemm` (any scalar type).
+        case im2colGEMM
+        /// The AVX2 + FMA direct kernels (Float32 on x86-64 CPUs with AVX2 and FMA only).
+        case direct
+    }
+
+    /// Whether this CPU runs the direct Float32 kernels (x86-64 with AVX2 and FMA).
+    public static let directAvailable: Bool = flow_cpu_has_avx2() == 1
+
+    /// The method used for scalars of type `S`: ``Method/direct`` for Float32 where available, else
+    /// ``Method/im2colGEMM``.
+    @inlinable
+    public static func method<S: FlowScalar>(for _: S.Type) -> Method {
+        S.self == Float.self && directAvailable ? .direct : .im2colGEMM
+    }
+
     /// Columns per GEMM tile: whole image rows, about 512 columns, so that a tile of im2col columns (up to
     /// C·9 × 512 values) stays in a core's L2 cache between its writing and the GEMM's reading of it.
     @inlinable
     public static func tileRows(width: Int) -> Int { max(1, 512 / max(1, width)) }
 
-    /// Scratch elements a pass needs for up to `channels` input or output channels on images `width` wide: the
-    /// im2col tile and the flipped weight of the backward-data pass.
+    /// Images per call of the direct kernels: they pad and convolve a batch this many images at a time, so that
+    /// their scratch does not grow with the batch.
+    public static let directImages = 8
+
+    /// Scratch elements a pass of either method needs for up to `channels` input or output channels on images of
+    /// `height` × `width`, for any number of images: the GEMM method's im2col tile and flipped weight, or the direct
+    /// method's three padded activations of up to ``directImages`` images (⌈C/4⌉·4 planes of (H + 2)·(W + 2) values
+    /// per image, plus a guard), its packed weight and lane sums, whichever is larger.
     @inlinable
-    public static func scratchCount(channels: Int, width: Int) -> Int {
-        channels * 9 * tileRows(width: width) * width + channels * channels * 9
+    public static func scratchCount(channels: Int, height: Int, width: Int) -> Int {
+        let gemm = channels * 9 * tileRows(width: width) * width + channels * channels * 9
+        let c4 = (channels + 3) / 4 * 4
+        let direct = 3 * c4 * flow_conv3x3_padded_stride(directImages, height, width) + c4 * channels * 9
+            + channels * channels * 9 * 8
+        return max(gemm, direct)
     }
 
     /// cols[(c·9 + ky·3 + kx), j − first] = X[c, i, y + ky − 1, x + kx − 1] for the columns j = (i·H + y)·W + x of
@@ -90,15 +120,45 @@ public enum Convolution3x3 {
     @inlinable
     static func tiles(_ e: Extent) -> StrideTo<Int> { stride(from: 0, to: e.images * e.height, by: tileRows(width: e.width)) }
 
+    /// The direct method's scratch regions for a pass with up to `channels` channels on ``directImages`` images of
+    /// the extent's size: three padded activations (`[⌈C/4⌉·4, stride]` each), the packed weight and the weight
+    /// gradient's lane sums.
+    @usableFromInline
+    static func directRegions(_ scratch: UnsafeMutablePointer<Float>, channels: Int, extent e: Extent)
+        -> (a: UnsafeMutablePointer<Float>, b: UnsafeMutablePointer<Float>, y: UnsafeMutablePointer<Float>,
+            packed: UnsafeMutablePointer<Float>, partial: UnsafeMutablePointer<Float>) {
+        let region = (channels + 3) / 4 * 4 * flow_conv3x3_padded_stride(directImages, e.height, e.width)
+        let packed = scratch + 3 * region
+        return (scratch, scratch + region, scratch + 2 * region, packed, packed + (channels + 3) / 4 * 4 * channels * 9)
+    }
+
     /// Forward: Y = conv(X, W) + b, `x` `[Ci, n, H, W]` → `y` `[Co, n, H, W]` (overwritten, or Y += conv(X, W) + b
-    /// when `accumulate`, a residual connection); `scratch` of ``scratchCount(channels:width:)`` for max(Ci, Co).
+    /// when `accumulate`, a residual connection); `scratch` of ``scratchCount(channels:height:width:)`` for max(Ci, Co);
+    /// `method` defaults to ``method(for:)``.
     @inlinable
     public static func forward<S: FlowScalar>(
         _ x: UnsafePointer<S>, inputChannels ci: Int, extent e: Extent, weight w: UnsafePointer<S>, bias b: UnsafePointer<S>,
-        outputChannels co: Int, into y: UnsafeMutablePointer<S>, accumulate: Bool = false, scratch cols: UnsafeMutablePointer<S>
+        outputChannels co: Int, into y: UnsafeMutablePointer<S>, accumulate: Bool = false, scratch cols: UnsafeMutablePointer<S>,
+        method: Method? = nil
     ) {
         let N = e.plane, W = e.width, allRows = e.images * e.height
         guard N > 0 else { return }
+        if (method ?? Self.method(for: S.self)) == .direct, S.self == Float.self, directAvailable {
+            // Y = conv(pad(X), pack(W)) + b, ``directImages`` images at a time: the padded input in region a, the
+            // tiles' output in region y.
+            let f = { (p: UnsafePointer<S>) in UnsafeRawPointer(p).assumingMemoryBound(to: Float.self) }
+            let r = directRegions(UnsafeMutableRawPointer(cols).assumingMemoryBound(to: Float.self),
+                                  channels: max(ci, co), extent: e)
+            let out = UnsafeMutableRawPointer(y).assumingMemoryBound(to: Float.self), P = e.height * e.width
+            flow_conv3x3_pack_weights_f32(f(w), co, ci, 0, r.packed)
+            for first in stride(from: 0, to: e.images, by: directImages) {
+                let images = min(directImages, e.images - first)
+                flow_conv3x3_pad_f32(f(x) + first * P, ci, N, images, e.height, e.width, r.a)
+                flow_conv3x3_forward_direct_f32(r.a, ci, images, e.height, e.width, r.packed, f(b), co, out + first * P, N,
+                                                accumulate ? 1 : 0, r.y)
+            }
+            return
+        }
         if !accumulate {
             // Y = b, then Y += W · cols tile by tile.
             for o in 0..<co { (y + o * N).update(repeating: b[o], count: N) }
@@ -120,7 +180,7 @@ public enum Convolution3x3 {
     /// Backward of ``forward(_:inputChannels:extent:weight:bias:outputChannels:into:accumulate:scratch:)`` given dL/dY
     /// `dy` `[Co, n, H, W]` and the forward input `x`: dW `[Co, Ci, 3, 3]` and db `[Co]` overwritten, or added to when
     /// `accumulate`; dL/dX into `dx` `[Ci, n, H, W]` (overwritten) when given. `scratch` of
-    /// ``scratchCount(channels:width:)`` for max(Ci, Co).
+    /// ``scratchCount(channels:height:width:)`` for max(Ci, Co); `method` defaults to ``method(for:)``.
     ///
     /// dX is the convolution of dY with the flipped, transposed weight, W′[c, o, ky, kx] = W[o, c, 2 − ky, 2 − kx]:
     /// dX[c, y, x] = Σ_{o, ky, kx} W[o, c, ky, kx] · dY[o, y − ky + 1, x − kx + 1] (an im2col of dY and one GEMM per tile,
@@ -129,7 +189,8 @@ public enum Convolution3x3 {
     public static func backward<S: FlowScalar>(
         _ dy: UnsafePointer<S>, input x: UnsafePointer<S>, inputChannels ci: Int, extent e: Extent,
         weight w: UnsafePointer<S>, outputChannels co: Int, dWeight dw: UnsafeMutablePointer<S>,
-        dBias db: UnsafeMutablePointer<S>, accumulate: Bool, dx: UnsafeMutablePointer<S>?, scratch: UnsafeMutablePointer<S>
+        dBias db: UnsafeMutablePointer<S>, accumulate: Bool, dx: UnsafeMutablePointer<S>?, scratch: UnsafeMutablePointer<S>,
+        method: Method? = nil
     ) {
         let N = e.plane, K = ci * 9, W = e.width, allRows = e.images * e.height
         if !accumulate {
@@ -143,6 +204,25 @@ public enum Convolution3x3 {
             var sum: S = 0
             for j in 0..<N { sum += d[j] }
             db[o] += sum
+        }
+        if (method ?? Self.method(for: S.self)) == .direct, S.self == Float.self, directAvailable {
+            // dW (+)= Σ pad(dY)·pad(X) at the 9 taps; dX = conv(pad(dY), pack(W′)), W′ the flipped, transposed weight;
+            // ``directImages`` images at a time.
+            let f = { (p: UnsafePointer<S>) in UnsafeRawPointer(p).assumingMemoryBound(to: Float.self) }
+            let m = { (p: UnsafeMutablePointer<S>) in UnsafeMutableRawPointer(p).assumingMemoryBound(to: Float.self) }
+            let r = directRegions(m(scratch), channels: max(ci, co), extent: e), P = e.height * e.width
+            if dx != nil { flow_conv3x3_pack_weights_f32(f(w), co, ci, 1, r.packed) }
+            for first in stride(from: 0, to: e.images, by: directImages) {
+                let images = min(directImages, e.images - first)
+                flow_conv3x3_pad_f32(f(dy) + first * P, co, N, images, e.height, e.width, r.a)
+                flow_conv3x3_pad_f32(f(x) + first * P, ci, N, images, e.height, e.width, r.b)
+                flow_conv3x3_backward_weights_direct_f32(r.a, r.b, ci, images, e.height, e.width, co, m(dw), 1, r.partial)
+                if let dx {
+                    flow_conv3x3_forward_direct_f32(r.a, co, images, e.height, e.width, r.packed, nil, ci, m(dx) + first * P,
+                                                    N, 0, r.y)
+                }
+            }
+            return
         }
         let cols = scratch, flipped = scratch + max(ci, co) * 9 * tileRows(width: W) * W
         // Y = W · cols  ⇒  dW += dY · colsᵀ, tile by tile
