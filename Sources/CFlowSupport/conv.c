@@ -31,3 +31,17 @@ void flow_im2col3x3_f32(const float *restrict x, long channels, long plane, long
         }
     }
 }
+
+void flow_add_plane_sums_f32(const float *restrict x, long channels, long plane, float *restrict sums) {
+    for (long c = 0; c < channels; c++) {
+        const float *restrict p = x + c * plane;
+        float lanes[32] = {0};  // 32 independent partial sums: vectorised, and a fixed order
+        long j = 0;
+        for (; j + 32 <= plane; j += 32)
+            for (int l = 0; l < 32; l++) lanes[l] += p[j + l];
+        for (int l = 0; j < plane; j++, l++) lanes[l] += p[j];
+        for (int width = 16; width >= 1; width /= 2)
+            for (int l = 0; l < width; l++) lanes[l] += lanes[l + width];
+        sums[c] += lanes[0];
+    }
+}

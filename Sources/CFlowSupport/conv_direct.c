@@ -2,7 +2,9 @@
 // Convolution3x3 (see CFlowSupport.h). No im2col and no packing of activations: the input is copied once into a
 // zero-bordered ("padded") layout, after which the 9 taps of a 3×3 kernel at output position q are the inputs at
 // q + off_k, off_k = (ky − 1)·(W + 2) + (kx − 1), and every product is a register-tiled loop of FMAs over contiguous,
-// shifted vectors. Measured in BENCHMARKS.md §13 (`flow-conv-bench`).
+// shifted vectors. Measured in BENCHMARKS.md §13 (`flow-conv-bench`). One difference from the definition, for
+// non-finite inputs only: backward-weights also multiplies dY's zero borders by the inputs beside them, so an infinite
+// input can give NaN where the exact weight gradient is ±∞ (the forward output is already non-finite then).
 #include <string.h>
 #include "CFlowSupport.h"
 

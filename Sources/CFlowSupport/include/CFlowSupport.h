@@ -70,6 +70,9 @@ void flow_adam_update2_f32(float *restrict p, const float *restrict g0, const fl
 /// Convolution3x3.im2col.
 void flow_im2col3x3_f32(const float *restrict x, long channels, long plane, long height, long width,
                         long row_begin, long row_end, float *restrict cols);
+/// sums[c] += Σ_j x[c·plane + j] for c < channels (a convolution's bias gradient from dY [C, n, H, W]), in 32
+/// interleaved partial sums added pairwise: vectorised, and the same order on every call.
+void flow_add_plane_sums_f32(const float *restrict x, long channels, long plane, float *restrict sums);
 /// Direct 3×3 convolutions (stride 1, zero padding 1) in Float32, AVX2 + FMA (x86-64; call only when
 /// flow_cpu_has_avx2() is 1): the Float path of Swift's Convolution3x3. Activations use a padded layout: channel c of
 /// [C, n, H, W] becomes n frames of (H + 2) × (W + 2) values with zero borders, followed by a zero guard, at

@@ -16,13 +16,14 @@ import CFlowSupport
 /// `gemm`, one large product over all n images per tile.
 ///
 /// Buffers (caller-allocated): `x` `[Ci, n, H, W]`, `y`/`dy` `[Co, n, H, W]`, `dx` like `x`, `weight`/`dWeight`
-/// `[Co, Ci, 3, 3]`, `bias`/`dBias` `[Co]`, and `scratch` of ``scratchCount(channels:height:width:)`` elements
-/// (per image plus fixed, for the larger of Ci and Co).
+/// `[Co, Ci, 3, 3]`, `bias`/`dBias` `[Co]`, and `scratch` of ``scratchCount(channels:height:width:)`` elements (for
+/// the larger of Ci and Co; fixed: it does not grow with n).
 ///
 /// Measured on realnvp-small's shapes (BENCHMARKS.md §13, `flow-conv-bench`, one thread, 32 images): the direct
-/// kernels 1.46× faster than im2col + OpenBLAS, and within 11 % of oneDNN 2.6's AVX-512 direct kernels with the
-/// reorders a drop-in use needs, without its per-call heap allocations. Checked against a direct Float64 convolution
-/// and by finite differences in `ConvolutionTests`.
+/// kernels 1.35× faster than im2col + OpenBLAS; oneDNN 2.6's AVX-512 direct kernels, with the reorders a drop-in use
+/// needs, 1.17× faster than ours, but they allocate on every call. The GEMM method is checked against a direct
+/// Float64 convolution and by central differences, the direct kernels against the Float64 results, in
+/// `ConvolutionTests`.
 public enum Convolution3x3 {
     /// The spatial and batch extent of a pass: n images of H × W.
     public struct Extent: Hashable, Sendable {
@@ -183,8 +184,8 @@ public enum Convolution3x3 {
     /// ``scratchCount(channels:height:width:)`` for max(Ci, Co); `method` defaults to ``method(for:)``.
     ///
     /// dX is the convolution of dY with the flipped, transposed weight, W′[c, o, ky, kx] = W[o, c, 2 − ky, 2 − kx]:
-    /// dX[c, y, x] = Σ_{o, ky, kx} W[o, c, ky, kx] · dY[o, y − ky + 1, x − kx + 1] (an im2col of dY and one GEMM per tile,
-    /// no scatter).
+    /// dX[c, y, x] = Σ_{o, ky, kx} W[o, c, ky, kx] · dY[o, y − ky + 1, x − kx + 1] (no scatter: in the GEMM method an
+    /// im2col of dY and one GEMM per tile, in the direct method the forward kernel on the padded dY).
     @inlinable
     public static func backward<S: FlowScalar>(
         _ dy: UnsafePointer<S>, input x: UnsafePointer<S>, inputChannels ci: Int, extent e: Extent,
@@ -199,11 +200,16 @@ public enum Convolution3x3 {
         }
         guard N > 0 else { return }
         // Y[o, :] += b[o]  ⇒  db[o] += Σ_N dY[o, :]
-        for o in 0..<co {
-            let d = dy + o * N
-            var sum: S = 0
-            for j in 0..<N { sum += d[j] }
-            db[o] += sum
+        if S.self == Float.self {
+            flow_add_plane_sums_f32(UnsafeRawPointer(dy).assumingMemoryBound(to: Float.self), co, N,
+                                    UnsafeMutableRawPointer(db).assumingMemoryBound(to: Float.self))
+        } else {
+            for o in 0..<co {
+                let d = dy + o * N
+                var sum: S = 0
+                for j in 0..<N { sum += d[j] }
+                db[o] += sum
+            }
         }
         if (method ?? Self.method(for: S.self)) == .direct, S.self == Float.self, directAvailable {
             // dW (+)= Σ pad(dY)·pad(X) at the 9 taps; dX = conv(pad(dY), pack(W′)), W′ the flipped, transposed weight;
