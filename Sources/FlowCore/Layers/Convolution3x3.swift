@@ -21,7 +21,7 @@ import CFlowSupport
 ///
 /// Measured on realnvp-small's shapes (BENCHMARKS.md §13, `flow-conv-bench`, one thread, 32 images): the direct
 /// kernels 1.35× faster than im2col + OpenBLAS; oneDNN 2.6's AVX-512 direct kernels, with the reorders a drop-in use
-/// needs, 1.17× faster than ours, but they allocate on every call. The GEMM method is checked against a direct
+/// needs, 1.10–1.17× faster than ours, but they allocate on every call. The GEMM method is checked against a direct
 /// Float64 convolution and by central differences, the direct kernels against the Float64 results, in
 /// `ConvolutionTests`.
 public enum Convolution3x3 {
