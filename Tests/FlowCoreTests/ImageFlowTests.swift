@@ -3,8 +3,8 @@ import Testing
 @testable import FlowCore
 
 /// The multi-scale convolutional flow as a whole (``ImageFlowArchitecture``): its structure, exact inverse, log-det
-/// against a brute-force Jacobian, every gradient against central differences (Float64), the factor-out, and the
-/// identity start.
+/// against a brute-force Jacobian, every gradient against central differences (Float64), the Float32 training path
+/// against Float64, the factor-out, and the identity start.
 @Suite("Image flows (multi-scale RealNVP)")
 struct ImageFlowTests {
     /// 1×4×4, one level (2 checkerboard, squeeze to 4×2×2, 2 channel-wise, factor out 2), 2 final couplings on 2×2×2.
@@ -105,6 +105,36 @@ struct ImageFlowTests {
         var model = try Self.randomModel(Self.tiny, seed: 7)
         let x = Self.data(rows: 3, features: 16, seed: 4)
         #expect(Self.expectGradientsMatchCentralDifferences(&model, x) == Self.tiny.parameterCount)
+    }
+
+    @Test("the Float32 flow's loss and every tensor's gradient = the Float64 flow's on 1×28×28 (the convolutions' Float path: the direct kernels on AVX2 + FMA, 9 images across two 8-image chunks)")
+    func float32MatchesFloat64() throws {
+        // Float64 always runs im2col + GEMM (checked against central differences above); Float32 runs what training
+        // runs. A defect in either Float path moves some tensor's gradient by far more than Float32 rounding.
+        let a = ImageFlowArchitecture(input: ImageShape(channels: 1, height: 28, width: 28), levels: 2, checkerboardCouplings: 1,
+                                      channelCouplings: 1, finalCouplings: 1, channels: 8, resBlocks: 1)
+        var m64 = try RealNVP<Double>(configuration: .imageFlow(a, preprocessing: .none), seed: 11)
+        let r = RandomStream(seed: 11, purpose: .auxiliary, substream: 79)
+        for i in m64.parameters.indices { m64.parameters[i] += 0.05 * r.normal(UInt64(i)) }
+        var m32 = try RealNVP<Float>(configuration: .imageFlow(a, preprocessing: .none), seed: 11)
+        m32.parameters = m64.parameters.map(Float.init)
+        let x64 = Self.data(rows: 9, features: 784, seed: 5)
+        let x32 = Matrix<Float>(rows: 9, columns: 784, values: x64.values.map(Float.init))
+        let (l64, g64) = { let o = m64.lossAndGradient(x64); return (o.loss, o.gradient) }()
+        let (l32, g32) = { let o = m32.lossAndGradient(x32); return (o.loss, o.gradient) }()
+        #expect(abs(l32 - l64) <= 1e-5 * abs(l64), "loss \(l32) vs \(l64)")
+        var compared = 0
+        for slot in m64.network.layout.tensors where slot.isTrainable {
+            var err = 0.0, norm = 0.0
+            for i in slot.offset..<(slot.offset + slot.count) {
+                err += (Double(g32[i]) - g64[i]) * (Double(g32[i]) - g64[i])
+                norm += g64[i] * g64[i]
+            }
+            #expect(norm > 0, "\(slot.name) has no gradient")
+            #expect(err.squareRoot() <= 1e-4 * norm.squareRoot(), "\(slot.name): relative error \(err.squareRoot() / norm.squareRoot())")
+            compared += 1
+        }
+        #expect(compared == m64.network.layout.tensors.filter(\.isTrainable).count && compared > 40)
     }
 
     /// Checks every trainable parameter's gradient of ``RealNVP/lossAndGradient(_:context:l2:)`` on x (and c) against
