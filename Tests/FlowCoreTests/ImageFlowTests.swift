@@ -120,8 +120,8 @@ struct ImageFlowTests {
         m32.parameters = m64.parameters.map(Float.init)
         let x64 = Self.data(rows: 9, features: 784, seed: 5)
         let x32 = Matrix<Float>(rows: 9, columns: 784, values: x64.values.map(Float.init))
-        let (l64, g64) = { let o = m64.lossAndGradient(x64); return (o.loss, o.gradient) }()
-        let (l32, g32) = { let o = m32.lossAndGradient(x32); return (o.loss, o.gradient) }()
+        let o64 = m64.lossAndGradient(x64), o32 = m32.lossAndGradient(x32)
+        let (l64, g64, l32, g32) = (o64.loss, o64.gradient, o32.loss, o32.gradient)
         #expect(abs(l32 - l64) <= 1e-5 * abs(l64), "loss \(l32) vs \(l64)")
         var compared = 0
         for slot in m64.network.layout.tensors where slot.isTrainable {
