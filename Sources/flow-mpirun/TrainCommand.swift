@@ -298,7 +298,14 @@ struct TrainCommand: ParsableCommand {
             totalRows += report.samplesPerSecond * report.seconds
             totalSeconds += report.seconds
             if let v = report.validationNLL, trainer.recordValidation(v, epoch: report.epoch), keepBest {
-                best = (trainer.evaluationParameters.array, report.epoch)
+                // Into the same storage each time (no 4·P-byte allocation per improving epoch).
+                if var b = best.take() {
+                    let source = trainer.evaluationParameters
+                    b.parameters.withUnsafeMutableBufferPointer { $0.baseAddress!.update(from: source.base, count: source.count) }
+                    best = (b.parameters, report.epoch)
+                } else {
+                    best = (trainer.evaluationParameters.array, report.epoch)
+                }
                 bestWritten = false
             }
             metrics.append(epoch: report.epoch, train: report.trainNLL, validation: report.validationNLL, penalty: report.penalty,

@@ -47,6 +47,24 @@ struct CheckpointIntegrityTests {
         }
     }
 
+    @Test("the vectorised scan finds the first refused value wherever it is (16-lane blocks and the tail)")
+    func firstRefusedMatchesAScalarScan() {
+        for count in [0, 1, 15, 16, 17, 40, 1000] {
+            for position in Set([0, 1, 14, 15, 16, 17, count / 2, count - 1]) where position >= 0 && position < count {
+                for bad: Float in [.nan, .infinity, -.infinity, -1, -0.0, .leastNonzeroMagnitude, -.leastNonzeroMagnitude] {
+                    var values = (0..<count).map { Float($0 % 7) * 0.5 }
+                    values[position] = bad
+                    if position + 3 < count { values[position + 3] = .nan }  // a later one must not be reported
+                    for nonNegative in [false, true] {
+                        let expected = values.firstIndex { !$0.isFinite || nonNegative && $0 < 0 }
+                        #expect(Checkpoint.firstRefused(values, nonNegative: nonNegative) == expected,
+                                "count \(count), \(bad) at \(position), nonNegative \(nonNegative)")
+                    }
+                }
+            }
+        }
+    }
+
     @Test("load refuses non-finite or negative Adam moments, naming the tensor")
     func loadRefusesBadMoments() throws {
         let dir = try Self.directory()

@@ -26,6 +26,22 @@ func safetensorsFile(json: String, data: [UInt8] = []) -> [UInt8] {
         #expect(writer.serialize() == expected)
     }
 
+    @Test("a slice of a larger array (not starting at 0) and integers: the same little-endian bytes")
+    func goldenBytesForSlicesAndIntegers() throws {
+        let flat: [Float] = [7, 1.0, -2.0, 7]
+        var sliced = SafeTensorsWriter(), whole = SafeTensorsWriter()
+        sliced.add(name: "a", shape: [2], floats: flat[1..<3])
+        whole.add(name: "a", shape: [2], floats: [1.0, -2.0])
+        #expect(sliced.serialize() == whole.serialize())
+        var ints = SafeTensorsWriter()
+        ints.add(name: "i", shape: [2], int64s: [1, -2])
+        ints.add(name: "u", shape: [], uint64s: [0x0102_0304_0506_0708])
+        let bytes = ints.serialize()
+        let data = Array(bytes[(bytes.count - 24)...])
+        #expect(data == [1, 0, 0, 0, 0, 0, 0, 0] + [0xFE, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF]
+            + [0x08, 0x07, 0x06, 0x05, 0x04, 0x03, 0x02, 0x01])
+    }
+
     @Test func goldenBytesWithMetadataEscapesAndInsertionOrder() throws {
         var writer = SafeTensorsWriter()
         writer.metadata = ["format": "pt", "author": "a\"b\\c"]

@@ -74,19 +74,19 @@ public struct Checkpoint: Sendable {
                 w.add(name: "\(coupling.name).mask", shape: [D], floats: coupling.mask)
             }
             for slot in layout.tensors where slot.transform == i {
-                w.add(name: slot.name, shape: slot.shape, floats: Array(model.parameters[slot.offset..<(slot.offset + slot.count)]))
+                w.add(name: slot.name, shape: slot.shape, floats: model.parameters[slot.offset..<(slot.offset + slot.count)])
             }
         }
         if let s = state {
             for (prefix, values) in [("optimizer.exp_avg.", s.firstMoment), ("optimizer.exp_avg_sq.", s.secondMoment)] {
                 for slot in layout.tensors {
-                    w.add(name: prefix + slot.name, shape: slot.shape, floats: Array(values[slot.offset..<(slot.offset + slot.count)]))
+                    w.add(name: prefix + slot.name, shape: slot.shape, floats: values[slot.offset..<(slot.offset + slot.count)])
                 }
             }
             if s.averagedParameters != nil {
                 for slot in layout.tensors {
                     w.add(name: "training.parameters." + slot.name, shape: slot.shape,
-                          floats: Array(s.parameters[slot.offset..<(slot.offset + slot.count)]))
+                          floats: s.parameters[slot.offset..<(slot.offset + slot.count)])
                 }
                 w.add(name: "training.average_step", shape: [], int64s: [Int64(s.averageStep)])
             }
@@ -129,7 +129,7 @@ public struct Checkpoint: Sendable {
     func nonFiniteContent() -> String? {
         let layout = model.network.layout
         func check(_ values: [Float], _ prefix: String, nonNegative: Bool = false) -> String? {
-            guard let e = values.firstIndex(where: { !$0.isFinite || nonNegative && $0 < 0 }) else { return nil }
+            guard let e = Self.firstRefused(values, nonNegative: nonNegative) else { return nil }
             let slot = layout.tensors.first { $0.offset <= e && e < $0.offset + $0.count }
             let name = slot.map { prefix + $0.name } ?? prefix
             return "tensor '\(name)' holds \(values[e]) at element \((slot.map { e - $0.offset }) ?? e)"
@@ -138,6 +138,26 @@ public struct Checkpoint: Sendable {
         guard let s = state else { return nil }
         if s.averagedParameters != nil, let p = check(s.parameters, "training.parameters.") { return p }
         return check(s.firstMoment, "optimizer.exp_avg.") ?? check(s.secondMoment, "optimizer.exp_avg_sq.", nonNegative: true)
+    }
+
+    /// The index of the first value that is not finite (or, with `nonNegative`, is below 0), or nil; 16 lanes at a
+    /// time (x·0 is 0 exactly when x is finite), since a checkpoint holds millions of values and is checked on the
+    /// training thread.
+    static func firstRefused(_ values: [Float], nonNegative: Bool) -> Int? {
+        values.withUnsafeBufferPointer { v -> Int? in
+            let zero = SIMD16<Float>(repeating: 0)
+            var e = 0
+            while e + 16 <= v.count {
+                let x = UnsafeRawPointer(v.baseAddress! + e).loadUnaligned(as: SIMD16<Float>.self)
+                if any(x * zero .!= zero) || nonNegative && any(x .< zero) { break }
+                e += 16
+            }
+            while e < v.count {
+                if !v[e].isFinite || nonNegative && v[e] < 0 { return e }
+                e += 1
+            }
+            return nil
+        }
     }
 
     /// Loads and validates a checkpoint.

@@ -46,7 +46,12 @@ public struct SafeTensorsWriter: Sendable {
 
     /// Adds an `F32` tensor; `floats` holds the product of `shape` elements, row-major.
     public mutating func add(name: String, shape: [Int], floats: [Float]) {
-        add(name: name, dtype: .F32, shape: shape, bytes: littleEndianBytes(floats.map(\.bitPattern)))
+        add(name: name, shape: shape, floats: floats[...])
+    }
+
+    /// Adds an `F32` tensor from a slice (e.g. one tensor of a flat parameter vector) without copying it first.
+    public mutating func add(name: String, shape: [Int], floats: ArraySlice<Float>) {
+        add(name: name, dtype: .F32, shape: shape, bytes: floats.withUnsafeBufferPointer { littleEndianBytes($0) })
     }
 
     /// Adds an `F64` tensor; `doubles` holds the product of `shape` elements, row-major.
@@ -114,12 +119,30 @@ public struct SafeTensorsWriter: Sendable {
 
 /// The little-endian bytes of each value in turn.
 private func littleEndianBytes<T: FixedWidthInteger>(_ values: [T]) -> [UInt8] {
+    values.withUnsafeBufferPointer { littleEndianBytes($0) }
+}
+
+/// The little-endian bytes of each float in turn (its IEEE 754 bit pattern).
+private func littleEndianBytes(_ values: UnsafeBufferPointer<Float>) -> [UInt8] {
+    #if _endian(little)
+    return Array(UnsafeRawBufferPointer(values))  // one copy: memory already holds the little-endian bit patterns
+    #else
+    return littleEndianBytes(Array(values.lazy.map(\.bitPattern)))
+    #endif
+}
+
+/// The little-endian bytes of each integer in turn.
+private func littleEndianBytes<T: FixedWidthInteger>(_ values: UnsafeBufferPointer<T>) -> [UInt8] {
+    #if _endian(little)
+    return Array(UnsafeRawBufferPointer(values))
+    #else
     var bytes: [UInt8] = []
     bytes.reserveCapacity(values.count * MemoryLayout<T>.size)
     for value in values {
         withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) }
     }
     return bytes
+    #endif
 }
 
 extension SafeTensorsWriter {
