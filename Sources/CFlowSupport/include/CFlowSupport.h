@@ -14,6 +14,10 @@ void flow_disable_flush_to_zero(void);
 /// Number of CPUs in the calling thread's affinity mask (the cores mpirun's binding leaves this process),
 /// or the online CPU count when the mask cannot be read.
 int flow_affinity_cpu_count(void);
+/// Asks the kernel to back [address, address + bytes) with transparent huge pages (Linux madvise MADV_HUGEPAGE;
+/// `address` 2 MiB-aligned, before the memory is first touched). Returns 1 when the advice was taken, 0 otherwise
+/// (other systems, THP disabled): only a hint, the memory works the same either way.
+int flow_advise_huge_pages(void *address, long bytes);
 /// 1 when the CPU supports AVX-512F (x86-64), else 0.
 int flow_cpu_has_avx512f(void);
 /// 1 when the CPU supports AVX2 and FMA (x86-64), else 0.
