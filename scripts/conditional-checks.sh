@@ -34,10 +34,14 @@ plain, cond, marginal = map(float, sys.argv[1:4])
 def moon(p):
     """The nearer of the two noise-free arcs: 0 = upper (centre (0, 0)), 1 = lower (centre (1, 0.5))."""
     def distance(p, centre, upper):
+        # The arc's nearest point: the radial projection when its angle lies on the arc, else the nearer end
+        # (clipping the angle alone would send a point just below (-1, 0) to the far end (1, 0)).
         v = p - centre
-        a = np.arctan2(v[:, 1], v[:, 0])
-        a = np.clip(a, 0, np.pi) if upper else np.clip(a, -np.pi, 0)
-        return np.linalg.norm(p - (centre + np.stack([np.cos(a), np.sin(a)], 1)), axis=1)
+        lo, hi = (0, np.pi) if upper else (-np.pi, 0)
+        a = np.clip(np.arctan2(v[:, 1], v[:, 0]), lo, hi)
+        on_arc = np.linalg.norm(p - (centre + np.stack([np.cos(a), np.sin(a)], 1)), axis=1)
+        ends = [np.linalg.norm(p - (centre + np.array([np.cos(e), np.sin(e)])), axis=1) for e in (lo, hi)]
+        return np.minimum(on_arc, np.minimum(*ends))
     return (distance(p, np.array([1.0, 0.5]), False) < distance(p, np.array([0.0, 0.0]), True)).astype(int)
 rng = np.random.default_rng(0)
 a = np.linspace(0, np.pi, 200000)
