@@ -301,7 +301,10 @@ struct TrainCommand: ParsableCommand {
                 // Into the same storage each time (no 4·P-byte allocation per improving epoch).
                 if var b = best.take() {
                     let source = trainer.evaluationParameters
-                    b.parameters.withUnsafeMutableBufferPointer { $0.baseAddress!.update(from: source.base, count: source.count) }
+                    b.parameters.withUnsafeMutableBufferPointer {
+                        precondition($0.count == source.count, "best model: \($0.count) parameters kept, \(source.count) to copy")
+                        _ = $0.update(fromContentsOf: source.buffer)
+                    }
                     best = (b.parameters, report.epoch)
                 } else {
                     best = (trainer.evaluationParameters.array, report.epoch)

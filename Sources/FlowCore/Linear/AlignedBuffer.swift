@@ -28,8 +28,10 @@ public final class AlignedBuffer<Element>: @unchecked Sendable {
         self.count = count
         let bytes = max(count, 1) * MemoryLayout<Element>.stride
         let huge = bytes >= Self.hugePageBytes
-        let raw = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: huge ? Self.hugePageBytes : 64)
-        if huge { _ = flow_advise_huge_pages(raw, bytes) }
+        // A huge buffer is allocated to whole huge pages, so that its last part is not left on small pages.
+        let allocated = huge ? (bytes + Self.hugePageBytes - 1) / Self.hugePageBytes * Self.hugePageBytes : bytes
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: allocated, alignment: huge ? Self.hugePageBytes : 64)
+        if huge { _ = flow_advise_huge_pages(raw, allocated) }
         raw.initializeMemory(as: UInt8.self, repeating: 0, count: bytes)
         base = raw.bindMemory(to: Element.self, capacity: max(count, 1))
     }
