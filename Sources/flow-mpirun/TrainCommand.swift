@@ -298,16 +298,16 @@ struct TrainCommand: ParsableCommand {
             totalRows += report.samplesPerSecond * report.seconds
             totalSeconds += report.seconds
             if let v = report.validationNLL, trainer.recordValidation(v, epoch: report.epoch), keepBest {
-                // Into the same storage each time (no 4·P-byte allocation per improving epoch).
-                if var b = best.take() {
+                if best == nil {
+                    best = (trainer.evaluationParameters.array, report.epoch)
+                } else {
+                    // Into the same storage (no 4·P-byte allocation per improving epoch).
                     let source = trainer.evaluationParameters
-                    b.parameters.withUnsafeMutableBufferPointer {
+                    best!.parameters.withUnsafeMutableBufferPointer {
                         precondition($0.count == source.count, "best model: \($0.count) parameters kept, \(source.count) to copy")
                         _ = $0.update(fromContentsOf: source.buffer)
                     }
-                    best = (b.parameters, report.epoch)
-                } else {
-                    best = (trainer.evaluationParameters.array, report.epoch)
+                    best!.epoch = report.epoch
                 }
                 bestWritten = false
             }

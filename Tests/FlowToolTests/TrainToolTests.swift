@@ -153,6 +153,27 @@ struct TrainToolTests {
         #expect(dinfo["step"] == nil)
     }
 
+    /// best.safetensors is refreshed in place at every improving epoch after the first: it must hold that epoch's
+    /// parameters, not the first improving epoch's (a stale copy scores the first epoch's validation NLL).
+    @Test("best.safetensors holds the best epoch's parameters: evaluate on it gives the validation NLL recorded for that epoch")
+    func bestModelIsTheBestEpoch() throws {
+        let dir = try Tool.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let r = try Tool.flow(Tool.smallTraining(out: "\(dir)/run", epochs: 4, extra: ["--checkpoint-every", "10"]))
+        try #require(r.status == 0, "\(r.output)")
+        let rows = try String(contentsOfFile: "\(dir)/run/metrics.csv", encoding: .utf8).split(separator: "\n").dropFirst()
+            .map { $0.split(separator: ",").map(String.init) }
+        let validation = rows.map { Double($0[2])! }
+        let best = try #require(validation.indices.min { validation[$0] < validation[$1] })
+        // The premise: at least two improving epochs, so that the copy into the kept storage ran.
+        try #require(best >= 1 && validation[0] - validation[best] > 1e-3, "validation NLL per epoch: \(validation)")
+        let e = try Tool.flow(["evaluate", "--model", "\(dir)/run", "--json"])
+        try #require(e.status == 0, "\(e.output)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(e.stdout.utf8)) as? [String: Any])
+        let nll = try #require(object["nll"] as? Double)
+        #expect(abs(nll - validation[best]) < 1e-5, "best.safetensors scores \(nll); epoch \(best + 1) recorded \(validation[best])")
+    }
+
     @Test("the checkpoint loads unchanged with Python's safetensors.numpy.load_file")
     func pythonLoads() throws {
         let probe = try? Tool.run("/usr/bin/env", ["python3", "-c", "import safetensors.numpy"])
