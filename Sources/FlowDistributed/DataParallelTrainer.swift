@@ -254,6 +254,51 @@ public final class DataParallelTrainer: @unchecked Sendable {
                       contextNormalizer: network.contextFeatures > 0 ? network.contextNormalizer : nil)
     }
 
+    /// ``state()`` into `state`, reusing the storage of its arrays when it holds the state of an earlier call (of
+    /// this run: same sizes, same use of a parameter average), so that a checkpoint every few epochs copies the
+    /// parameters and moments into memory already mapped instead of allocating megabytes of fresh pages (about
+    /// 0.5 ms per MB on our machines, against 0.1 for a warm copy). A nil `state` is set to ``state()``.
+    public func copyState(into state: inout TrainingState?) {
+        guard state != nil, state!.parameters.count == parameters.count,
+              (state!.averagedParameters != nil) == (average != nil) else {
+            state = self.state()
+            return
+        }
+        precondition(exchange.optimizerStateComplete, "copyState(into:): call synchronizeOptimizerState() on every rank first")
+        Self.overwrite(&state!.parameters, with: parameters)
+        Self.overwrite(&state!.firstMoment, with: optimizer.m)
+        Self.overwrite(&state!.secondMoment, with: optimizer.v)
+        if let average { Self.overwrite(&state!.averagedParameters!, with: average.average) }
+        state!.optimizerStep = optimizer.step
+        state!.step = step
+        state!.normalizer = normalizer
+        state!.bestValidationNLL = bestValidationNLL
+        state!.bestEpoch = bestEpoch
+        state!.averageStep = average?.lastStep ?? 0
+        state!.epochProgress = epochProgress
+        state!.nonFiniteStreak = optimizerStep.consecutiveNonFinite
+        state!.contextNormalizer = network.contextFeatures > 0 ? network.contextNormalizer : nil
+    }
+
+    /// ``model`` into `model`, reusing its parameters' storage when it holds the model of an earlier call (see
+    /// ``copyState(into:)``). A nil `model` is set to ``model``.
+    public func copyModel(into model: inout RealNVP<Float>?) {
+        guard model != nil, model!.parameters.count == evaluationParameters.count else {
+            model = self.model
+            return
+        }
+        Self.overwrite(&model!.parameters, with: evaluationParameters)
+    }
+
+    /// Copies `buffer` into `array` in place (same count), or replaces `array` with a copy of it.
+    static func overwrite(_ array: inout [Float], with buffer: AlignedBuffer<Float>) {
+        guard array.count == buffer.count else {
+            array = buffer.array
+            return
+        }
+        array.withUnsafeMutableBufferPointer { _ = $0.update(fromContentsOf: buffer.buffer) }
+    }
+
     /// The parameters that are evaluated, sampled and saved as the model `[storageCount]`: the moving average
     /// θ̄ when the run keeps one, the trained parameters θ otherwise.
     public var evaluationParameters: AlignedBuffer<Float> { average?.average ?? parameters }

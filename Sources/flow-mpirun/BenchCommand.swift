@@ -259,6 +259,7 @@ struct BenchCommand: ParsableCommand {
         for r in stepRows where r.overlap == stepRows[0].overlap {
             var seconds: [Int: Double] = [:], stepSeconds: [Int: Double] = [:], validationSeconds: [Int: Double] = [:]
             var rowsPerEpoch = 0
+            var checkpointCost: Double?
             for epochs in [2, trainEpochs] {
                 var args = ["--out", "\(trainOut)/threads\(r.threads)-epochs\(epochs)", "--force", "--epochs", "\(epochs)", "--threads", "\(r.threads)",
                             "--quiet", "--no-plots", "--couplings", "\(couplings)", "--hidden", "\(hidden)", "--hidden-layers",
@@ -271,10 +272,13 @@ struct BenchCommand: ParsableCommand {
                 try ctx.communicator.barrier()
                 let t0 = ctx.communicator.wallTime()
                 var steps = 0.0, validation = 0.0
+                var epochEnds: [Double] = []
                 try command.train(ctx, setup, printSummary: false) { report in
                     steps += report.seconds
                     validation += report.validationSeconds
+                    epochEnds.append(ctx.communicator.wallTime())
                 }
+                if epochs == trainEpochs { checkpointCost = Self.checkpointCost(epochEnds: epochEnds, every: 10) }
                 try ctx.communicator.barrier()
                 seconds[epochs] = ctx.communicator.wallTime() - t0
                 stepSeconds[epochs] = steps
@@ -285,12 +289,36 @@ struct BenchCommand: ParsableCommand {
             let stepsPerEpoch = (stepSeconds[trainEpochs]! - stepSeconds[2]!) / n
             let validationPerEpoch = (validationSeconds[trainEpochs]! - validationSeconds[2]!) / n
             let rate = Double(rowsPerEpoch) / perEpoch
+            let checkpointText = checkpointCost.map { String(format: "%.0f", 1e3 * $0) } ?? "–"
             lines.append(String(format: "%5d × %-7d  %15.0f  %14.0f  %11.1f%%  %9.0f  %12.0f  %10.0f", r.ranks, r.threads, rate, r.samplesPerSecond,
                                 100 * rate / r.samplesPerSecond, 1e3 * stepsPerEpoch, 1e3 * validationPerEpoch,
-                                1e3 * (perEpoch - stepsPerEpoch - validationPerEpoch)))
+                                1e3 * (perEpoch - stepsPerEpoch - validationPerEpoch))
+                         + String(repeating: " ", count: max(1, 15 - checkpointText.count)) + checkpointText)
         }
-        ctx.say("train: epochs \(trainEpochs) − 2 of the real loop (moons, \(batchSize) per batch), checkpoints every 10 epochs + best; ms per epoch\n"
-            + "ranks × threads  train samples/s  step samples/s  train ÷ step  steps ms  validation ms  other ms\n" + lines.joined(separator: "\n"))
+        ctx.say("train: epochs \(trainEpochs) − 2 of the real loop (moons, \(batchSize) per batch), checkpoints every 10 epochs + best; ms per epoch"
+            + " (checkpoint ms: per checkpoint, the two epochs after it beyond the median epoch)\n"
+            + "ranks × threads  train samples/s  step samples/s  train ÷ step  steps ms  validation ms  other ms  checkpoint ms\n"
+            + lines.joined(separator: "\n"))
+    }
+
+    /// What a checkpoint costs the epochs around it (seconds): for each checkpoint written at the end of epoch k
+    /// (k = every, 2·every, … before the last epoch), the wall time of epochs k + 1 and k + 2 (an epoch's wall time:
+    /// from the previous epoch's report to its own, so it includes the snapshot taken at the previous epoch's end
+    /// and any slowdown while the file is written in the background) beyond twice the median epoch; the mean over
+    /// the checkpoints, or nil when the run has none with two epochs after it. Measured within one run against its
+    /// own median, so a noisy machine's drift between runs does not enter.
+    /// - Parameter epochEnds: the wall-clock time (seconds) of each epoch's report, epoch 1 first.
+    static func checkpointCost(epochEnds: [Double], every: Int) -> Double? {
+        guard epochEnds.count >= 3 else { return nil }
+        let walls = (1..<epochEnds.count).map { epochEnds[$0] - epochEnds[$0 - 1] }  // walls[i]: epoch i + 2
+        let median = walls.sorted()[walls.count / 2]
+        var costs: [Double] = []
+        var k = every
+        while k + 2 <= epochEnds.count {
+            costs.append(walls[k - 1] + walls[k] - 2 * median)  // epochs k + 1 and k + 2
+            k += every
+        }
+        return costs.isEmpty ? nil : costs.reduce(0, +) / Double(costs.count)
     }
 
     /// Median of `repeats` measurements of `steps` steps each, after warm-up.

@@ -270,8 +270,9 @@ struct TrainCommand: ParsableCommand {
         // exits at once. See docs/stopping.md.
         flow_install_stop_handlers()
         // Checkpoints, the best model and the metrics are snapshotted at an epoch's end and written by a background
-        // thread while the next epoch trains (at most one batch of files in flight; rank 0 only).
+        // thread at the lowest priority while the next epochs train (rank 0 only; see BackgroundFileWriter).
         let writer = BackgroundFileWriter()
+        var snapshots = CheckpointSnapshots()
         defer { try? writer.wait() }  // whatever ends training, the files in flight are completed first
         let logger = ctx.logger
         var signalSeenAfterStep: Int?  // the first step after which this rank's stop signal was seen (latency in steps)
@@ -318,12 +319,17 @@ struct TrainCommand: ParsableCommand {
             let checkpointDue = report.epoch % checkpointEvery == 0 || trainer.finished
             if checkpointDue { try trainer.synchronizeOptimizerState() }  // collective: every rank
             if ctx.isRoot {
+                // Before a checkpoint, the files in flight are written first (a checkpoint takes 10 epochs, so they
+                // are long done): their bytes' storage is then free for this snapshot. An ordinary epoch's metrics
+                // are queued without waiting.
+                if checkpointDue { try writer.wait() }
                 var files = [PendingFile(path: s.run.metrics, bytes: metrics.bytes)]
                 if checkpointDue {
-                    files.append(PendingFile(path: s.run.model, bytes: try checkpoint(trainer, s).checkedBytes(for: s.run.model)))
+                    files.append(PendingFile(path: s.run.model, bytes: try snapshots.checkpoint(
+                        of: trainer, metadata: try checkpointMetadata(trainer, s), path: s.run.model)))
                     if let b = best, !bestWritten {
-                        files.append(PendingFile(path: s.run.best, bytes: try bestCheckpoint(trainer, s, parameters: b.parameters, epoch: b.epoch)
-                            .checkedBytes(for: s.run.best)))
+                        files.append(PendingFile(path: s.run.best, bytes: try snapshots.best(
+                            try bestCheckpoint(trainer, s, parameters: b.parameters, epoch: b.epoch), path: s.run.best)))
                         bestWritten = true
                     }
                 }
@@ -409,13 +415,14 @@ struct TrainCommand: ParsableCommand {
         Foundation.exit(128 + signal)
     }
 
-    /// The best model (no optimiser state), with `best_epoch` and `best_validation_nll` in its metadata.
+    /// The best model (no optimiser state), with `best_epoch` and `best_validation_nll` in its metadata; its
+    /// parameters are `parameters` itself (shared, not copied).
     func bestCheckpoint(_ trainer: DataParallelTrainer, _ s: TrainingRun, parameters: [Float], epoch: Int) throws -> Checkpoint {
-        var c = try checkpoint(trainer, s, withState: false)
-        c.model.parameters = parameters
-        c.metadata["best_epoch"] = String(epoch)
-        c.metadata["best_validation_nll"] = trainer.bestValidationNLL.map { String($0) } ?? ""
-        return c
+        var metadata = try checkpointMetadata(trainer, s)
+        metadata["best_epoch"] = String(epoch)
+        metadata["best_validation_nll"] = trainer.bestValidationNLL.map { String($0) } ?? ""
+        let model = RealNVP(network: trainer.network, parameters: parameters, normalizer: trainer.normalizer)
+        return Checkpoint(model: model, training: trainer.configuration, metadata: metadata)
     }
 
     func levelsOf(_ p: Preprocessing) -> Int {
@@ -425,6 +432,13 @@ struct TrainCommand: ParsableCommand {
 
     /// The run's checkpoint; with its training state (after `synchronizeOptimizerState()`) unless `withState` is false.
     func checkpoint(_ trainer: DataParallelTrainer, _ s: TrainingRun, withState: Bool = true) throws -> Checkpoint {
+        Checkpoint(model: trainer.model, state: withState ? trainer.state() : nil, training: trainer.configuration,
+                   metadata: try checkpointMetadata(trainer, s))
+    }
+
+    /// The metadata of the run's checkpoints: the data set's description and fingerprint, and a class-conditional
+    /// model's class weights.
+    func checkpointMetadata(_ trainer: DataParallelTrainer, _ s: TrainingRun) throws -> [String: String] {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         let data = String(decoding: try encoder.encode(s.config.data), as: UTF8.self)
@@ -435,8 +449,7 @@ struct TrainCommand: ParsableCommand {
             let weights = FlowRows.classFrequencies(labels, classes: classes)
             metadata["class_weights"] = "[" + weights.map { "\($0)" }.joined(separator: ",") + "]"
         }
-        return Checkpoint(model: trainer.model, state: withState ? trainer.state() : nil, training: trainer.configuration,
-                          metadata: metadata)
+        return metadata
     }
 }
 

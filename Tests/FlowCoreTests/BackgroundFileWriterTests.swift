@@ -40,14 +40,76 @@ struct BackgroundFileWriterTests {
             try writer.submit([PendingFile(path: good, bytes: [5])])
             try writer.wait()
             #expect(try readFixture(good) == [5])
-            // An error also surfaces at the next submit, which then does not queue its batch.
+            // An error also surfaces at the next submit once its batch has been written; that submit's batch is
+            // then not queued.
             try writer.submit([PendingFile(path: missing, bytes: [1])])
+            writer.waitUntilWritten()
             let again = captureFlowIOError { try writer.submit([PendingFile(path: good, bytes: [6])]) }
             #expect(again?.path == missing)
             try writer.wait()
             #expect(try readFixture(good) == [5])
         }
     }
+
+    @Test("batches submitted while one is in flight wait in one batch, where a file's newer bytes replace the older ones (written once, at their latest)")
+    func waitingBatchesCoalesce() throws {
+        try withTemporaryDirectory { dir in
+            let writer = BackgroundFileWriter()
+            let a = dir + "/model.safetensors", b = dir + "/metrics.csv", c = dir + "/best.safetensors"
+            writer.hold(true)
+            try writer.submit([PendingFile(path: a, bytes: [1]), PendingFile(path: b, bytes: [1])])
+            try writer.submit([PendingFile(path: b, bytes: [2])])
+            try writer.submit([PendingFile(path: c, bytes: [1]), PendingFile(path: a, bytes: [3])])
+            #expect(writer.superseded == 2)
+            #expect(!FileManager.default.fileExists(atPath: a))
+            writer.hold(false)
+            try writer.wait()
+            #expect(try readFixture(a) == [3])
+            #expect(try readFixture(b) == [2])
+            #expect(try readFixture(c) == [1])
+            #expect(writer.batches == 3)
+        }
+    }
+
+    @Test("the bytes of a written batch are released before wait returns: the caller's array is then changed in place, not copied")
+    func bytesReleasedAfterWait() throws {
+        try withTemporaryDirectory { dir in
+            let writer = BackgroundFileWriter()
+            var bytes = [UInt8](repeating: 1, count: 1 << 20)
+            let storage = bytes.withUnsafeBufferPointer { $0.baseAddress }
+            try writer.submit([PendingFile(path: dir + "/model.safetensors", bytes: bytes)])
+            try writer.wait()
+            bytes[0] = 2  // a copy (were the writer still holding the array) would move it
+            #expect(bytes.withUnsafeBufferPointer { $0.baseAddress } == storage)
+            #expect(try readFixture(dir + "/model.safetensors") == [UInt8](repeating: 1, count: 1 << 20))
+        }
+    }
+
+    #if os(Linux)
+    @Test("the writer's thread runs at nice 19 (only it: the calling thread keeps its priority)")
+    func writerThreadHasLowestPriority() throws {
+        try withTemporaryDirectory { dir in
+            let writer = BackgroundFileWriter()
+            try writer.submit([PendingFile(path: dir + "/m", bytes: [1])])
+            try writer.wait()  // the thread has started and set its priority
+            /// The nice value in a /proc/…/stat (field 19; fields counted after "pid (comm)", which may hold spaces).
+            func nice(_ statPath: String) -> Int? {
+                guard let stat = try? String(contentsOfFile: statPath, encoding: .utf8), let close = stat.lastIndex(of: ")") else { return nil }
+                let fields = stat[stat.index(after: close)...].split(separator: " ")
+                return fields.count > 16 ? Int(fields[16]) : nil
+            }
+            var writerThreads: [String: Int?] = [:]
+            for tid in try FileManager.default.contentsOfDirectory(atPath: "/proc/self/task") {
+                let comm = (try? String(contentsOfFile: "/proc/self/task/\(tid)/comm", encoding: .utf8)) ?? ""
+                if comm.hasPrefix("flow-file-write") { writerThreads[tid] = nice("/proc/self/task/\(tid)/stat") }
+            }
+            #expect(writerThreads.count >= 1)
+            #expect(writerThreads.values.allSatisfy { $0 == 19 }, "\(writerThreads)")
+            #expect(nice("/proc/thread-self/stat") == 0)
+            withExtendedLifetime(writer) {}
+        }
+    }
+    #endif
 
     @Test("the previous file stays whole until a write completes: the checkpoint checks run before anything is queued")
     func nonFiniteCheckpointIsRefusedBeforeQueueing() throws {

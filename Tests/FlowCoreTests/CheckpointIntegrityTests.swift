@@ -47,6 +47,25 @@ struct CheckpointIntegrityTests {
         }
     }
 
+    @Test("checkedBytes(for:into:) gives serialize()'s bytes into a reused array, and on a non-finite value throws and leaves the array as it was")
+    func checkedBytesIntoReusedStorage() throws {
+        let config = FlowConfiguration(dim: 2, couplings: 2, hidden: 4, hiddenLayers: 1)
+        let model = try RealNVP<Float>(configuration: config, seed: 1)
+        let checkpoint = Checkpoint(model: model, state: Self.state(for: model), metadata: ["data": "moons"])
+        var bytes: [UInt8] = [9, 9]
+        try checkpoint.checkedBytes(for: "run/model.safetensors", into: &bytes)
+        #expect(bytes == checkpoint.serialize())
+        #expect(try bytes == checkpoint.checkedBytes(for: "run/model.safetensors"))
+        let before = bytes
+        var bad = model
+        bad.parameters[5] = .infinity
+        let error = #expect(throws: FlowIOError.self) {
+            try Checkpoint(model: bad, state: Self.state(for: model)).checkedBytes(for: "run/model.safetensors", into: &bytes)
+        }
+        #expect(error?.path == "run/model.safetensors")
+        #expect(bytes == before)
+    }
+
     @Test("the vectorised scan finds the first refused value wherever it is (16-lane blocks and the tail)")
     func firstRefusedMatchesAScalarScan() {
         for count in [0, 1, 15, 16, 17, 40, 1000] {

@@ -42,6 +42,28 @@ func safetensorsFile(json: String, data: [UInt8] = []) -> [UInt8] {
             + [0x08, 0x07, 0x06, 0x05, 0x04, 0x03, 0x02, 0x01])
     }
 
+    @Test("serialize(into:): the bytes of serialize(), replacing a longer or shorter previous file; a file of the same size reuses the storage; values added are a snapshot (later changes to the caller's array do not reach the file)")
+    func serializeIntoReusesStorage() throws {
+        var flat: [Float] = (0..<1000).map { Float($0) * 0.5 - 7 }
+        var writer = SafeTensorsWriter()
+        writer.metadata = ["k": "v"]
+        writer.add(name: "a", shape: [10, 50], floats: flat[500..<1000])
+        writer.add(name: "i", shape: [1], int64s: [42])
+        let expected = writer.serialize()
+        flat[600] = .nan  // copy-on-write: the writer keeps the values it was given
+        #expect(writer.serialize() == expected)
+        var bytes = [UInt8](repeating: 0xAB, count: 3 * expected.count)  // a longer previous file
+        writer.serialize(into: &bytes)
+        #expect(bytes == expected)
+        bytes = [1, 2, 3]  // a shorter one
+        writer.serialize(into: &bytes)
+        #expect(bytes == expected)
+        let storage = bytes.withUnsafeBufferPointer { $0.baseAddress }
+        writer.serialize(into: &bytes)  // the next snapshot of the same size: the same memory
+        #expect(bytes == expected)
+        #expect(bytes.withUnsafeBufferPointer { $0.baseAddress } == storage)
+    }
+
     @Test func goldenBytesWithMetadataEscapesAndInsertionOrder() throws {
         var writer = SafeTensorsWriter()
         writer.metadata = ["format": "pt", "author": "a\"b\\c"]

@@ -52,6 +52,14 @@ public struct Checkpoint: Sendable {
 
     /// The file's bytes.
     public func serialize() -> [UInt8] {
+        var bytes: [UInt8] = []
+        serialize(into: &bytes)
+        return bytes
+    }
+
+    /// The file's bytes into `bytes` (its previous contents replaced, its storage reused: see
+    /// ``SafeTensorsWriter/serialize(into:)``); the same bytes as ``serialize()``.
+    public func serialize(into bytes: inout [UInt8]) {
         var w = SafeTensorsWriter()
         var meta = metadata
         meta["format"] = Self.formatName
@@ -104,7 +112,7 @@ public struct Checkpoint: Sendable {
                 w.add(name: "training.best_epoch", shape: [1], int64s: [Int64(epoch)])
             }
         }
-        return w.serialize()
+        w.serialize(into: &bytes)
     }
 
     /// Writes the file atomically, after checking that every parameter and Adam moment is finite (and every
@@ -119,10 +127,19 @@ public struct Checkpoint: Sendable {
     /// ``write(to:)``.
     /// - Throws: ``FlowIOError`` naming `path` when a parameter or moment is not finite.
     public func checkedBytes(for path: String) throws -> [UInt8] {
+        var bytes: [UInt8] = []
+        try checkedBytes(for: path, into: &bytes)
+        return bytes
+    }
+
+    /// ``checkedBytes(for:)`` into `bytes`, reusing its storage (``serialize(into:)``): a trainer that keeps one
+    /// byte array per file snapshots each checkpoint without allocating its megabytes again.
+    /// - Throws: ``FlowIOError`` naming `path` when a parameter or moment is not finite (`bytes` is then unchanged).
+    public func checkedBytes(for path: String, into bytes: inout [UInt8]) throws {
         if let problem = nonFiniteContent() {
             throw FlowIOError(path: path, message: "not written: \(problem) (training diverged: try a lower --lr or --clip-norm); the previous file, if any, is kept")
         }
-        return serialize()
+        serialize(into: &bytes)
     }
 
     /// The first tensor holding a value that ``load(path:expecting:)`` would refuse, described, or nil.

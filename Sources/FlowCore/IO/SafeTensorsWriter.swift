@@ -10,7 +10,33 @@ public struct SafeTensorsWriter: Sendable {
     /// Free-form string metadata stored under `"__metadata__"` (omitted from the file when empty).
     public var metadata: [String: String] = [:]
 
-    private var entries: [(name: String, dtype: SafeTensorsDType, shape: [Int], bytes: [UInt8])] = []
+    /// A tensor's data: its little-endian bytes, or F32 values still in the caller's array (copied only by
+    /// ``serialize(into:)``, so a checkpoint's millions of values are copied once, into the file's bytes).
+    private enum TensorData: Sendable {
+        case bytes([UInt8])
+        case floats(ArraySlice<Float>)
+
+        var byteCount: Int {
+            switch self {
+            case .bytes(let b): b.count
+            case .floats(let f): f.count * MemoryLayout<Float>.size
+            }
+        }
+
+        func append(to output: inout [UInt8]) {
+            switch self {
+            case .bytes(let b): output.append(contentsOf: b)
+            case .floats(let f):
+                #if _endian(little)
+                f.withUnsafeBytes { output.append(contentsOf: $0) }  // memory holds the little-endian bit patterns
+                #else
+                for value in f { withUnsafeBytes(of: value.bitPattern.littleEndian) { output.append(contentsOf: $0) } }
+                #endif
+            }
+        }
+    }
+
+    private var entries: [(name: String, dtype: SafeTensorsDType, shape: [Int], data: TensorData)] = []
     private var usedNames: Set<String> = []
 
     /// Creates an empty writer.
@@ -27,6 +53,11 @@ public struct SafeTensorsWriter: Sendable {
     ///   - shape: the dimensions, outermost first (row-major).
     ///   - bytes: the elements, little-endian, row-major.
     public mutating func add(name: String, dtype: SafeTensorsDType, shape: [Int], bytes: [UInt8]) {
+        add(name: name, dtype: dtype, shape: shape, data: .bytes(bytes))
+    }
+
+    private mutating func add(name: String, dtype: SafeTensorsDType, shape: [Int], data: TensorData) {
+        let byteCount = data.byteCount
         precondition(name != "__metadata__", "SafeTensorsWriter: the tensor name '__metadata__' is reserved")
         precondition(!usedNames.contains(name), "SafeTensorsWriter: tensor '\(name)' was added twice")
         var elements = 1
@@ -36,12 +67,12 @@ public struct SafeTensorsWriter: Sendable {
             precondition(!overflow, "SafeTensorsWriter: tensor '\(name)' shape \(shape) overflows Int")
             elements = product
         }
-        let (byteCount, overflow) = elements.multipliedReportingOverflow(by: dtype.byteSize)
+        let (needed, overflow) = elements.multipliedReportingOverflow(by: dtype.byteSize)
         precondition(
-            !overflow && byteCount == bytes.count,
-            "SafeTensorsWriter: tensor '\(name)' shape \(shape) of \(dtype.rawValue) needs \(elements) × \(dtype.byteSize) bytes, got \(bytes.count)")
+            !overflow && needed == byteCount,
+            "SafeTensorsWriter: tensor '\(name)' shape \(shape) of \(dtype.rawValue) needs \(elements) × \(dtype.byteSize) bytes, got \(byteCount)")
         usedNames.insert(name)
-        entries.append((name, dtype, shape, bytes))
+        entries.append((name, dtype, shape, data))
     }
 
     /// Adds an `F32` tensor; `floats` holds the product of `shape` elements, row-major.
@@ -49,9 +80,11 @@ public struct SafeTensorsWriter: Sendable {
         add(name: name, shape: shape, floats: floats[...])
     }
 
-    /// Adds an `F32` tensor from a slice (e.g. one tensor of a flat parameter vector) without copying it first.
+    /// Adds an `F32` tensor from a slice (e.g. one tensor of a flat parameter vector) without copying it: the
+    /// writer keeps a reference to the array (copy-on-write: the caller's later changes do not reach it) and copies
+    /// the values once, when it serialises.
     public mutating func add(name: String, shape: [Int], floats: ArraySlice<Float>) {
-        add(name: name, dtype: .F32, shape: shape, bytes: floats.withUnsafeBufferPointer { littleEndianBytes($0) })
+        add(name: name, dtype: .F32, shape: shape, data: .floats(floats))
     }
 
     /// Adds an `F64` tensor; `doubles` holds the product of `shape` elements, row-major.
@@ -72,6 +105,15 @@ public struct SafeTensorsWriter: Sendable {
     /// The complete file: header length, padded JSON header, data buffer. Deterministic for a given sequence
     /// of ``add(name:dtype:shape:bytes:)`` calls and ``metadata``.
     public func serialize() -> [UInt8] {
+        var output: [UInt8] = []
+        serialize(into: &output)
+        return output
+    }
+
+    /// ``serialize()`` into `output`, replacing its contents and reusing its storage: when `output` holds a
+    /// previous file of the same size (and no one else holds it), no memory is allocated for the data, and each
+    /// tensor's values are copied once, straight from the array they were added from.
+    public func serialize(into output: inout [UInt8]) {
         var json: [UInt8] = [0x7B]  // {
         var first = true
         func separator() {
@@ -95,19 +137,18 @@ public struct SafeTensorsWriter: Sendable {
             separator()
             SafeTensorsWriter.appendJSONString(entry.name, to: &json)
             let shape = entry.shape.map(String.init).joined(separator: ",")
-            let end = offset + entry.bytes.count
+            let end = offset + entry.data.byteCount
             json.append(contentsOf: Array(":{\"dtype\":\"\(entry.dtype.rawValue)\",\"shape\":[\(shape)],\"data_offsets\":[\(offset),\(end)]}".utf8))
             offset = end
         }
         json.append(0x7D)
         while json.count % 8 != 0 { json.append(0x20) }
 
-        var output: [UInt8] = []
+        output.removeAll(keepingCapacity: true)
         output.reserveCapacity(8 + json.count + offset)
         output.append(contentsOf: littleEndianBytes([UInt64(json.count)]))
         output.append(contentsOf: json)
-        for entry in entries { output.append(contentsOf: entry.bytes) }
-        return output
+        for entry in entries { entry.data.append(to: &output) }
     }
 
     /// Writes ``serialize()`` to `path` atomically (see ``AtomicFile``).
@@ -120,15 +161,6 @@ public struct SafeTensorsWriter: Sendable {
 /// The little-endian bytes of each value in turn.
 private func littleEndianBytes<T: FixedWidthInteger>(_ values: [T]) -> [UInt8] {
     values.withUnsafeBufferPointer { littleEndianBytes($0) }
-}
-
-/// The little-endian bytes of each float in turn (its IEEE 754 bit pattern).
-private func littleEndianBytes(_ values: UnsafeBufferPointer<Float>) -> [UInt8] {
-    #if _endian(little)
-    return Array(UnsafeRawBufferPointer(values))  // one copy: memory already holds the little-endian bit patterns
-    #else
-    return littleEndianBytes(Array(values.lazy.map(\.bitPattern)))
-    #endif
 }
 
 /// The little-endian bytes of each integer in turn.
