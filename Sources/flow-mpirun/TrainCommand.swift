@@ -319,19 +319,22 @@ struct TrainCommand: ParsableCommand {
             let checkpointDue = report.epoch % checkpointEvery == 0 || trainer.finished
             if checkpointDue { try trainer.synchronizeOptimizerState() }  // collective: every rank
             if ctx.isRoot {
-                // Before a checkpoint, the files in flight are written first (a checkpoint takes 10 epochs, so they
-                // are long done): their bytes' storage is then free for this snapshot. An ordinary epoch's metrics
-                // are queued without waiting.
+                // Before a checkpoint, every file submitted is on disk first (by default the last checkpoint is 10
+                // epochs old and long written; wait() writes what is not, itself): the bytes' storage is then free for
+                // this snapshot. An ordinary epoch's metrics are queued without waiting.
                 if checkpointDue { try writer.wait() }
+                // Metrics first (resume reads them up to the checkpoint's step), then the best model, then the
+                // checkpoint: a crash between two files never leaves a checkpoint whose best epoch is newer than
+                // best.safetensors.
                 var files = [PendingFile(path: s.run.metrics, bytes: metrics.bytes)]
                 if checkpointDue {
-                    files.append(PendingFile(path: s.run.model, bytes: try snapshots.checkpoint(
-                        of: trainer, metadata: try checkpointMetadata(trainer, s), path: s.run.model)))
                     if let b = best, !bestWritten {
                         files.append(PendingFile(path: s.run.best, bytes: try snapshots.best(
                             try bestCheckpoint(trainer, s, parameters: b.parameters, epoch: b.epoch), path: s.run.best)))
                         bestWritten = true
                     }
+                    files.append(PendingFile(path: s.run.model, bytes: try snapshots.checkpoint(
+                        of: trainer, metadata: try checkpointMetadata(trainer, s), path: s.run.model)))
                 }
                 try writer.submit(files)
             }
@@ -386,10 +389,10 @@ struct TrainCommand: ParsableCommand {
         let signal = signals[0] > 0 ? Int32(signals[0]) : SIGTERM
         if !checkpointWritten { try trainer.synchronizeOptimizerState() }  // collective: every rank
         if ctx.isRoot {
-            if !checkpointWritten { try checkpoint(trainer, s).write(to: s.run.model) }
-            if let b = best, !bestWritten {
+            if let b = best, !bestWritten {  // the best model before the checkpoint that names its epoch
                 try bestCheckpoint(trainer, s, parameters: b.parameters, epoch: b.epoch).write(to: s.run.best)
             }
+            if !checkpointWritten { try checkpoint(trainer, s).write(to: s.run.model) }
         }
         let arrived = flow_stop_signal_time(), written = flow_monotonic_seconds()
         // For scripts/stop-latency.py: times in CLOCK_MONOTONIC seconds; steps as counted in the messages

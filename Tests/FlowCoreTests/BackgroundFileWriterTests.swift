@@ -24,7 +24,7 @@ struct BackgroundFileWriterTests {
         }
     }
 
-    @Test("a failed write is reported by the next wait or submit, naming the file; the writer goes on afterwards")
+    @Test("a failed write is reported by the next wait or submit, naming the file; the other files are written all the same; the writer goes on afterwards")
     func errors() throws {
         try withTemporaryDirectory { dir in
             let writer = BackgroundFileWriter()
@@ -34,8 +34,8 @@ struct BackgroundFileWriterTests {
             let error = captureFlowIOError { try writer.wait() }
             #expect(error?.path == missing)
             #expect(error.map { "\($0)" }?.contains("does not exist") == true)
-            // The batch stopped at its failed file: the file after it was not written.
-            #expect(!FileManager.default.fileExists(atPath: good))
+            // Each file stands alone: the one after the failed file was written.
+            #expect(try readFixture(good) == [4])
             // The error is reported once; a new batch is written.
             try writer.submit([PendingFile(path: good, bytes: [5])])
             try writer.wait()
@@ -48,6 +48,32 @@ struct BackgroundFileWriterTests {
             #expect(again?.path == missing)
             try writer.wait()
             #expect(try readFixture(good) == [5])
+        }
+    }
+
+    @Test("wait takes over a batch the thread has not committed: the files are on disk when it returns, and the thread then discards its copies (a file written synchronously after wait is never replaced by them)")
+    func waitTakesOver() throws {
+        try withTemporaryDirectory { dir in
+            let writer = BackgroundFileWriter()
+            let a = dir + "/model.safetensors", b = dir + "/best.safetensors", m = dir + "/metrics.csv"
+            writer.holdCommits(true)  // the thread prepares files but commits none
+            try writer.submit([PendingFile(path: a, bytes: [1]), PendingFile(path: b, bytes: [1])])
+            writer.waitUntilWaitingToCommit()  // the batch is in flight: a prepared, not committed
+            try writer.submit([PendingFile(path: m, bytes: [1]), PendingFile(path: a, bytes: [2])])
+            try writer.wait()
+            #expect(try readFixture(a) == [2])
+            #expect(try readFixture(b) == [1])
+            #expect(try readFixture(m) == [1])
+            try AtomicFile.write([3], to: a)  // as a stop writes its checkpoint after wait()
+            writer.holdCommits(false)
+            writer.waitUntilWritten()
+            #expect(try readFixture(a) == [3])
+            #expect(try readFixture(b) == [1])
+            // The thread's temporary files are gone, and it writes the next batch itself.
+            #expect(try FileManager.default.contentsOfDirectory(atPath: dir).sorted() == ["best.safetensors", "metrics.csv", "model.safetensors"])
+            try writer.submit([PendingFile(path: b, bytes: [4])])
+            writer.waitUntilWritten()
+            #expect(try readFixture(b) == [4])
         }
     }
 
@@ -71,14 +97,15 @@ struct BackgroundFileWriterTests {
         }
     }
 
-    @Test("the bytes of a written batch are released before wait returns: the caller's array is then changed in place, not copied")
-    func bytesReleasedAfterWait() throws {
+    @Test("the bytes of a batch the thread has written are released before it reports the batch done: the caller's array is then changed in place, not copied")
+    func bytesReleasedWhenWritten() throws {
         try withTemporaryDirectory { dir in
             let writer = BackgroundFileWriter()
             var bytes = [UInt8](repeating: 1, count: 1 << 20)
             let storage = bytes.withUnsafeBufferPointer { $0.baseAddress }
             try writer.submit([PendingFile(path: dir + "/model.safetensors", bytes: bytes)])
-            try writer.wait()
+            writer.waitUntilWritten()
+            try writer.wait()  // idle: returns at once
             bytes[0] = 2  // a copy (were the writer still holding the array) would move it
             #expect(bytes.withUnsafeBufferPointer { $0.baseAddress } == storage)
             #expect(try readFixture(dir + "/model.safetensors") == [UInt8](repeating: 1, count: 1 << 20))
@@ -89,15 +116,16 @@ struct BackgroundFileWriterTests {
     @Test("the writer's thread runs at nice 19 (only it: the calling thread keeps its priority)")
     func writerThreadHasLowestPriority() throws {
         try withTemporaryDirectory { dir in
-            let writer = BackgroundFileWriter()
-            try writer.submit([PendingFile(path: dir + "/m", bytes: [1])])
-            try writer.wait()  // the thread has started and set its priority
             /// The nice value in a /proc/…/stat (field 19; fields counted after "pid (comm)", which may hold spaces).
             func nice(_ statPath: String) -> Int? {
                 guard let stat = try? String(contentsOfFile: statPath, encoding: .utf8), let close = stat.lastIndex(of: ")") else { return nil }
                 let fields = stat[stat.index(after: close)...].split(separator: " ")
                 return fields.count > 16 ? Int(fields[16]) : nil
             }
+            let ownNice = nice("/proc/thread-self/stat")
+            let writer = BackgroundFileWriter()
+            try writer.submit([PendingFile(path: dir + "/m", bytes: [1])])
+            writer.waitUntilWritten()  // the thread has started, set its priority, then its name
             var writerThreads: [String: Int?] = [:]
             for tid in try FileManager.default.contentsOfDirectory(atPath: "/proc/self/task") {
                 let comm = (try? String(contentsOfFile: "/proc/self/task/\(tid)/comm", encoding: .utf8)) ?? ""
@@ -105,7 +133,7 @@ struct BackgroundFileWriterTests {
             }
             #expect(writerThreads.count >= 1)
             #expect(writerThreads.values.allSatisfy { $0 == 19 }, "\(writerThreads)")
-            #expect(nice("/proc/thread-self/stat") == 0)
+            #expect(nice("/proc/thread-self/stat") == ownNice)
             withExtendedLifetime(writer) {}
         }
     }

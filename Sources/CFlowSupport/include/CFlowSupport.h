@@ -18,13 +18,15 @@ int flow_affinity_cpu_count(void);
 /// `address` 2 MiB-aligned, before the memory is first touched). Returns 1 when the advice was taken, 0 otherwise
 /// (other systems, THP disabled): only a hint, the memory works the same either way.
 int flow_advise_huge_pages(void *address, long bytes);
-/// Gives the calling thread the lowest scheduling priority for good (Linux: nice 19 for this thread alone), so
+/// Gives the calling thread the lowest CPU priority for good (Linux: nice 19 for this thread alone; its I/O priority
+/// kept at the default best-effort level 4 rather than derived from the nice value), so
 /// that background work such as writing a checkpoint runs mostly on CPU time the training threads leave, instead
 /// of preempting one of them (which on a machine whose cores all train holds up the others at the step's end).
 /// Unprivileged threads cannot lower their nice value again, so call it only on a thread of its own.
 /// Returns 1 when the priority was set, 0 where it is not available.
 int flow_thread_lowest_priority(void);
-/// Names the calling thread as `top -H`, `perf` and /proc/<pid>/task/<tid>/comm show it (Linux keeps 15 bytes).
+/// Names the calling thread as `top -H`, `perf` and /proc/<pid>/task/<tid>/comm show it. Linux refuses a name of
+/// more than 15 bytes (the thread then keeps its old name).
 void flow_thread_set_name(const char *name);
 /// 1 when the CPU supports AVX-512F (x86-64), else 0.
 int flow_cpu_has_avx512f(void);

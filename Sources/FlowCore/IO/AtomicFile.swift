@@ -27,6 +27,15 @@ public enum AtomicFile {
     ///   `cannot write: the directory /d does not exist`.
     ///   The temporary file is removed on every failure before the rename.
     public static func write(_ bytes: [UInt8], to path: String) throws(FlowIOError) {
+        try prepare(bytes, for: path).commit()
+    }
+
+    /// The first half of ``write(_:to:)``: the temporary file beside `path` created, written and fsynced, and
+    /// `path` not yet touched. ``PreparedFile/commit()`` renames it over `path` (the second half);
+    /// ``PreparedFile/discard()`` removes it. A writer that may be overtaken (``BackgroundFileWriter``) decides
+    /// between the two only when the bytes are safely on disk.
+    /// - Throws: ``FlowIOError`` as ``write(_:to:)`` (the temporary file is then removed).
+    public static func prepare(_ bytes: [UInt8], for path: String) throws(FlowIOError) -> PreparedFile {
         guard !path.isEmpty, !path.hasSuffix("/") else {
             throw FlowIOError(path: path, message: "the path does not name a file (it is empty or ends with '/')")
         }
@@ -64,12 +73,33 @@ public enum AtomicFile {
         if let code = writeAll(fd, bytes) { throw fail("cannot write temporary file", code, closing: true) }
         if fsync(fd) != 0 { throw fail("cannot fsync temporary file", errno, closing: true) }
         if close(fd) != 0 { throw fail("cannot close temporary file", errno, closing: false) }
-        if rename(temporary, path) != 0 {
-            let code = errno
-            unlink(temporary)
-            throw FlowIOError(path: path, message: "cannot rename \(temporary) over the file: \(ReadOnlyFile.errnoText(code))")
+        return PreparedFile(path: path, temporary: temporary, directory: directory ?? ".")
+    }
+
+    /// A complete new file, written and fsynced under a temporary name beside its destination (``prepare(_:for:)``).
+    public struct PreparedFile: Sendable {
+        /// The destination.
+        public let path: String
+        /// The temporary file holding the new contents.
+        public let temporary: String
+        /// The directory of both.
+        let directory: String
+
+        /// Renames the temporary file over ``path`` and fsyncs the directory, so that the rename is durable.
+        /// - Throws: ``FlowIOError`` naming ``path`` (the temporary file is removed when the rename fails).
+        public func commit() throws(FlowIOError) {
+            if rename(temporary, path) != 0 {
+                let code = errno
+                unlink(temporary)
+                throw FlowIOError(path: path, message: "cannot rename \(temporary) over the file: \(ReadOnlyFile.errnoText(code))")
+            }
+            try AtomicFile.syncDirectory(directory, target: path)
         }
-        try syncDirectory(directory ?? ".", target: path)
+
+        /// Removes the temporary file; ``path`` is left as it was.
+        public func discard() {
+            unlink(temporary)
+        }
     }
 
     /// Splits `a/b/c` into (`a/b`, `c`); a bare name gives (`nil`, name); `/c` gives (`/`, `c`).
@@ -80,7 +110,7 @@ public enum AtomicFile {
     }
 
     /// Makes a completed rename durable by syncing the directory that holds the file.
-    private static func syncDirectory(_ directory: String, target: String) throws(FlowIOError) {
+    static func syncDirectory(_ directory: String, target: String) throws(FlowIOError) {
         let fd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         if fd < 0 {
             throw FlowIOError(

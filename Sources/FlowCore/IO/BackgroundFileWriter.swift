@@ -15,27 +15,36 @@ public struct PendingFile: Sendable {
     }
 }
 
-/// Writes files off the training thread: each batch of files is written in order by ``AtomicFile/write(_:to:)``
-/// (temporary file, `fsync`, `rename`, `fsync` of the directory) on a background thread of its own, while training
-/// goes on. One batch is in flight at a time, and at most one more waits behind it: ``submit(_:)`` does not wait
-/// but adds its files to the waiting batch, where a file of the same path is replaced by the newer bytes (each
-/// file is a whole snapshot, so the newer one supersedes it: a metrics file submitted every epoch while a large
-/// checkpoint is being written is written once, at its latest). Files are never written out of order, and memory
-/// holds at most two snapshots of a file. The guarantees are ``AtomicFile``'s: a process killed during a write
+/// Writes files off the training thread: each batch of files is written in order, each file atomically as
+/// ``AtomicFile/write(_:to:)`` does (temporary file, `fsync`, `rename`, `fsync` of the directory), on a background
+/// thread of its own, while training goes on. The guarantees are ``AtomicFile``'s: a process killed during a write
 /// (even `kill -9`) leaves the previous file whole; only a finished write replaces it.
 ///
-/// The thread runs at the lowest priority (``flow_thread_lowest_priority()``: nice 19 on Linux), because its CPU
-/// time is not free: copying a 38 MB checkpoint into the page cache costs about 25 ms of CPU, and at normal
-/// priority the writer preempted a training worker for it, which held up the other workers at the step's end
-/// (measured on 2 cores: the epoch after a checkpoint 55–100 ms slower; at nice 19, 0–20 ms). Its own thread
-/// rather than a Dispatch queue, because an unprivileged thread cannot get its priority back, and a Dispatch
-/// thread goes on to run other work.
+/// Queuing: ``submit(_:)`` never waits. One batch is in flight, and what is submitted meanwhile waits behind it in
+/// one batch, where a file submitted again replaces its older bytes in the older one's place (each file is a whole
+/// snapshot, so the newer supersedes it: a metrics file submitted every epoch while a large checkpoint is being
+/// written is written once, at its latest). So no file is ever replaced by older bytes, and the files of a batch
+/// reach the disk in the order of their first submission. Memory holds at most two snapshots of a file.
+///
+/// Priority: the thread runs at the lowest CPU priority (``flow_thread_lowest_priority()``: nice 19 on Linux, the
+/// I/O priority kept at the default), because its CPU time is not free: copying a 38 MB checkpoint into the page
+/// cache costs about 25 ms of CPU, and at normal priority the writer preempted a training worker for it, which held
+/// up the other workers at the step's end (measured on 2 cores: the epoch after a checkpoint 46–100 ms slower; at
+/// nice 19, 0–25 ms). It is a thread of its own rather than a Dispatch queue because an unprivileged thread cannot
+/// get its priority back, and a Dispatch thread goes on to run other work. A thread at nice 19 can be starved on a
+/// loaded machine, so whoever needs the files on disk does not wait for it: ``wait()`` takes over, writing what is
+/// not yet committed on the calling thread at its own priority (a stop under `mpirun` must finish its checkpoint
+/// within the launcher's grace period); the background thread then discards its copy instead of renaming it.
 ///
 /// The bytes are a snapshot taken by the caller (e.g. ``Checkpoint/checkedBytes(for:into:)`` at an epoch's end), so
-/// the trainer may change its parameters while the snapshot is written. The writer releases a batch's bytes before
-/// ``wait()`` returns, so a caller that keeps its byte arrays can serialise the next snapshot into the same storage
-/// (`train` does: no allocation of the data's size after the first checkpoint). The writer thread makes a few
-/// small allocations per file (its temporary path), none per byte.
+/// the trainer may change its parameters while the snapshot is written. When the thread has written a batch, it
+/// releases its bytes before it reports the batch done, so a caller that keeps its byte arrays and finds the writer
+/// idle (``wait()`` returns at once) can serialise the next snapshot into the same storage (`train` does: no
+/// allocation of the data's size after the first checkpoint). After a take-over the thread may still hold them for
+/// a while: the next snapshot is then a fresh copy (copy-on-write), never a change to bytes being written. The
+/// thread makes a few small allocations per file (its temporary path), none per byte.
+///
+/// One caller thread: ``submit(_:)`` and ``wait()`` are called from one thread (the training loop's).
 ///
 /// Example:
 ///
@@ -45,29 +54,47 @@ public struct PendingFile: Sendable {
 ///     try writer.wait()   // before exiting, or before writing the same file synchronously
 public final class BackgroundFileWriter: @unchecked Sendable {
     /// What the caller and the writer thread share (the thread holds it, not the writer, so that the writer's
-    /// `deinit` can stop the thread).
+    /// `deinit` can stop the thread). Every field is read and written under `condition`.
     private final class Shared: @unchecked Sendable {
         let condition = NSCondition()
         /// The batch waiting behind the one in flight (not yet taken by the thread).
         var queued: [PendingFile]?
-        /// Whether a batch is in flight or waiting.
+        /// The batch the thread is writing, and how many of its files it has committed (renamed into place).
+        var current: [PendingFile] = []
+        var committed = 0
+        /// Set by ``wait()`` when it takes over the rest of `current`: the thread commits nothing more of it.
+        var overtaken = false
+        /// Whether the thread is working on `current`.
+        var active = false
+        /// Whether the thread is working on a batch or one is queued for it.
         var busy = false
-        /// Files replaced in the waiting batch by newer bytes for the same path before they were written.
-        var superseded = 0
-        /// Set by `deinit`: the thread leaves its loop.
+        /// Set by `deinit`: the thread finishes what it has, then leaves its loop.
         var stopping = false
         /// Tests only (``BackgroundFileWriter/hold(_:)``): while set, the thread takes no new batch.
         var held = false
-        /// The first error of the batch in flight, reported by the next ``submit(_:)`` or ``wait()``.
+        /// Tests only (``BackgroundFileWriter/holdCommits(_:)``): while set, the thread commits no file; and
+        /// whether it is waiting to commit one.
+        var commitsHeld = false
+        var waitingToCommit = false
+        /// Files replaced in the waiting batch by newer bytes for the same path before they were written.
+        var superseded = 0
+        /// The first error since the last report (later ones are dropped), reported by the next ``submit(_:)`` or
+        /// ``wait()``.
         var failure: FlowIOError?
+
+        func record(_ error: FlowIOError) {
+            if failure == nil { failure = error }
+        }
 
         /// The writer thread's loop: take a batch, write it, report; until stopped.
         func run() {
-            flow_thread_set_name("flow-file-write")
             _ = flow_thread_lowest_priority()
-            while let outcome = writeNextBatch() {
+            flow_thread_set_name("flow-file-write")
+            while takeNextBatch() {
+                writeCurrentBatch()
                 condition.lock()
-                if failure == nil { failure = outcome.error }  // the first error waits to be reported
+                current = []  // the bytes are released before the batch is reported done
+                active = false
                 if queued == nil {
                     busy = false
                     condition.broadcast()
@@ -76,33 +103,61 @@ public final class BackgroundFileWriter: @unchecked Sendable {
             }
         }
 
-        /// The outcome of one batch: its first error, if any.
-        struct Outcome { var error: FlowIOError? }
-
-        /// Waits for a batch and writes it; nil once stopped. The batch (and with it its bytes) is released when
-        /// this returns, before `busy` is cleared: a caller past ``wait()`` then holds its byte arrays alone and
-        /// can overwrite them in place.
-        private func writeNextBatch() -> Outcome? {
+        /// Waits for a batch and makes it `current`; false once stopped with nothing left.
+        private func takeNextBatch() -> Bool {
             condition.lock()
+            defer { condition.unlock() }
             while (queued == nil || held) && !stopping { condition.wait() }
-            let files = queued
+            guard let batch = queued else { return false }
             queued = nil
-            condition.unlock()
-            guard let files else { return nil }
-            return Outcome(error: Self.write(files))
+            current = batch
+            committed = 0
+            overtaken = false
+            active = true
+            return true
         }
 
-        /// Writes `files` in order, stopping at the first failure, which it returns.
-        static func write(_ files: [PendingFile]) -> FlowIOError? {
-            for f in files {
-                do { try AtomicFile.write(f.bytes, to: f.path) } catch { return error }
+        /// Writes `current` file by file: each prepared (written and fsynced) outside the lock, then committed under
+        /// it unless ``wait()`` has taken over meanwhile (then discarded: the caller writes it). A file that fails is
+        /// recorded and the next one written (each file stands alone).
+        private func writeCurrentBatch() {
+            condition.lock()
+            let files = current
+            condition.unlock()
+            for (i, f) in files.enumerated() {
+                condition.lock()
+                let stop = overtaken
+                condition.unlock()
+                if stop { return }
+                let prepared: AtomicFile.PreparedFile
+                do { prepared = try AtomicFile.prepare(f.bytes, for: f.path) } catch {
+                    condition.lock()
+                    record(error)
+                    committed = i + 1
+                    condition.unlock()
+                    continue
+                }
+                condition.lock()
+                while commitsHeld {
+                    waitingToCommit = true
+                    condition.broadcast()
+                    condition.wait()
+                }
+                waitingToCommit = false
+                if overtaken {
+                    condition.unlock()
+                    prepared.discard()
+                    return
+                }
+                do { try prepared.commit() } catch { record(error) }
+                committed = i + 1
+                condition.unlock()
             }
-            return nil
         }
     }
 
     private let shared = Shared()
-    /// Seconds the caller spent waiting in ``wait()`` (cumulative), for benchmarks.
+    /// Seconds the caller spent in ``wait()`` (cumulative), for benchmarks.
     public private(set) var secondsWaited = 0.0
     /// Batches submitted.
     public private(set) var batches = 0
@@ -116,22 +171,22 @@ public final class BackgroundFileWriter: @unchecked Sendable {
     /// A writer with nothing in flight; starts its thread.
     public init() {
         let shared = self.shared
-        let thread = Thread { shared.run() }
-        thread.start()
+        Thread { shared.run() }.start()
     }
 
+    /// Lets the thread finish the batches in flight and waiting, then end. Call ``wait()`` first to know that
+    /// they were written (and to hear of a failure).
     deinit {
         shared.condition.lock()
-        shared.stopping = true  // the thread finishes the batches in flight and waiting first
+        shared.stopping = true
         shared.condition.broadcast()
         shared.condition.unlock()
     }
 
     /// Queues `files` (in order) behind the batch in flight, without waiting: into the waiting batch, where a file of
-    /// the same path is replaced by the newer bytes in its place. A file that fails stops its batch: the files after
-    /// it in that batch are not written (each earlier one is whole).
-    /// - Throws: ``FlowIOError`` of an earlier batch that has failed, naming its file (this batch is then not
-    ///   queued); an error of the batch still in flight surfaces at a later call.
+    /// the same path is replaced by the newer bytes in its place.
+    /// - Throws: ``FlowIOError`` of an earlier file that failed, naming it (this batch is then not queued); an error
+    ///   of the batch still in flight surfaces at a later call.
     public func submit(_ files: [PendingFile]) throws(FlowIOError) {
         shared.condition.lock()
         if let error = shared.failure {
@@ -157,17 +212,39 @@ public final class BackgroundFileWriter: @unchecked Sendable {
         shared.condition.unlock()
     }
 
-    /// Waits until every batch submitted is on disk (and its bytes released: see the type's notes).
-    /// - Throws: ``FlowIOError`` naming the file whose write failed.
+    /// Returns when every file submitted is on disk: at once when the thread has written them all; otherwise it takes
+    /// over, writing the files not yet committed (the rest of the batch in flight, then the waiting batch) on the
+    /// calling thread, while the background thread discards its copies.
+    /// - Throws: ``FlowIOError`` naming the first file whose write failed (the others are written all the same).
     public func wait() throws(FlowIOError) {
         let start = DispatchTime.now().uptimeNanoseconds
+        defer { secondsWaited += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 }
         shared.condition.lock()
-        while shared.busy { shared.condition.wait() }
-        let error = shared.failure
+        var rest: [PendingFile] = []
+        if shared.busy {
+            if shared.active && !shared.overtaken {
+                rest = Array(shared.current[shared.committed...])
+                shared.overtaken = true
+            }
+            if let q = shared.queued {
+                // Newer bytes of a file of the batch in flight replace it there (the same order as the thread's).
+                for f in q {
+                    if let i = rest.firstIndex(where: { $0.path == f.path }) { rest[i] = f } else { rest.append(f) }
+                }
+                shared.queued = nil
+            }
+            if !shared.active {
+                shared.busy = false  // nothing left for the thread
+                shared.condition.broadcast()
+            }
+        }
+        var firstError = shared.failure
         shared.failure = nil
         shared.condition.unlock()
-        secondsWaited += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-        if let error { throw error }
+        for f in rest {
+            do { try AtomicFile.write(f.bytes, to: f.path) } catch { if firstError == nil { firstError = error } }
+        }
+        if let firstError { throw firstError }
     }
 
     /// Tests only: while `on`, the thread takes no new batch (a batch in flight completes), so that a test can
@@ -179,7 +256,24 @@ public final class BackgroundFileWriter: @unchecked Sendable {
         shared.condition.unlock()
     }
 
-    /// Tests only: waits until every batch submitted is written, leaving an error to the next ``submit(_:)``.
+    /// Tests only: while `on`, the thread commits no file (it prepares one and waits), so that a test can take over
+    /// a batch in flight deterministically.
+    func holdCommits(_ on: Bool) {
+        shared.condition.lock()
+        shared.commitsHeld = on
+        shared.condition.broadcast()
+        shared.condition.unlock()
+    }
+
+    /// Tests only: with commits held, waits until the thread has prepared a file and waits to commit it.
+    func waitUntilWaitingToCommit() {
+        shared.condition.lock()
+        while !shared.waitingToCommit { shared.condition.wait() }
+        shared.condition.unlock()
+    }
+
+    /// Tests only: waits until the thread itself has written every batch submitted (no take-over), leaving an
+    /// error to the next ``submit(_:)`` or ``wait()``.
     func waitUntilWritten() {
         shared.condition.lock()
         while shared.busy { shared.condition.wait() }
