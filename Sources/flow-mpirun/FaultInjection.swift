@@ -13,8 +13,18 @@ import Foundation
 ///                    race the machine's speed. The stop is agreed in step S: the last step taken is S (steps count
 ///                    from 0), and the checkpoint's `state.step` is S + 1. With `FLOW_TEST_HOLD_FILE=PATH` it
 ///                    also creates PATH when it starts holding and goes on (without a signal) once PATH is removed:
-///                    a test can pause a run at a known step, break something, and let it continue.
+///                    a test can pause a run at a known step, break something, and let it continue. Before the
+///                    step, the writing rank's background writes are completed (``holdStep``), so that a test sees
+///                    on disk the checkpoint of every epoch finished before the hold, on any machine.
 enum FaultInjection {
+    /// The step S of a `hold@R:S[:N]` hook, whichever rank R holds (nil without one): the train loop completes its
+    /// background writes at the end of step S − 1.
+    static var holdStep: Int? {
+        guard let spec = ProcessInfo.processInfo.environment["FLOW_TEST_FAULT"], spec.hasPrefix("hold@") else { return nil }
+        let args = spec.dropFirst("hold@".count).split(separator: ":").compactMap { Int($0) }
+        return args.count >= 2 ? args[1] : nil
+    }
+
     /// Adds the hooks `FLOW_TEST_FAULT` asks for (nothing when it is unset) to the trainer's options.
     static func apply(to options: inout TrainerOptions, rank: Int) {
         guard let spec = ProcessInfo.processInfo.environment["FLOW_TEST_FAULT"], let at = spec.firstIndex(of: "@") else { return }

@@ -276,9 +276,11 @@ struct TrainCommand: ParsableCommand {
         defer { try? writer.wait() }  // whatever ends training, the files in flight are completed first
         let logger = ctx.logger
         var signalSeenAfterStep: Int?  // the first step after which this rank's stop signal was seen (latency in steps)
+        let drainBeforeStep = FaultInjection.holdStep  // tests only: the files are on disk before a held step
         while !trainer.finished {
             let report = try trainer.runEpoch { r in
                 if signalSeenAfterStep == nil, flow_stop_signal() != 0 { signalSeenAfterStep = r.step }
+                if let h = drainBeforeStep, r.step + 1 == h, ctx.isRoot { try? writer.wait() }
                 progress.step(r)
                 if !r.applied, let location = trainer.lastNonFiniteLocation {
                     logger.warning("step \(r.step) (epoch \(r.epoch + 1), batch \(r.batch + 1)) skipped: \(location) is not finite (NLL \(r.nll)); parameters unchanged")
