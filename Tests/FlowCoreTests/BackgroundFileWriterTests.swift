@@ -51,29 +51,66 @@ struct BackgroundFileWriterTests {
         }
     }
 
-    @Test("wait takes over a batch the thread has not committed: the files are on disk when it returns, and the thread then discards its copies (a file written synchronously after wait is never replaced by them)")
-    func waitTakesOver() throws {
+    @Test("wait takes over a file the thread is part-way through: the thread removes its partial copy before the caller writes the file (never two copies on disk), the files are on disk when wait returns, nothing else is left, and the thread never replaces a file written after wait")
+    func waitTakesOverMidFile() throws {
         try withTemporaryDirectory { dir in
             let writer = BackgroundFileWriter()
             let a = dir + "/model.safetensors", b = dir + "/best.safetensors", m = dir + "/metrics.csv"
-            writer.holdCommits(true)  // the thread prepares files but commits none
-            try writer.submit([PendingFile(path: a, bytes: [1]), PendingFile(path: b, bytes: [1])])
-            writer.waitUntilWaitingToCommit()  // the batch is in flight: a prepared, not committed
-            try writer.submit([PendingFile(path: m, bytes: [1]), PendingFile(path: a, bytes: [2])])
-            try writer.wait()
-            #expect(try readFixture(a) == [2])
+            func temporaryFiles() -> [String] {
+                ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).filter { $0.contains(".tmp-") }
+            }
+            writer.holdMidFile(true)  // the thread stops after the first chunk of each file
+            let old = [UInt8](repeating: 1, count: 3 * AtomicFile.chunkBytes)
+            try writer.submit([PendingFile(path: a, bytes: old), PendingFile(path: b, bytes: [1])])
+            writer.waitUntilHeldMidFile()
+            #expect(temporaryFiles().count == 1)  // a, part-written
+            let new = [UInt8](repeating: 2, count: 3 * AtomicFile.chunkBytes)
+            try writer.submit([PendingFile(path: m, bytes: [1]), PendingFile(path: a, bytes: new)])
+            final class Seen: @unchecked Sendable { var temporaries: [String: [String]] = [:] }
+            let seen = Seen()
+            writer.takeOverWillWrite = { path in seen.temporaries[String(path.split(separator: "/").last!)] = temporaryFiles() }
+            try writer.wait()  // lets the held thread go on, waits for it to leave the file, then writes
+            // The caller wrote all three (a at its newest bytes, in a's place in the batch), with no other copy on disk.
+            #expect(seen.temporaries == ["model.safetensors": [], "best.safetensors": [], "metrics.csv": []])
+            #expect(try readFixture(a) == new)
             #expect(try readFixture(b) == [1])
             #expect(try readFixture(m) == [1])
-            try AtomicFile.write([3], to: a)  // as a stop writes its checkpoint after wait()
-            writer.holdCommits(false)
-            writer.waitUntilWritten()
-            #expect(try readFixture(a) == [3])
-            #expect(try readFixture(b) == [1])
-            // The thread's temporary files are gone, and it writes the next batch itself.
             #expect(try FileManager.default.contentsOfDirectory(atPath: dir).sorted() == ["best.safetensors", "metrics.csv", "model.safetensors"])
+            try AtomicFile.write([3], to: a)  // as a stop writes its checkpoint after wait()
+            writer.takeOverWillWrite = nil
+            writer.holdMidFile(false)
+            // The thread writes the next batch itself, and nothing of the old one.
             try writer.submit([PendingFile(path: b, bytes: [4])])
             writer.waitUntilWritten()
+            #expect(try readFixture(a) == [3])
             #expect(try readFixture(b) == [4])
+            #expect(try FileManager.default.contentsOfDirectory(atPath: dir).sorted() == ["best.safetensors", "metrics.csv", "model.safetensors"])
+        }
+    }
+
+    @Test("wait overtaking a file the thread has completed lets the thread commit it and does not write it again; it writes the rest of the batch")
+    func waitLetsACompletedFileBeCommitted() throws {
+        try withTemporaryDirectory { dir in
+            let writer = BackgroundFileWriter()
+            let a = dir + "/model.safetensors", b = dir + "/best.safetensors"
+            writer.holdCommits(true)  // the thread prepares a file completely, then waits before the rename
+            try writer.submit([PendingFile(path: a, bytes: [1]), PendingFile(path: b, bytes: [2])])
+            writer.waitUntilWaitingToCommit()
+            final class Written: @unchecked Sendable { var paths: [String] = [] }
+            let written = Written()
+            writer.takeOverWillWrite = { written.paths.append($0) }
+            let returned = DispatchSemaphore(value: 0)
+            Thread {
+                try? writer.wait()  // blocks until the thread has committed a
+                returned.signal()
+            }.start()
+            writer.waitUntilOvertaken()
+            writer.holdCommits(false)
+            returned.wait()
+            #expect(written.paths == [b])
+            #expect(try readFixture(a) == [1])
+            #expect(try readFixture(b) == [2])
+            #expect(try FileManager.default.contentsOfDirectory(atPath: dir).sorted() == ["best.safetensors", "model.safetensors"])
         }
     }
 

@@ -144,4 +144,44 @@ import Testing
             #expect(try FileManager.default.contentsOfDirectory(atPath: directory) == ["target"])
         }
     }
+
+    @Test("a chunked prepare asks between chunks (never before the first, never after the last); abandoned, it leaves nothing on disk and the destination untouched; never abandoned, it writes every byte")
+    func preparedFileCanBeAbandonedBetweenChunks() throws {
+        try withTemporaryDirectory { directory in
+            let path = directory + "/model.safetensors"
+            try AtomicFile.write([9], to: path)
+            let chunk = AtomicFile.chunkBytes
+            // 2.5 chunks: bytes i % 251, so that a chunk written twice or skipped changes the file.
+            let bytes = (0 ..< 5 * chunk / 2).map { UInt8($0 % 251) }
+            var asked = 0
+            let abandoned = try AtomicFile.prepare(bytes, for: path, abandoningWhen: {
+                asked += 1
+                // The first chunk is on disk under the temporary name when first asked.
+                let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+                let temporary = names.filter { $0.hasPrefix(".model.safetensors.tmp-") }
+                #expect(temporary.count == 1)
+                let size = temporary.first.flatMap { try? FileManager.default.attributesOfItem(atPath: directory + "/" + $0)[.size] as? Int }
+                #expect(size == chunk)
+                return true
+            })
+            #expect(abandoned == nil)
+            #expect(asked == 1)
+            #expect(try FileManager.default.contentsOfDirectory(atPath: directory) == ["model.safetensors"])
+            #expect(try readFixture(path) == [9])
+
+            asked = 0
+            let prepared = try #require(try AtomicFile.prepare(bytes, for: path, abandoningWhen: { asked += 1; return false }))
+            #expect(asked == 2)
+            #expect(try readFixture(path) == [9])
+            try prepared.commit()
+            #expect(try readFixture(path) == bytes)
+            #expect(try FileManager.default.contentsOfDirectory(atPath: directory) == ["model.safetensors"])
+
+            // One chunk or less: never asked.
+            asked = 0
+            _ = try #require(try AtomicFile.prepare(Array(bytes.prefix(chunk)), for: path, abandoningWhen: { asked += 1; return true })).commit()
+            #expect(asked == 0)
+            #expect(try readFixture(path) == Array(bytes.prefix(chunk)))
+        }
+    }
 }

@@ -36,6 +36,25 @@ public enum AtomicFile {
     /// between the two only when the bytes are safely on disk.
     /// - Throws: ``FlowIOError`` as ``write(_:to:)`` (the temporary file is then removed).
     public static func prepare(_ bytes: [UInt8], for path: String) throws(FlowIOError) -> PreparedFile {
+        // Never abandoned, so never nil.
+        try prepare(bytes, for: path, abandoningWhen: { false })!
+    }
+
+    /// The bytes a chunked ``prepare(_:for:abandoningWhen:)`` writes between two checks (1 MiB).
+    public static let chunkBytes = 1 << 20
+
+    /// ``prepare(_:for:)`` that can give up part-way: the bytes are written in chunks of ``chunkBytes``, and before each
+    /// chunk after the first, `abandon()` is asked whether to stop. If it answers true, the temporary file is closed and
+    /// removed at once and the result is `nil` (so a writer that is overtaken never keeps a partial copy on disk beside
+    /// the one that overtook it). Once every byte is written, the file is fsynced and returned whatever `abandon` would
+    /// say: it is complete.
+    /// - Parameters:
+    ///   - bytes: the complete new contents of the file.
+    ///   - path: the destination; its directory must exist and be writable.
+    ///   - abandon: called on this thread between chunks (not for a file of at most one chunk).
+    /// - Returns: the prepared file, or `nil` when abandoned (nothing is left on disk).
+    /// - Throws: ``FlowIOError`` as ``write(_:to:)`` (the temporary file is then removed).
+    public static func prepare(_ bytes: [UInt8], for path: String, abandoningWhen abandon: () -> Bool) throws(FlowIOError) -> PreparedFile? {
         guard !path.isEmpty, !path.hasSuffix("/") else {
             throw FlowIOError(path: path, message: "the path does not name a file (it is empty or ends with '/')")
         }
@@ -66,11 +85,21 @@ public enum AtomicFile {
 
         if let victim = getenv("FLOW_TEST_CRASH_DURING_WRITE").map({ String(cString: $0) }), victim == name {
             // Fault-injection hook for the crash tests: die with half of the new file written.
-            _ = writeAll(fd, Array(bytes.prefix(bytes.count / 2)))
+            _ = writeAll(fd, bytes, 0 ..< bytes.count / 2)
             fsync(fd)
             kill(getpid(), SIGKILL)
         }
-        if let code = writeAll(fd, bytes) { throw fail("cannot write temporary file", code, closing: true) }
+        var offset = 0
+        while offset < bytes.count {
+            if offset > 0 && abandon() {
+                close(fd)
+                unlink(temporary)
+                return nil
+            }
+            let end = min(bytes.count, offset + chunkBytes)
+            if let code = writeAll(fd, bytes, offset ..< end) { throw fail("cannot write temporary file", code, closing: true) }
+            offset = end
+        }
         if fsync(fd) != 0 { throw fail("cannot fsync temporary file", errno, closing: true) }
         if close(fd) != 0 { throw fail("cannot close temporary file", errno, closing: false) }
         return PreparedFile(path: path, temporary: temporary, directory: directory ?? ".")
@@ -125,13 +154,14 @@ public enum AtomicFile {
     }
 }
 
-/// Writes all of `bytes` to `fd`, retrying short writes and `EINTR`; returns the `errno` of a failure, or `nil`.
-private func writeAll(_ fd: Int32, _ bytes: [UInt8]) -> Int32? {
-    bytes.withUnsafeBytes { buffer -> Int32? in
-        guard let base = buffer.baseAddress else { return nil }
+/// Writes `bytes[range]` to `fd`, retrying short writes and `EINTR`; returns the `errno` of a failure, or `nil`.
+private func writeAll(_ fd: Int32, _ bytes: [UInt8], _ range: Range<Int>) -> Int32? {
+    bytes.withUnsafeBytes { all -> Int32? in
+        guard let base = all.baseAddress, !range.isEmpty else { return nil }
+        let buffer = UnsafeRawBufferPointer(start: base + range.lowerBound, count: range.count)
         var written = 0
         while written < buffer.count {
-            let count = write(fd, base + written, buffer.count - written)
+            let count = write(fd, buffer.baseAddress! + written, buffer.count - written)
             if count < 0 {
                 if errno == EINTR { continue }
                 return errno

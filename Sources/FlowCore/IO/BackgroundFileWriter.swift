@@ -32,9 +32,13 @@ public struct PendingFile: Sendable {
 /// up the other workers at the step's end (measured on 2 cores: the epoch after a checkpoint 46–100 ms slower; at
 /// nice 19, 0–25 ms). It is a thread of its own rather than a Dispatch queue because an unprivileged thread cannot
 /// get its priority back, and a Dispatch thread goes on to run other work. A thread at nice 19 can be starved on a
-/// loaded machine, so whoever needs the files on disk does not wait for it: ``wait()`` takes over, writing what is
-/// not yet committed on the calling thread at its own priority (a stop under `mpirun` must finish its checkpoint
-/// within the launcher's grace period); the background thread then discards its copy instead of renaming it.
+/// loaded machine, so whoever needs the files on disk does not wait for it to write them: ``wait()`` takes over,
+/// writing what is not yet committed on the calling thread at its own priority (a stop under `mpirun` must finish its
+/// checkpoint within the launcher's grace period). It waits only for the thread to leave the file it is writing: the
+/// thread writes in chunks of ``AtomicFile/chunkBytes`` and, overtaken part-way, removes its temporary file before the
+/// next chunk (or, with every byte written, completes and commits the file, which the caller then does not write
+/// again). So a file never has two temporary copies on disk at once (a disk with room for one more checkpoint
+/// suffices), and a process that exits after ``wait()`` (also on an error) leaves no partial file behind.
 ///
 /// The bytes are a snapshot taken by the caller (e.g. ``Checkpoint/checkedBytes(for:into:)`` at an epoch's end), so
 /// the trainer may change its parameters while the snapshot is written. When the thread has written a batch, it
@@ -62,8 +66,13 @@ public final class BackgroundFileWriter: @unchecked Sendable {
         /// The batch the thread is writing, and how many of its files it has committed (renamed into place).
         var current: [PendingFile] = []
         var committed = 0
-        /// Set by ``wait()`` when it takes over the rest of `current`: the thread commits nothing more of it.
+        /// Set by ``wait()`` when it takes over the rest of `current`: the thread finishes or abandons the file it is
+        /// writing and writes nothing more of the batch.
         var overtaken = false
+        /// Whether the thread is writing a file of `current` (its temporary file may be on disk).
+        var preparing = false
+        /// Set while ``wait()`` waits for the thread to leave the file it is writing: the thread takes no new batch.
+        var takeOverWaiting = false
         /// Whether the thread is working on `current`.
         var active = false
         /// Whether the thread is working on a batch or one is queued for it.
@@ -72,6 +81,10 @@ public final class BackgroundFileWriter: @unchecked Sendable {
         var stopping = false
         /// Tests only (``BackgroundFileWriter/hold(_:)``): while set, the thread takes no new batch.
         var held = false
+        /// Tests only (``BackgroundFileWriter/holdMidFile(_:)``): while set, the thread stops after the first chunk
+        /// of a file (as if starved); and whether it is stopped there.
+        var midFileHeld = false
+        var heldMidFile = false
         /// Tests only (``BackgroundFileWriter/holdCommits(_:)``): while set, the thread commits no file; and
         /// whether it is waiting to commit one.
         var commitsHeld = false
@@ -107,7 +120,7 @@ public final class BackgroundFileWriter: @unchecked Sendable {
         private func takeNextBatch() -> Bool {
             condition.lock()
             defer { condition.unlock() }
-            while (queued == nil || held) && !stopping { condition.wait() }
+            while (queued == nil || held || takeOverWaiting) && !stopping { condition.wait() }
             guard let batch = queued else { return false }
             queued = nil
             current = batch
@@ -117,42 +130,63 @@ public final class BackgroundFileWriter: @unchecked Sendable {
             return true
         }
 
-        /// Writes `current` file by file: each prepared (written and fsynced) outside the lock, then committed under
-        /// it unless ``wait()`` has taken over meanwhile (then discarded: the caller writes it). A file that fails is
-        /// recorded and the next one written (each file stands alone).
+        /// Writes `current` file by file: each prepared (written and fsynced) outside the lock, in chunks between
+        /// which it asks whether ``wait()`` has taken over; then committed under the lock. Overtaken part-way through a
+        /// file, it removes its temporary file at once and stops (the caller, which waits for that, writes the file);
+        /// overtaken once the file is complete, it commits it and stops (the caller does not write it again). A file
+        /// that fails is recorded and the next one written (each file stands alone).
         private func writeCurrentBatch() {
             condition.lock()
             let files = current
             condition.unlock()
             for (i, f) in files.enumerated() {
                 condition.lock()
-                let stop = overtaken
+                if overtaken {
+                    condition.unlock()
+                    return
+                }
+                preparing = true
                 condition.unlock()
-                if stop { return }
-                let prepared: AtomicFile.PreparedFile
-                do { prepared = try AtomicFile.prepare(f.bytes, for: f.path) } catch {
+                let prepared: AtomicFile.PreparedFile?
+                do { prepared = try AtomicFile.prepare(f.bytes, for: f.path, abandoningWhen: { self.shouldAbandon() }) } catch {
                     condition.lock()
                     record(error)
                     committed = i + 1
+                    preparing = false
+                    condition.broadcast()
                     condition.unlock()
                     continue
                 }
                 condition.lock()
-                while commitsHeld {
-                    waitingToCommit = true
-                    condition.broadcast()
-                    condition.wait()
-                }
-                waitingToCommit = false
-                if overtaken {
-                    condition.unlock()
-                    prepared.discard()
-                    return
-                }
-                do { try prepared.commit() } catch { record(error) }
-                committed = i + 1
+                if let prepared {
+                    while commitsHeld {
+                        waitingToCommit = true
+                        condition.broadcast()
+                        condition.wait()
+                    }
+                    waitingToCommit = false
+                    do { try prepared.commit() } catch { record(error) }
+                    committed = i + 1
+                }  // else abandoned: overtaken, its temporary file already removed
+                preparing = false
+                let stop = overtaken
+                condition.broadcast()
                 condition.unlock()
+                if stop { return }
             }
+        }
+
+        /// Asked between two chunks of a file: whether ``wait()`` has taken over (then the file is abandoned).
+        private func shouldAbandon() -> Bool {
+            condition.lock()
+            defer { condition.unlock() }
+            while midFileHeld {
+                heldMidFile = true
+                condition.broadcast()
+                condition.wait()
+            }
+            heldMidFile = false
+            return overtaken
         }
     }
 
@@ -213,8 +247,9 @@ public final class BackgroundFileWriter: @unchecked Sendable {
     }
 
     /// Returns when every file submitted is on disk: at once when the thread has written them all; otherwise it takes
-    /// over, writing the files not yet committed (the rest of the batch in flight, then the waiting batch) on the
-    /// calling thread, while the background thread discards its copies.
+    /// over: it lets the thread finish or abandon the file it is writing (at most one chunk, or that file's `fsync`),
+    /// then writes the files not yet committed (the rest of the batch in flight, then the waiting batch) on the
+    /// calling thread. On return no temporary file of the writer's is on disk.
     /// - Throws: ``FlowIOError`` naming the first file whose write failed (the others are written all the same).
     public func wait() throws(FlowIOError) {
         let start = DispatchTime.now().uptimeNanoseconds
@@ -223,8 +258,24 @@ public final class BackgroundFileWriter: @unchecked Sendable {
         var rest: [PendingFile] = []
         if shared.busy {
             if shared.active && !shared.overtaken {
-                rest = Array(shared.current[shared.committed...])
                 shared.overtaken = true
+                let batch = shared.current
+                if shared.preparing {
+                    // The file the thread is writing: it completes and commits it, or (part-way through) removes its
+                    // temporary file at its next chunk. Never two copies of a file on disk at once (a tight disk holds
+                    // one), and nothing partial left behind by a process that exits after this wait. Meanwhile the
+                    // thread takes no new batch (`committed` stays this batch's).
+                    shared.takeOverWaiting = true
+                    shared.condition.broadcast()
+                    while shared.preparing {
+                        shared.midFileHeld = false  // tests: a thread held mid-file (as if starved) goes on
+                        shared.condition.broadcast()
+                        shared.condition.wait()
+                    }
+                    shared.takeOverWaiting = false
+                    shared.condition.broadcast()
+                }
+                rest = Array(batch[shared.committed...])
             }
             if let q = shared.queued {
                 // Newer bytes of a file of the batch in flight replace it there (the same order as the thread's).
@@ -242,6 +293,7 @@ public final class BackgroundFileWriter: @unchecked Sendable {
         shared.failure = nil
         shared.condition.unlock()
         for f in rest {
+            takeOverWillWrite?(f.path)
             do { try AtomicFile.write(f.bytes, to: f.path) } catch { if firstError == nil { firstError = error } }
         }
         if let firstError { throw firstError }
@@ -253,6 +305,26 @@ public final class BackgroundFileWriter: @unchecked Sendable {
         shared.condition.lock()
         shared.held = on
         shared.condition.broadcast()
+        shared.condition.unlock()
+    }
+
+    /// Tests only: called by ``wait()`` before it writes a file it took over, with the file's path.
+    var takeOverWillWrite: ((String) -> Void)?
+
+    /// Tests only: while `on`, the thread stops after the first chunk (``AtomicFile/chunkBytes``) of each file it
+    /// writes, its temporary file partly written, as a starved thread would; a ``wait()`` that takes over lets it go
+    /// on (so that a take-over that did not wait for the thread would find its partial file on disk).
+    func holdMidFile(_ on: Bool) {
+        shared.condition.lock()
+        shared.midFileHeld = on
+        shared.condition.broadcast()
+        shared.condition.unlock()
+    }
+
+    /// Tests only: with ``holdMidFile(_:)`` on, waits until the thread is stopped part-way through a file.
+    func waitUntilHeldMidFile() {
+        shared.condition.lock()
+        while !shared.heldMidFile { shared.condition.wait() }
         shared.condition.unlock()
     }
 
@@ -269,6 +341,13 @@ public final class BackgroundFileWriter: @unchecked Sendable {
     func waitUntilWaitingToCommit() {
         shared.condition.lock()
         while !shared.waitingToCommit { shared.condition.wait() }
+        shared.condition.unlock()
+    }
+
+    /// Tests only: waits until a ``wait()`` (on another thread) has taken over the batch in flight.
+    func waitUntilOvertaken() {
+        shared.condition.lock()
+        while !shared.overtaken { shared.condition.wait() }
         shared.condition.unlock()
     }
 
