@@ -47,29 +47,27 @@ final class RunContext {
     }
 
     /// Set-up agreement: when any rank has an error, every rank exits with status 1; rank 0 prints the
-    /// distinct messages (naming the ranks when they differ).
+    /// distinct messages (naming the ranks when they differ). Collective (``SetupAgreement``), except for a
+    /// ``SetupFailure``, which every rank already knows.
     func agree(_ error: Error?) {
-        let message = error.map { RunContext.message(of: $0) } ?? ""
-        let all: [[UInt8]]
-        do {
-            all = try communicator.allgatherPerRank(Array(message.utf8))
-        } catch {
-            communicator.abort(message: "could not agree on set-up: \(error)", code: 1)
+        let failure: SetupFailure
+        if let known = error as? SetupFailure {
+            failure = known
+        } else if worldSize == 1 {
+            guard let error else { return }
+            failure = SetupFailure(messages: [RunContext.message(of: error)])
+        } else {
+            do {
+                _ = try SetupAgreement.exchange(communicator, error.map { .failure($0) } ?? .success([]))
+                return
+            } catch let gathered as SetupFailure {
+                failure = gathered
+            } catch {
+                communicator.abort(message: "could not agree on set-up: \(error)", code: 1)
+            }
         }
-        let messages = all.map { String(decoding: $0, as: UTF8.self) }
-        guard messages.contains(where: { !$0.isEmpty }) else { return }
         if isRoot {
-            var seen: [String: [Int]] = [:]
-            var order: [String] = []
-            for (r, m) in messages.enumerated() where !m.isEmpty {
-                if seen[m] == nil { order.append(m) }
-                seen[m, default: []].append(r)
-            }
-            for m in order {
-                let ranks = seen[m]!
-                let prefix = worldSize == 1 || ranks.count == worldSize ? "" : "rank\(ranks.count > 1 ? "s" : "") \(ranks.map(String.init).joined(separator: ",")): "
-                FileHandle.standardError.write(Data("error: \(prefix)\(m)\n".utf8))
-            }
+            for line in failure.lines { FileHandle.standardError.write(Data("error: \(line)\n".utf8)) }
         }
         finish()
         exit(1)

@@ -91,4 +91,41 @@ struct TrainingRunTests {
         #expect(a.differences(from: b) == ["--batch-size 256 vs 128", "--lr 0.0001 vs 0.001"])
         #expect(a.differences(from: a).isEmpty)
     }
+
+    @Test("set-up failures: each distinct message once, with the ranks that gave it, in rank order; no prefix when every rank (or the only one) gave it; one rank's exchange returns its payload or throws its own error as it is")
+    func setupFailureMessages() throws {
+        #expect(SetupFailure(messages: ["", "a", "a", "b"]).lines == ["ranks 1,2: a", "rank 3: b"])
+        #expect(SetupFailure(messages: ["b", "", "a"]).lines == ["rank 0: b", "rank 2: a"])
+        #expect(SetupFailure(messages: ["a", "a"]).lines == ["a"])
+        #expect(SetupFailure(messages: ["a"]).lines == ["a"])
+        #expect(SetupFailure(messages: ["", "x: y", "x: y"]).description == "ranks 1,2: x: y")
+        let one = SingleProcessCommunicator()
+        #expect(try SetupAgreement.exchange(one, .success([7, 8])) == [[7, 8]])
+        #expect(throws: RunSetupError.self) { try SetupAgreement.exchange(one, .failure(RunSetupError("mine"))) }
+    }
+
+    @Test("the free space asked of the run directory covers a checkpoint written beside the old one and the best model, as the checkpoints really are (with Adam's moments), within 2 MiB plus 4 bytes per parameter (the average, when kept)")
+    func freeSpaceCoversACheckpointBesideTheOldOne() throws {
+        let dir = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var training = TrainingConfiguration()
+        training.epochs = 1
+        training.model.hidden = 64
+        training.model.hiddenLayers = 2
+        training.model.couplings = 4
+        let config = RunDirectory.RunConfig(training: training, data: DataSpec(dataset: "moons", samples: 64))
+        let run = try TrainingRun.resolve(Self.request(out: dir + "/run", config: config), communicator: SingleProcessCommunicator())
+        _ = try run.trainer.runEpoch { _ in }  // Adam's moments and the average in the state
+        let trainer = run.trainer
+        try trainer.synchronizeOptimizerState()
+        let checkpoint = try Checkpoint(model: trainer.model, state: trainer.state(), training: trainer.configuration,
+                                        metadata: ["data": "moons"]).checkedBytes(for: "model.safetensors")
+        let best = try Checkpoint(model: trainer.model, training: trainer.configuration, metadata: ["data": "moons"])
+            .checkedBytes(for: "best.safetensors")
+        let asked = try TrainingRun.checkpointBytes(training)
+        let peak = 2 * checkpoint.count + best.count  // old checkpoint, its replacement, the best model
+        #expect(asked >= peak)
+        #expect(asked <= peak + 8 * trainer.network.layout.storageCount + (2 << 20))
+        #expect(checkpoint.count > 12 * trainer.network.layout.storageCount)  // with training state: parameters and Adam's two moments
+    }
 }

@@ -320,6 +320,45 @@ struct MPIToolTests {
         #expect(!Tool.exists("\(dir)/out/model.safetensors"))
     }
 
+    @Test("a set-up error on one rank only ends every rank with that rank's message, not a hang or another rank's bytes: rank 0 finding its run directory locked by another train, rank 1 refusing its flags, rank 0 refusing to replace a trained model")
+    func setUpErrorOnOneRank() throws {
+        guard let mpirun = Self.mpirun else { print("skipped: mpirun not found"); return }
+        let dir = try Tool.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let run = "\(dir)/run"
+        let first = try Tool.flow(Self.small(run, ["--threads", "1", "--epochs", "1"]))
+        #expect(first.status == 0, "\(first.output)")
+        let checkpoint = try #require(Tool.bytes("\(run)/model.safetensors"))
+
+        // Rank 0 fails before the ranks compare their configurations (rank 1 is then comparing).
+        let fd = open(run, O_RDONLY | O_DIRECTORY)
+        #expect(fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0)  // as another train holds it
+        let locked = try Self.launch(2, ["train", "--resume", run, "--epochs", "2", "--threads", "1", "--quiet"], timeout: 120)
+        close(fd)
+        #expect(locked.status == 1, "\(locked.output)")
+        #expect(locked.output.contains("error: rank 0: \(run): is in use by another flow-mpirun train"), "\(locked.output)")
+        #expect(!locked.output.contains("rank 1"), "\(locked.output)")  // before: rank 0's error text was read as rank 1's configuration
+        #expect(locked.seconds < 120, "a hang: ended by the test's guard after \(locked.seconds) s")
+
+        // Rank 1 fails before the ranks compare (rank 0 is then comparing); nothing is created.
+        var a = ["--oversubscribe", "--bind-to", "none"]
+        if getuid() == 0 { a.append("--allow-run-as-root") }
+        let fresh = Self.small("\(dir)/fresh", ["--threads", "1"])
+        let flags = try Tool.run(mpirun, a + ["-np", "1", Tool.binary] + fresh + [":", "-np", "1", Tool.binary] + fresh + ["--data", "\(dir)/rows.csv"],
+                                 timeout: 120)
+        #expect(flags.status == 1, "\(flags.output)")
+        #expect(flags.output.contains("error: rank 1: --samples applies to synthetic data sets (--dataset), not to --data FILE"), "\(flags.output)")
+        #expect(flags.seconds < 120, "a hang: ended by the test's guard after \(flags.seconds) s")
+        #expect(!Tool.exists("\(dir)/fresh"))
+
+        // Rank 0 alone checks the directory (after the ranks agree): a trained model is not replaced without --force.
+        let again = try Self.launch(2, Self.small(run, ["--threads", "1", "--epochs", "1"]), timeout: 120)
+        #expect(again.status == 1, "\(again.output)")
+        #expect(again.output.contains("error: rank 0: \(run): already holds a trained model; use --resume \(run) to continue it"), "\(again.output)")
+        #expect(again.seconds < 120, "a hang: ended by the test's guard after \(again.seconds) s")
+        #expect(Tool.bytes("\(run)/model.safetensors") == checkpoint)
+    }
+
     @Test("a rank killed mid-run ends the job with a non-zero exit, not a hang", arguments: ["kill@1:5", "exit@1:5"])
     func killedRank(fault: String) throws {
         guard Self.mpirun != nil else { print("skipped: mpirun not found"); return }

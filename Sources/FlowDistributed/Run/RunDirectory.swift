@@ -73,7 +73,7 @@ public struct RunDirectory: Sendable {
         if statvfs(path, &fs) == 0 {
             let free = Int(fs.f_bavail) * Int(fs.f_frsize)
             if free < bytesNeeded {
-                throw FlowIOError(path: path, message: "only \(free) bytes free; a checkpoint needs about \(bytesNeeded)")
+                throw FlowIOError(path: path, message: "has \(free) bytes free; writing this run's checkpoints needs about \(bytesNeeded) (a new checkpoint is written beside the old one before it replaces it, and the best model beside them); free space or choose another --out")
             }
         }
         return lock

@@ -79,127 +79,40 @@ public struct TrainingRun {
     public var lock: RunDirectory.Lock?
 
     /// Resolves `request` on every rank of `communicator` (collective: the ranks compare configuration and data).
-    /// - Throws: ``RunSetupError`` for a request that contradicts the stored run; ``FlowIOError`` naming the file
-    ///   (run directory, checkpoint, data); ``FlowConfigurationError`` for invalid settings; errors of the
-    ///   request's closures as they are.
+    ///
+    /// Two agreement points (``SetupAgreement``): each rank's own checks (rank 0 also locking the directory), then
+    /// every rank's configuration and data compared with rank 0's; then the memory on each rank and the directory on
+    /// rank 0. A rank that fails takes part in the next agreement with its error, so every rank leaves set-up
+    /// together with every rank's message, whichever rank failed.
+    /// - Throws: ``RunSetupError`` for a request that contradicts the stored run; ``FlowIOError`` naming the file (run
+    ///   directory, checkpoint, data); ``FlowConfigurationError`` for invalid settings; errors of the request's
+    ///   closures as they are. With several ranks, an error before or at an agreement point is thrown on every rank
+    ///   as a ``SetupFailure`` holding every rank's message.
     public static func resolve(_ request: RunRequest, communicator: any Communicator) throws -> TrainingRun {
         let isRoot = communicator.rank == 0
-        var config: RunDirectory.RunConfig
-        var state: TrainingState?
-        var resumedFrom: Checkpoint?
-        let run: RunDirectory
-        // Rank 0 takes the run directory's lock before reading or writing anything in it (when it exists; a new
-        // directory is locked as it is created, in RunDirectory.prepare).
-        var lock: RunDirectory.Lock?
-        func lockIfPresent(_ r: RunDirectory) throws {
-            var isDirectory: ObjCBool = false
-            if isRoot, FileManager.default.fileExists(atPath: r.path, isDirectory: &isDirectory), isDirectory.boolValue {
-                lock = try r.lock()
+        // 1. This rank's own checks; then every rank's configuration and data against rank 0's.
+        var r = try checkAgreement(communicator, Result { try LocalRun.resolve(request, isRoot: isRoot) })
+        // 2. The memory on each rank, the directory on rank 0.
+        _ = try SetupAgreement.exchange(communicator, Result {
+            // The run records its data file's absolute path, so that it can be resumed from any directory.
+            if r.state == nil, let f = r.config.data.file { r.config.data.file = RunDirectory.absolute(f) }
+            try checkMemory(r.config.training, threads: request.threads, rows: r.loaded.rows.rows)
+            if isRoot {
+                if r.state == nil, !request.force, FileManager.default.fileExists(atPath: r.run.model) {
+                    throw FlowIOError(path: r.run.path, message: "already holds a trained model; use --resume \(r.run.path) to continue it, --force to overwrite it, or another --out")
+                }
+                // What the files this run replaces hold already is counted as used; it stays so until replaced.
+                let existing = [r.run.model, r.run.best].reduce(0) { sum, path in
+                    sum + (((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int) ?? 0)
+                }
+                r.lock = try r.run.prepare(bytesNeeded: max(1 << 20, try checkpointBytes(r.config.training) - existing), holding: r.lock)
             }
-        }
-        if var resume = request.resume {
-            // A checkpoint file names its run directory.
-            var isDirectory: ObjCBool = false
-            if FileManager.default.fileExists(atPath: resume, isDirectory: &isDirectory), !isDirectory.boolValue, resume.hasSuffix(".safetensors") {
-                resume = (resume as NSString).deletingLastPathComponent
-                if resume.isEmpty { resume = "." }
-            }
-            if let out = request.out, out != resume {
-                throw RunSetupError("--out \(out) differs from --resume \(resume): a resumed run continues in its own directory")
-            }
-            run = RunDirectory(path: resume)
-            try lockIfPresent(run)
-            let stored = try run.readConfig()
-            guard FileManager.default.fileExists(atPath: run.model) else {
-                throw FlowIOError(path: run.path, message: "holds no checkpoint yet (no model.safetensors): the run ended before its first "
-                    + "checkpoint, so there is nothing to resume; start it again with the same flags and --force")
-            }
-            let checkpoint = try Checkpoint.load(path: run.model, expecting: stored.training.model)
-            guard let s = checkpoint.state else {
-                throw FlowIOError(path: run.model, message: "holds a model without training state; it cannot be resumed")
-            }
-            state = s
-            resumedFrom = checkpoint
-            try checkCheckpointBelongs(checkpoint, to: stored, in: run)
-            // Flags may extend the run (--epochs); any other flag must agree with the stored run.
-            var requested = try request.requested(stored)
-            requested.training.epochs = stored.training.epochs
-            var storedData = stored.data
-            if let f = requested.data.file { requested.data.file = RunDirectory.absolute(f) }
-            if let f = storedData.file { storedData.file = RunDirectory.absolute(f) }
-            let differences = stored.training.differences(from: requested.training)
-                + (requested.data == storedData ? [] : ["data (\(stored.data.summary) vs \(requested.data.summary))"])
-            if !differences.isEmpty {
-                throw RunSetupError("--resume \(resume) is a run with another configuration (the run's value vs this command's): \(differences.joined(separator: "; ")). Resume with the same flags (only --epochs, --threads, --overlap and --checkpoint-every may change), or start a new run.")
-            }
-            config = stored
-            if let epochs = request.epochs { config.training.epochs = epochs }
-            if case .cosine = config.training.schedule, config.training.epochs != stored.training.epochs {
-                request.warn("the cosine schedule is re-planned over \(config.training.epochs) epochs; the steps already taken followed the plan over \(stored.training.epochs), so this run's learning rates differ from an uninterrupted \(config.training.epochs)-epoch run's")
-            }
-        } else {
-            config = try request.newRun()
-            run = RunDirectory(path: request.out ?? RunDirectory.defaultPath(for: config.data))
-            try lockIfPresent(run)
-        }
-        // Data: every rank loads (or generates) it; the fingerprint is compared below.
-        let loaded = try config.data.loadRows()
-        let raw = loaded.rows, labels = loaded.labels, D = loaded.features, K = loaded.contextFeatures
-        let source = config.data.file ?? "--dataset \(config.data.dataset ?? "")"
-        if D < 2 {
-            throw RunSetupError("\(source) has \(D) \(K > 0 ? "feature column besides its \(K) context columns" : "column"): a coupling layer needs D ≥ 2 features")
-        }
-        if state != nil, D != config.training.model.dim || K != config.training.model.contextFeatures {
-            throw FlowIOError(path: source, message: "has \(D) features and \(K) context values per row, the resumed model has D = \(config.training.model.dim), K = \(config.training.model.contextFeatures)")
-        }
-        if let recorded = resumedFrom?.metadata["data_fingerprint"], recorded != hex(raw.fingerprint) {
-            throw FlowIOError(path: source, message: "differs from the data the run was trained on (fingerprint \(hex(raw.fingerprint)), the checkpoint records \(recorded)); resume needs the same data")
-        }
-        config.training.model.dim = D
-        config.training.model.contextFeatures = K
-        config.training.model.contextClasses = loaded.classes
-        if case .cosine(let warmup, _, let minimum) = config.training.schedule {
-            let steps = config.training.epochs * config.training.stepsPerEpoch(rows: raw.rows)
-            config.training.schedule = .cosine(warmupSteps: warmup, totalSteps: max(1, steps), minimum: minimum)
-        }
-        try config.training.validate()
-        let split = DataSplit(rows: raw.rows, validationFraction: config.training.validationFraction, seed: config.training.seed)
-        if split.train.count < 2 { throw RunSetupError("\(source): only \(split.train.count) training row\(split.train.count == 1 ? "" : "s") after holding out \(split.validation.count) of \(raw.rows) row\(raw.rows == 1 ? "" : "s") for validation; need at least 2") }
-        let trainRaw = raw.gatherRows(split.train)
-        // The normaliser is fitted on the preprocessed training split (epoch 0's dequantisation noise), after
-        // checking that discrete data are integers in 0…levels−1.
-        let preprocessing = config.training.model.preprocessing
-        let trainX = K == 0 ? trainRaw : trainRaw.columns(0..<D)
-        let noise = preprocessing == .none ? nil
-            : Preprocessing.noise(seed: config.training.seed, substream: 0, rows: trainRaw.rows, dim: D)
-        try preprocessing.validateDiscrete(loaded.x)  // every row, in file order (errors name the row)
-        let (preprocessed, _) = try preprocessing.forward(trainX, noise: noise)
-        // Image flows start from the logits as they are (the paper's; ActNorm standardises each channel from the first
-        // batch), the MLP flows from per-feature standardisation.
-        let normalizer: Normalizer<Float> = try state?.normalizer
-            ?? (config.training.model.image != nil ? .identity(dim: D) : Normalizer<Float>.fit(preprocessed, source: source))
-        // The context's own normaliser: fitted on the training split's context columns; none (the identity) for a
-        // one-hot class.
-        var contextNormalizer: Normalizer<Float>?
-        if K > 0 {
-            contextNormalizer = try state?.contextNormalizer
-                ?? (loaded.classes != nil ? .identity(dim: K) : Normalizer<Float>.fit(trainRaw.columns(D..<(D + K)), source: source + " (context columns)", allowConstant: true))
-        }
-        // Guards: every rank must run the same configuration on the same data.
-        try checkAgreement(communicator, config: config, fingerprint: raw.fingerprint)
-        // The run records its data file's absolute path, so that it can be resumed from any directory.
-        if state == nil, let f = config.data.file { config.data.file = RunDirectory.absolute(f) }
-        try checkMemory(config.training, threads: request.threads, rows: raw.rows)
-        if isRoot {
-            if state == nil, !request.force, FileManager.default.fileExists(atPath: run.model) {
-                throw FlowIOError(path: run.path, message: "already holds a trained model; use --resume \(run.path) to continue it, --force to overwrite it, or another --out")
-            }
-            let bytes = (try ParameterLayout(config.training.model)).storageCount * 12 + (1 << 20)
-            lock = try run.prepare(bytesNeeded: bytes, holding: lock)
-            if state == nil, request.force { try run.removeOutputs() }
-        }
+            return []
+        })
+        let raw = r.loaded.rows, split = r.split, state = r.state, config = r.config, run = r.run
+        // 3. The same on every rank (the configuration and data agree): no agreement needed.
         let trainer = try DataParallelTrainer(
-            configuration: config.training, normalizer: normalizer, contextNormalizer: contextNormalizer, train: trainRaw,
+            configuration: config.training, normalizer: r.normalizer, contextNormalizer: r.contextNormalizer, train: r.trainRaw,
             validation: split.validation.isEmpty ? nil : raw.gatherRows(split.validation),
             communicator: communicator, threads: request.threads, state: state, options: request.options)
         // Nothing left to do: more steps done than asked for, or exactly as many with the last epoch finished
@@ -207,10 +120,12 @@ public struct TrainingRun {
         if state != nil, trainer.step > trainer.totalSteps || trainer.step == trainer.totalSteps && trainer.epochProgress.isEmpty {
             throw RunSetupError("--epochs \(config.training.epochs): \(run.path) has already trained \(trainer.epoch) epochs; give --epochs above \(trainer.epoch) to continue it")
         }
-        return TrainingRun(run: run, config: config, trainer: trainer, rawTrain: trainX,
-                           trainLabels: labels.map { l in split.train.map { l[$0] } },
-                           classNames: loaded.classNames,
-                           resumed: state != nil, fingerprint: raw.fingerprint, lock: lock)
+        // Last, after the trainer's collectives: an error here is rank 0's alone, and the caller's agreement takes it.
+        if isRoot, state == nil, request.force { try run.removeOutputs() }
+        return TrainingRun(run: run, config: config, trainer: trainer, rawTrain: r.trainX,
+                           trainLabels: r.loaded.labels.map { l in split.train.map { l[$0] } },
+                           classNames: r.loaded.classNames,
+                           resumed: state != nil, fingerprint: raw.fingerprint, lock: r.lock)
     }
 
     /// A fingerprint as 16 hex digits.
@@ -261,25 +176,47 @@ public struct TrainingRun {
         }
     }
 
-    /// All ranks must hold the same configuration and data; otherwise name the difference (collective).
-    /// - Throws: ``RunSetupError`` naming the differing settings or data; ``CommunicatorError``.
-    public static func checkAgreement(_ communicator: any Communicator, config: RunDirectory.RunConfig, fingerprint: UInt64) throws {
-        guard communicator.worldSize > 1 else { return }
+    /// The first agreement point: every rank's own outcome (``LocalRun``, or its error) gathered, then every rank's
+    /// configuration and data fingerprint compared with rank 0's (collective).
+    /// - Returns: this rank's run, when every rank resolved its own and all agree.
+    /// - Throws: ``SetupFailure`` on every rank when any rank failed or differs from rank 0 (naming it).
+    static func checkAgreement(_ communicator: any Communicator, _ local: Result<LocalRun, any Error>) throws -> LocalRun {
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
-        let mine = try encoder.encode(config)
-        let all = try communicator.allgatherPerRank(Array(mine) + withUnsafeBytes(of: fingerprint.littleEndian, Array.init))
-        let root = all[0]
-        let rootConfig = try JSONDecoder().decode(RunDirectory.RunConfig.self, from: Data(root.dropLast(8)))
-        let rootPrint = root.suffix(8).enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
-        if rootConfig != config {
-            var diff = rootConfig.training.differences(from: config.training)
-            if rootConfig.data != config.data { diff.append("data \(rootConfig.data.summary) vs \(config.data.summary)") }
-            throw RunSetupError("this rank's configuration differs from rank 0's: \(diff.joined(separator: "; ")) (rank 0 vs rank \(communicator.rank))")
+        let payload = local.flatMap { l in
+            Result { try Array(encoder.encode(l.config)) + withUnsafeBytes(of: l.loaded.rows.fingerprint.littleEndian, Array.init) }
         }
-        if rootPrint != fingerprint {
-            throw RunSetupError("this rank's data differ from rank 0's (fingerprint \(String(fingerprint, radix: 16)) vs \(String(rootPrint, radix: 16)) for \(config.data.summary)); every host must read the same file")
+        let all = try SetupAgreement.exchange(communicator, payload)
+        let mine = try local.get()  // every rank succeeded
+        guard all.count > 1 else { return mine }
+        func decode(_ bytes: [UInt8]) throws -> (RunDirectory.RunConfig, UInt64) {
+            let config = try JSONDecoder().decode(RunDirectory.RunConfig.self, from: Data(bytes.dropLast(8)))
+            let print = bytes.suffix(8).enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
+            return (config, print)
         }
+        let (rootConfig, rootPrint) = try decode(all[0])
+        var messages = [String](repeating: "", count: all.count)
+        for r in 1 ..< all.count {
+            let (config, print) = try decode(all[r])
+            if rootConfig != config {
+                var diff = rootConfig.training.differences(from: config.training)
+                if rootConfig.data != config.data { diff.append("data \(rootConfig.data.summary) vs \(config.data.summary)") }
+                messages[r] = "this rank's configuration differs from rank 0's: \(diff.joined(separator: "; ")) (rank 0 vs rank \(r))"
+            } else if rootPrint != print {
+                messages[r] = "this rank's data differ from rank 0's (fingerprint \(String(print, radix: 16)) vs \(String(rootPrint, radix: 16)) for \(config.data.summary)); every host must read the same file"
+            }
+        }
+        if messages.contains(where: { !$0.isEmpty }) { throw SetupFailure(messages: messages) }
+        return mine
+    }
+
+    /// Bytes a checkpoint needs on disk while it is replaced, by the file system's count: the new file beside the old
+    /// one (parameters and Adam's two moments, 12 bytes per parameter, and the parameters' running average when the
+    /// run keeps one, 4 more: 16 counted; plus the header), and the best
+    /// model (4 bytes per parameter), plus 1 MiB for the metrics, config.json and the plots.
+    static func checkpointBytes(_ t: TrainingConfiguration) throws -> Int {
+        let parameters = try ParameterLayout(t.model).storageCount
+        return 2 * 16 * parameters + 4 * parameters + (1 << 20)
     }
 }
 
@@ -340,3 +277,125 @@ extension TrainingConfiguration {
         return d
     }
 }
+
+/// What one rank resolves of a run on its own, before the ranks compare (``TrainingRun/resolve(_:communicator:)``).
+struct LocalRun {
+    var run: RunDirectory
+    var config: RunDirectory.RunConfig
+    var state: TrainingState?
+    var lock: RunDirectory.Lock?
+    var loaded: FlowRows
+    var split: DataSplit
+    var trainRaw: Matrix<Double>
+    var trainX: Matrix<Double>
+    var normalizer: Normalizer<Float>
+    var contextNormalizer: Normalizer<Float>?
+
+    /// The run (new or resumed), rank 0's lock, the data, the configuration validated, the normalisers.
+    static func resolve(_ request: RunRequest, isRoot: Bool) throws -> LocalRun {
+        var config: RunDirectory.RunConfig
+        var state: TrainingState?
+        var resumedFrom: Checkpoint?
+        let run: RunDirectory
+        // Rank 0 takes the run directory's lock before reading or writing anything in it (when it exists; a new
+        // directory is locked as it is created, in RunDirectory.prepare).
+        var lock: RunDirectory.Lock?
+        func lockIfPresent(_ r: RunDirectory) throws {
+            var isDirectory: ObjCBool = false
+            if isRoot, FileManager.default.fileExists(atPath: r.path, isDirectory: &isDirectory), isDirectory.boolValue {
+                lock = try r.lock()
+            }
+        }
+        if var resume = request.resume {
+            // A checkpoint file names its run directory.
+            var isDirectory: ObjCBool = false
+            if FileManager.default.fileExists(atPath: resume, isDirectory: &isDirectory), !isDirectory.boolValue, resume.hasSuffix(".safetensors") {
+                resume = (resume as NSString).deletingLastPathComponent
+                if resume.isEmpty { resume = "." }
+            }
+            if let out = request.out, out != resume {
+                throw RunSetupError("--out \(out) differs from --resume \(resume): a resumed run continues in its own directory")
+            }
+            run = RunDirectory(path: resume)
+            try lockIfPresent(run)
+            let stored = try run.readConfig()
+            guard FileManager.default.fileExists(atPath: run.model) else {
+                throw FlowIOError(path: run.path, message: "holds no checkpoint yet (no model.safetensors): the run ended before its first "
+                    + "checkpoint, so there is nothing to resume; start it again with the same flags and --force")
+            }
+            let checkpoint = try Checkpoint.load(path: run.model, expecting: stored.training.model)
+            guard let s = checkpoint.state else {
+                throw FlowIOError(path: run.model, message: "holds a model without training state; it cannot be resumed")
+            }
+            state = s
+            resumedFrom = checkpoint
+            try TrainingRun.checkCheckpointBelongs(checkpoint, to: stored, in: run)
+            // Flags may extend the run (--epochs); any other flag must agree with the stored run.
+            var requested = try request.requested(stored)
+            requested.training.epochs = stored.training.epochs
+            var storedData = stored.data
+            if let f = requested.data.file { requested.data.file = RunDirectory.absolute(f) }
+            if let f = storedData.file { storedData.file = RunDirectory.absolute(f) }
+            let differences = stored.training.differences(from: requested.training)
+                + (requested.data == storedData ? [] : ["data (\(stored.data.summary) vs \(requested.data.summary))"])
+            if !differences.isEmpty {
+                throw RunSetupError("--resume \(resume) is a run with another configuration (the run's value vs this command's): \(differences.joined(separator: "; ")). Resume with the same flags (only --epochs, --threads, --overlap and --checkpoint-every may change), or start a new run.")
+            }
+            config = stored
+            if let epochs = request.epochs { config.training.epochs = epochs }
+            if case .cosine = config.training.schedule, config.training.epochs != stored.training.epochs {
+                request.warn("the cosine schedule is re-planned over \(config.training.epochs) epochs; the steps already taken followed the plan over \(stored.training.epochs), so this run's learning rates differ from an uninterrupted \(config.training.epochs)-epoch run's")
+            }
+        } else {
+            config = try request.newRun()
+            run = RunDirectory(path: request.out ?? RunDirectory.defaultPath(for: config.data))
+            try lockIfPresent(run)
+        }
+        // Data: every rank loads (or generates) it; the fingerprint is compared below.
+        let loaded = try config.data.loadRows()
+        let raw = loaded.rows, D = loaded.features, K = loaded.contextFeatures
+        let source = config.data.file ?? "--dataset \(config.data.dataset ?? "")"
+        if D < 2 {
+            throw RunSetupError("\(source) has \(D) \(K > 0 ? "feature column besides its \(K) context columns" : "column"): a coupling layer needs D ≥ 2 features")
+        }
+        if state != nil, D != config.training.model.dim || K != config.training.model.contextFeatures {
+            throw FlowIOError(path: source, message: "has \(D) features and \(K) context values per row, the resumed model has D = \(config.training.model.dim), K = \(config.training.model.contextFeatures)")
+        }
+        if let recorded = resumedFrom?.metadata["data_fingerprint"], recorded != TrainingRun.hex(raw.fingerprint) {
+            throw FlowIOError(path: source, message: "differs from the data the run was trained on (fingerprint \(TrainingRun.hex(raw.fingerprint)), the checkpoint records \(recorded)); resume needs the same data")
+        }
+        config.training.model.dim = D
+        config.training.model.contextFeatures = K
+        config.training.model.contextClasses = loaded.classes
+        if case .cosine(let warmup, _, let minimum) = config.training.schedule {
+            let steps = config.training.epochs * config.training.stepsPerEpoch(rows: raw.rows)
+            config.training.schedule = .cosine(warmupSteps: warmup, totalSteps: max(1, steps), minimum: minimum)
+        }
+        try config.training.validate()
+        let split = DataSplit(rows: raw.rows, validationFraction: config.training.validationFraction, seed: config.training.seed)
+        if split.train.count < 2 { throw RunSetupError("\(source): only \(split.train.count) training row\(split.train.count == 1 ? "" : "s") after holding out \(split.validation.count) of \(raw.rows) row\(raw.rows == 1 ? "" : "s") for validation; need at least 2") }
+        let trainRaw = raw.gatherRows(split.train)
+        // The normaliser is fitted on the preprocessed training split (epoch 0's dequantisation noise), after
+        // checking that discrete data are integers in 0…levels−1.
+        let preprocessing = config.training.model.preprocessing
+        let trainX = K == 0 ? trainRaw : trainRaw.columns(0..<D)
+        let noise = preprocessing == .none ? nil
+            : Preprocessing.noise(seed: config.training.seed, substream: 0, rows: trainRaw.rows, dim: D)
+        try preprocessing.validateDiscrete(loaded.x)  // every row, in file order (errors name the row)
+        let (preprocessed, _) = try preprocessing.forward(trainX, noise: noise)
+        // Image flows start from the logits as they are (the paper's; ActNorm standardises each channel from the first
+        // batch), the MLP flows from per-feature standardisation.
+        let normalizer: Normalizer<Float> = try state?.normalizer
+            ?? (config.training.model.image != nil ? .identity(dim: D) : Normalizer<Float>.fit(preprocessed, source: source))
+        // The context's own normaliser: fitted on the training split's context columns; none (the identity) for a
+        // one-hot class.
+        var contextNormalizer: Normalizer<Float>?
+        if K > 0 {
+            contextNormalizer = try state?.contextNormalizer
+                ?? (loaded.classes != nil ? .identity(dim: K) : Normalizer<Float>.fit(trainRaw.columns(D..<(D + K)), source: source + " (context columns)", allowConstant: true))
+        }
+        return LocalRun(run: run, config: config, state: state, lock: lock, loaded: loaded, split: split, trainRaw: trainRaw,
+                        trainX: trainX, normalizer: normalizer, contextNormalizer: contextNormalizer)
+    }
+}
+
