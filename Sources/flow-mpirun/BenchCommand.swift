@@ -278,7 +278,7 @@ struct BenchCommand: ParsableCommand {
                     validation += report.validationSeconds
                     epochEnds.append(ctx.communicator.wallTime())
                 }
-                if epochs == trainEpochs { checkpointCost = Self.checkpointCost(epochEnds: epochEnds, every: command.checkpointEvery) }
+                if epochs == trainEpochs { checkpointCost = Self.checkpointCost(epochEnds: epochEnds, every: command.checkpointEvery ?? RunDirectory.RunOptions().checkpointEvery) }
                 try ctx.communicator.barrier()
                 seconds[epochs] = ctx.communicator.wallTime() - t0
                 stepSeconds[epochs] = steps

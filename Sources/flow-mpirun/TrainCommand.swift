@@ -48,10 +48,10 @@ struct TrainCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Output directory (default runs/<data set>).", valueName: "dir")) var out: String?
     @Option(help: ArgumentHelp("Continue the run in this directory (or of this checkpoint file) from its last checkpoint.", valueName: "dir")) var resume: String?
     @Flag(help: "Overwrite an existing run in --out.") var force = false
-    @Option(name: .customLong("checkpoint-every"), help: "Write a checkpoint every N epochs (and at the end).") var checkpointEvery: Int = 10
+    @Option(name: .customLong("checkpoint-every"), help: "Write a checkpoint every N epochs (and at the end; default 10, on resume the run's).") var checkpointEvery: Int?
     @Option(name: .customLong("validation-fraction"), help: "Fraction held out for validation (default 0.2).") var validationFraction: Double?
-    @Option(name: .customLong("validate-every"), help: "Validate every N epochs and after the last (default 1); best.safetensors is the best validated epoch.")
-    var validateEvery: Int = 1
+    @Option(name: .customLong("validate-every"), help: "Validate every N epochs and after the last (default 1, on resume the run's); best.safetensors is the best validated epoch.")
+    var validateEvery: Int?
     @Flag(inversion: .prefixedNo, help: "Exact mode: the same model bytes for every ranks × threads layout.") var reproducible: Bool?
     @Option(name: .customLong("micro-batch"), help: "Rows per micro-batch in exact mode (default 64).") var microBatch: Int?
     @Option(name: .customLong("clip-norm"), help: "Clip the global gradient norm to this value.") var clipNorm: Double?
@@ -67,9 +67,9 @@ struct TrainCommand: ParsableCommand {
     var checkParametersEvery: Int = 100
     @Option(name: .customLong("plot-points"), help: "Points drawn in the scatter plots.") var plotPoints: Int = 2000
     @Flag(name: .customLong("keep-best"), inversion: .prefixedNo,
-          help: "Also keep the model with the best validation NLL in DIR/best.safetensors (default on with a validation split).")
-    var keepBest = true
-    @Flag(name: .customLong("no-plots"), help: "Do not write the SVG plots.") var noPlots = false
+          help: "Also keep the model with the best validation NLL in DIR/best.safetensors (default on with a validation split; on resume the run's).")
+    var keepBest: Bool?
+    @Flag(inversion: .prefixedNo, help: "Write the SVG plots at the end (default on; on resume the run's).") var plots: Bool?
     @Flag(help: "Print only the summary.") var quiet = false
 
     mutating func run() throws {
@@ -187,7 +187,7 @@ struct TrainCommand: ParsableCommand {
     /// (see `stopAfterSignal`), and the test-only `FLOW_TEST_FAULT` hooks.
     func options(rank: Int, hosts: Int) -> TrainerOptions {
         var options = TrainerOptions(overlapAllreduce: overlap.resolved(hosts: hosts), parameterCheckInterval: checkParametersEvery,
-                                     validationInterval: max(1, validateEvery), stopRequest: { _ in flow_stop_signal() != 0 })
+                                     validationInterval: max(1, validateEvery ?? 1), stopRequest: { _ in flow_stop_signal() != 0 })
         FaultInjection.apply(to: &options, rank: rank)
         return options
     }
@@ -195,10 +195,10 @@ struct TrainCommand: ParsableCommand {
     /// Resolves the run the flags describe (``TrainingRun/resolve(_:communicator:)`` does the work: new or resumed,
     /// the lock, the data, the agreement of the ranks).
     func prepare(_ ctx: RunContext) throws -> TrainingRun {
-        if checkpointEvery < 1 { throw ValidationError("invalid --checkpoint-every \(checkpointEvery): need at least 1") }
+        if let checkpointEvery, checkpointEvery < 1 { throw ValidationError("invalid --checkpoint-every \(checkpointEvery): need at least 1") }
         if plotPoints < 1 { throw ValidationError("invalid --plot-points \(plotPoints): need at least 1") }
         if checkParametersEvery < 0 { throw ValidationError("invalid --check-parameters-every \(checkParametersEvery)") }
-        if validateEvery < 1 { throw ValidationError("invalid --validate-every \(validateEvery): need at least 1") }
+        if let validateEvery, validateEvery < 1 { throw ValidationError("invalid --validate-every \(validateEvery): need at least 1") }
         let command = self
         let conditioning = try self.conditioning()
         let request = RunRequest(
@@ -209,17 +209,24 @@ struct TrainCommand: ParsableCommand {
                 var training = try command.configuration(base: DatasetPreset.training(for: dataSpec), dim: 2)
                 // A preset's image shape (digits: 8x8) describes every column; context columns leave fewer features.
                 if case .columns = conditioning, command.imageShape == nil { training.model.imageShape = nil }
-                return RunDirectory.RunConfig(training: training, data: dataSpec)
+                return RunDirectory.RunConfig(training: training, data: dataSpec, options: command.runOptions(over: RunDirectory.RunOptions()))
             },
             requested: { stored in
                 let training = try command.configuration(base: stored.training, dim: stored.training.model.dim)
                 var data = command.data.given ? try command.data.spec(defaultSeed: training.seed, fallback: stored.data) : stored.data
                 if conditioning != nil { data.condition = conditioning }
-                return RunDirectory.RunConfig(training: training, data: data)
+                return RunDirectory.RunConfig(training: training, data: data,
+                                              options: command.runOptions(over: stored.options ?? RunDirectory.RunOptions()))
             },
             options: options(rank: ctx.rank, hosts: ctx.communicator.hostCount),
             warn: { [logger = ctx.logger] w in logger.warning("\(w)") })
         return try TrainingRun.resolve(request, communicator: ctx.communicator)
+    }
+
+    /// `base` with the run options given as flags instead (`--checkpoint-every`, `--validate-every`, `--keep-best`,
+    /// `--plots`).
+    func runOptions(over base: RunDirectory.RunOptions) -> RunDirectory.RunOptions {
+        base.with(checkpointEvery: checkpointEvery, validateEvery: validateEvery, keepBest: keepBest, plots: plots)
     }
 
     /// `--context-columns K` or `--condition class`, at most one of them.
@@ -240,6 +247,8 @@ struct TrainCommand: ParsableCommand {
     func train(_ ctx: RunContext, _ s: TrainingRun, printSummary: Bool = true, onEpoch: (EpochReport) -> Void = { _ in }) throws {
         let trainer = s.trainer
         let t = trainer.configuration
+        let runOptions = s.config.options ?? RunDirectory.RunOptions()
+        let checkpointEvery = runOptions.checkpointEvery, keepBest = runOptions.keepBest, noPlots = !runOptions.plots
         ctx.logger.debug("BLAS: \(BLASRuntime.coreName) (\(BLASRuntime.configuration))")
         try trainer.verifyParametersAgree()
         let layoutText = "\(ctx.worldSize) rank\(ctx.worldSize > 1 ? "s" : "") × \(trainer.pool.count) thread\(trainer.pool.count > 1 ? "s" : "")"

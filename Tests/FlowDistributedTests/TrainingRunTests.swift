@@ -128,4 +128,16 @@ struct TrainingRunTests {
         #expect(asked <= peak + 8 * trainer.network.layout.storageCount + (2 << 20))
         #expect(checkpoint.count > 12 * trainer.network.layout.storageCount)  // with training state: parameters and Adam's two moments
     }
+
+    @Test("run options in config.json: a config.json without them (written before they were recorded) reads as the defaults; each missing field takes its default")
+    func runOptionsDecode() throws {
+        let config = RunDirectory.RunConfig(training: TrainingConfiguration(), data: DataSpec(dataset: "moons", samples: 40))
+        let old = try JSONEncoder().encode(config)
+        #expect(!String(decoding: old, as: UTF8.self).contains("options"))
+        #expect(try JSONDecoder().decode(RunDirectory.RunConfig.self, from: old).options == nil)
+        let some = try JSONDecoder().decode(RunDirectory.RunOptions.self, from: Data(#"{"checkpoint_every": 5, "plots": false}"#.utf8))
+        #expect(some.checkpointEvery == 5 && !some.plots && some.validateEvery == 1 && some.keepBest)
+        #expect(some.with(checkpointEvery: nil, validateEvery: 2, keepBest: false, plots: nil)
+            == RunDirectory.RunOptions().with(checkpointEvery: 5, validateEvery: 2, keepBest: false, plots: false))
+    }
 }

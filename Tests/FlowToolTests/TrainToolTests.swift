@@ -57,6 +57,48 @@ struct TrainToolTests {
         #expect(ema.stderr.contains("--ema-momentum 0.99 vs 0.9"), "\(ema.stderr)")
     }
 
+    @Test("a resumed run keeps the run options it was started with (--checkpoint-every, --validate-every, --keep-best, --plots) unless given again; config.json records them")
+    func resumeKeepsRunOptions() throws {
+        let dir = try Tool.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let run = "\(dir)/run"
+        func options() throws -> [String: Any] {
+            let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(run)/config.json"))) as? [String: Any]
+            return try #require(json?["options"] as? [String: Any])
+        }
+        /// metrics.csv's validation_nll column, one entry per epoch ("" when not validated).
+        func validation() throws -> [String] {
+            try String(contentsOfFile: "\(run)/metrics.csv", encoding: .utf8).split(separator: "\n").dropFirst()
+                .map { String($0.split(separator: ",", omittingEmptySubsequences: false)[2]) }
+        }
+        let first = try Tool.flow(Tool.smallTraining(out: run, epochs: 2, extra: ["--validate-every", "3", "--no-keep-best"]))
+        #expect(first.status == 0, "\(first.output)")
+        #expect(try options()["checkpoint_every"] as? Int == 1)
+        #expect(try options()["validate_every"] as? Int == 3)
+        #expect(try options()["keep_best"] as? Bool == false)
+        #expect(try options()["plots"] as? Bool == false)
+        // Resumed without those flags: epoch 3 is validated (every 3rd), 4 is not but is the last; no best model, no plots.
+        let resumed = try Tool.flow(["train", "--resume", run, "--epochs", "5", "--quiet"])
+        #expect(resumed.status == 0, "\(resumed.output)")
+        var v = try validation()
+        #expect(v.count == 5)
+        #expect(v[2] != "" && v[3] == "" && v[4] != "", "\(v)")
+        #expect(!Tool.exists("\(run)/best.safetensors"))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: run).filter { $0.hasSuffix(".svg") }.isEmpty)
+        #expect(try options()["validate_every"] as? Int == 3)
+        // Given again, they change, and config.json records the new values.
+        let changed = try Tool.flow(["train", "--resume", run, "--epochs", "6", "--quiet", "--validate-every", "1", "--keep-best", "--plots"])
+        #expect(changed.status == 0, "\(changed.output)")
+        v = try validation()
+        #expect(v.count == 6 && v[5] != "", "\(v)")
+        #expect(Tool.exists("\(run)/best.safetensors"))
+        #expect(try !FileManager.default.contentsOfDirectory(atPath: run).filter { $0.hasSuffix(".svg") }.isEmpty)
+        #expect(try options()["validate_every"] as? Int == 1)
+        #expect(try options()["keep_best"] as? Bool == true)
+        #expect(try options()["plots"] as? Bool == true)
+        #expect(try options()["checkpoint_every"] as? Int == 1)
+    }
+
     @Test("the model file holds the parameter average as couplings.* and θ as training.parameters.*; --ema-momentum 0 holds θ only")
     func averageInCheckpoint() throws {
         let dir = try Tool.temporaryDirectory()

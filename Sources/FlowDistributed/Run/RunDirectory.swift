@@ -26,12 +26,56 @@ public struct RunDirectory: Sendable {
         public var training: TrainingConfiguration
         /// Where the data come from.
         public var data: DataSpec
+        /// How the run writes its outputs and validates (flags that may change on resume; a resumed run keeps the
+        /// stored ones unless given again). `nil` in a config.json written before they were recorded: the defaults.
+        public var options: RunOptions?
         /// A configuration of `training` on `data`.
-        public init(training: TrainingConfiguration, data: DataSpec) {
+        public init(training: TrainingConfiguration, data: DataSpec, options: RunOptions? = nil) {
             self.training = training
             self.data = data
+            self.options = options
         }
-        enum CodingKeys: String, CodingKey { case formatVersion = "format_version", training, data }
+        enum CodingKeys: String, CodingKey { case formatVersion = "format_version", training, data, options }
+    }
+
+    /// A run's own settings beyond its training configuration: they change neither the steps nor the model's bytes,
+    /// may differ on resume (`train --resume DIR --checkpoint-every 5`), and persist in config.json, so that a resumed
+    /// run goes on as it was started unless told otherwise.
+    public struct RunOptions: Codable, Equatable, Sendable {
+        /// `--checkpoint-every`: epochs between checkpoints (always one at the end).
+        public var checkpointEvery = 10
+        /// `--validate-every`: epochs between validations (always after the last).
+        public var validateEvery = 1
+        /// `--keep-best`: write the model with the best validation NLL to best.safetensors.
+        public var keepBest = true
+        /// `--plots` / `--no-plots`: write the SVG plots at the end.
+        public var plots = true
+
+        /// The defaults (10, 1, true, true).
+        public init() {}
+
+        /// These options with each given flag's value instead.
+        public func with(checkpointEvery: Int?, validateEvery: Int?, keepBest: Bool?, plots: Bool?) -> RunOptions {
+            var o = self
+            if let checkpointEvery { o.checkpointEvery = checkpointEvery }
+            if let validateEvery { o.validateEvery = validateEvery }
+            if let keepBest { o.keepBest = keepBest }
+            if let plots { o.plots = plots }
+            return o
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case checkpointEvery = "checkpoint_every", validateEvery = "validate_every", keepBest = "keep_best", plots
+        }
+
+        /// Decodes each field when present, its default otherwise.
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            checkpointEvery = try c.decodeIfPresent(Int.self, forKey: .checkpointEvery) ?? 10
+            validateEvery = try c.decodeIfPresent(Int.self, forKey: .validateEvery) ?? 1
+            keepBest = try c.decodeIfPresent(Bool.self, forKey: .keepBest) ?? true
+            plots = try c.decodeIfPresent(Bool.self, forKey: .plots) ?? true
+        }
     }
 
     /// `mkdir -p`: creates `path` and its missing parents.

@@ -110,11 +110,13 @@ public struct TrainingRun {
             return []
         })
         let raw = r.loaded.rows, split = r.split, state = r.state, config = r.config, run = r.run
+        var trainerOptions = request.options
+        if let o = config.options { trainerOptions.validationInterval = max(1, o.validateEvery) }
         // 3. The same on every rank (the configuration and data agree): no agreement needed.
         let trainer = try DataParallelTrainer(
             configuration: config.training, normalizer: r.normalizer, contextNormalizer: r.contextNormalizer, train: r.trainRaw,
             validation: split.validation.isEmpty ? nil : raw.gatherRows(split.validation),
-            communicator: communicator, threads: request.threads, state: state, options: request.options)
+            communicator: communicator, threads: request.threads, state: state, options: trainerOptions)
         // Nothing left to do: more steps done than asked for, or exactly as many with the last epoch finished
         // (no partial epoch's sums pending); the files are left untouched.
         if state != nil, trainer.step > trainer.totalSteps || trainer.step == trainer.totalSteps && trainer.epochProgress.isEmpty {
@@ -339,9 +341,10 @@ struct LocalRun {
             let differences = stored.training.differences(from: requested.training)
                 + (requested.data == storedData ? [] : ["data (\(stored.data.summary) vs \(requested.data.summary))"])
             if !differences.isEmpty {
-                throw RunSetupError("--resume \(resume) is a run with another configuration (the run's value vs this command's): \(differences.joined(separator: "; ")). Resume with the same flags (only --epochs, --threads, --overlap and --checkpoint-every may change), or start a new run.")
+                throw RunSetupError("--resume \(resume) is a run with another configuration (the run's value vs this command's): \(differences.joined(separator: "; ")). Resume with the same flags (only --epochs, --threads, --overlap and the run options --checkpoint-every, --validate-every, --keep-best and --plots may change), or start a new run.")
             }
             config = stored
+            config.options = requested.options  // the stored ones, with the flags given now
             if let epochs = request.epochs { config.training.epochs = epochs }
             if case .cosine = config.training.schedule, config.training.epochs != stored.training.epochs {
                 request.warn("the cosine schedule is re-planned over \(config.training.epochs) epochs; the steps already taken followed the plan over \(stored.training.epochs), so this run's learning rates differ from an uninterrupted \(config.training.epochs)-epoch run's")
