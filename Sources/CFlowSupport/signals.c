@@ -20,6 +20,7 @@ static void on_stop_signal(int sig) {
         if (sig == SIGINT) {
             static const char msg[] = "\nsecond SIGINT: exiting now\n";
             (void)!write(2, msg, sizeof msg - 1);
+            flow_temporary_files_remove("");  // no partial file left behind (the complete ones are intact)
             _exit(128 + sig);
         }
         return;

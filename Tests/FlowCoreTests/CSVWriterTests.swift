@@ -1,3 +1,4 @@
+import CFlowSupport
 import Foundation
 import Testing
 
@@ -182,6 +183,32 @@ import Testing
             _ = try #require(try AtomicFile.prepare(Array(bytes.prefix(chunk)), for: path, abandoningWhen: { asked += 1; return true })).commit()
             #expect(asked == 0)
             #expect(try readFixture(path) == Array(bytes.prefix(chunk)))
+        }
+    }
+
+    @Test("a temporary file is registered for removal at a second SIGINT's exit from its creation until its rename or removal: removing the registered files mid-write or before the commit removes it; a committed, abandoned or failed file is registered no longer")
+    func temporaryFileIsRegisteredWhileWritten() throws {
+        try withTemporaryDirectory { directory in
+            let path = directory + "/model.safetensors"
+            func names() -> [String] { ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).sorted() }
+            var removed: Int32 = -1
+            let abandoned = try AtomicFile.prepare([UInt8](repeating: 3, count: 2 * AtomicFile.chunkBytes), for: path, abandoningWhen: {
+                removed = flow_temporary_files_remove(directory + "/")  // as the signal handler does, for this directory
+                return true
+            })
+            #expect(abandoned == nil)
+            #expect(removed == 1)
+            #expect(names() == [])
+            #expect(flow_temporary_files_remove(directory + "/") == 0)
+            try AtomicFile.write([1], to: path)
+            #expect(flow_temporary_files_remove(directory + "/") == 0)
+            let prepared = try AtomicFile.prepare([2], for: path)
+            #expect(names().count == 2)
+            #expect(flow_temporary_files_remove(directory + "/") == 1)
+            #expect(names() == ["model.safetensors"])
+            #expect(throws: FlowIOError.self) { try prepared.commit() }  // its temporary file is gone
+            #expect(try readFixture(path) == [1])
+            #expect(flow_temporary_files_remove(directory + "/") == 0)
         }
     }
 }

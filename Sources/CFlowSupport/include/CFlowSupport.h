@@ -36,10 +36,20 @@ int flow_cpu_has_avx2(void);
 int flow_stdout_is_terminal(void);
 /// Flushes the C standard output stream (what Swift's print writes to).
 void flow_flush_stdout(void);
+/// Records `path` as a temporary file being written (AtomicFile: from its creation until its rename or removal), so
+/// that an exit from a signal handler removes it (a second SIGINT). Returns the slot to unregister, or -1 when all 16
+/// slots are taken or the path is longer than 4095 bytes (the file is then simply not removed on such an exit).
+int flow_temporary_file_register(const char *path);
+/// Forgets the temporary file of `slot` (renamed into place or removed); -1 is ignored.
+void flow_temporary_file_unregister(int slot);
+/// Removes every registered temporary file whose path starts with `prefix` ("" for all); async-signal-safe.
+/// Returns how many were removed.
+int flow_temporary_files_remove(const char *prefix);
 /// Installs handlers for the stop signals SIGINT, SIGTERM, SIGUSR1 and SIGUSR2 (Open MPI's mpirun forwards
 /// SIGUSR1/2 to every rank without killing the job; it turns SIGTERM/SIGINT into SIGTERM, then SIGKILL after
 /// `odls_base_sigkill_timeout` seconds): the first signal only records itself (see flow_stop_signal); a
-/// second SIGINT ends the process at once with status 130; repeats of the other signals are ignored.
+/// second SIGINT removes the temporary files being written (flow_temporary_files_remove) and ends the process at
+/// once with status 130; repeats of the other signals are ignored.
 void flow_install_stop_handlers(void);
 /// Gives the stop signals their default action (terminate) again: once a stopped run's checkpoint is written,
 /// the SIGTERM that mpirun sends the ranks still finalising, when the first one exits with 128 + signal,

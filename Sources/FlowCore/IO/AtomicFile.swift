@@ -1,3 +1,5 @@
+import CFlowSupport
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -77,9 +79,12 @@ public enum AtomicFile {
             throw FlowIOError(path: path, message: "cannot create temporary file \(temporary): \(ReadOnlyFile.errnoText(code))")
         }
 
+        // Removed by a second SIGINT's exit too (flow_temporary_files_remove), so that nothing partial is left.
+        let slot = flow_temporary_file_register(temporary)
         func fail(_ step: String, _ code: Int32, closing: Bool) -> FlowIOError {
             if closing { close(fd) }
             unlink(temporary)
+            flow_temporary_file_unregister(slot)
             return FlowIOError(path: path, message: "\(step) \(temporary): \(ReadOnlyFile.errnoText(code))")
         }
 
@@ -94,6 +99,7 @@ public enum AtomicFile {
             if offset > 0 && abandon() {
                 close(fd)
                 unlink(temporary)
+                flow_temporary_file_unregister(slot)
                 return nil
             }
             let end = min(bytes.count, offset + chunkBytes)
@@ -102,7 +108,7 @@ public enum AtomicFile {
         }
         if fsync(fd) != 0 { throw fail("cannot fsync temporary file", errno, closing: true) }
         if close(fd) != 0 { throw fail("cannot close temporary file", errno, closing: false) }
-        return PreparedFile(path: path, temporary: temporary, directory: directory ?? ".")
+        return PreparedFile(path: path, temporary: temporary, directory: directory ?? ".", slot: slot)
     }
 
     /// A complete new file, written and fsynced under a temporary name beside its destination (``prepare(_:for:)``).
@@ -113,10 +119,13 @@ public enum AtomicFile {
         public let temporary: String
         /// The directory of both.
         let directory: String
+        /// The temporary file's registration (flow_temporary_file_register).
+        let slot: Int32
 
         /// Renames the temporary file over ``path`` and fsyncs the directory, so that the rename is durable.
         /// - Throws: ``FlowIOError`` naming ``path`` (the temporary file is removed when the rename fails).
         public func commit() throws(FlowIOError) {
+            defer { flow_temporary_file_unregister(slot) }
             if rename(temporary, path) != 0 {
                 let code = errno
                 unlink(temporary)
@@ -128,6 +137,7 @@ public enum AtomicFile {
         /// Removes the temporary file; ``path`` is left as it was.
         public func discard() {
             unlink(temporary)
+            flow_temporary_file_unregister(slot)
         }
     }
 
