@@ -320,7 +320,7 @@ struct MPIToolTests {
         #expect(!Tool.exists("\(dir)/out/model.safetensors"))
     }
 
-    @Test("a set-up error on one rank only ends every rank with that rank's message, not a hang or another rank's bytes: rank 0 finding its run directory locked by another train, rank 1 refusing its flags, rank 0 refusing to replace a trained model")
+    @Test("a set-up error on one rank only ends every rank with that rank's message, not a hang or another rank's bytes: rank 0 finding its run directory locked by another train, rank 1 refusing its flags or failing to parse them, rank 0 refusing to replace a trained model; one data file spelt two ways is no error")
     func setUpErrorOnOneRank() throws {
         guard let mpirun = Self.mpirun else { print("skipped: mpirun not found"); return }
         let dir = try Tool.temporaryDirectory()
@@ -350,6 +350,26 @@ struct MPIToolTests {
         #expect(flags.output.contains("error: rank 1: --samples applies to synthetic data sets (--dataset), not to --data FILE"), "\(flags.output)")
         #expect(flags.seconds < 120, "a hang: ended by the test's guard after \(flags.seconds) s")
         #expect(!Tool.exists("\(dir)/fresh"))
+
+        // A command-line error on rank 1 only (parsed before MPI starts): the same agreement, status 1.
+        let parse = try Tool.run(mpirun, a + ["-np", "1", Tool.binary] + fresh + [":", "-np", "1", Tool.binary] + fresh + ["--bogus-flag"],
+                                 timeout: 120)
+        #expect(parse.status == 1, "\(parse.output)")
+        #expect(parse.output.contains("error: rank 1: Unknown option '--bogus-flag'"), "\(parse.output)")
+        #expect(parse.seconds < 120, "a hang: ended by the test's guard after \(parse.seconds) s")
+        #expect(!Tool.exists("\(dir)/fresh"))
+
+        // One data file spelt two ways is the same data (compared by fingerprint), not another configuration.
+        var csv = "x0,x1\n"
+        let moons = ToyDataset.moons.generate(count: 120, seed: 3)
+        for i in 0..<120 { csv += "\(moons[i, 0]),\(moons[i, 1])\n" }
+        try csv.write(toFile: "\(dir)/rows.csv", atomically: true, encoding: .utf8)
+        let onFile = ["train", "--epochs", "1", "--hidden", "16", "--hidden-layers", "2", "--couplings", "4", "--batch-size", "64",
+                      "--out", "\(dir)/file", "--no-plots", "--quiet", "--threads", "1"]
+        let spelt = try Tool.run(mpirun, a + ["-np", "1", Tool.binary] + onFile + ["--data", "\(dir)/rows.csv", ":", "-np", "1", Tool.binary]
+                                 + onFile + ["--data", "\(dir)/./rows.csv"], timeout: 120)
+        #expect(spelt.status == 0, "\(spelt.output)")
+        #expect(Tool.exists("\(dir)/file/model.safetensors"))
 
         // Rank 0 alone checks the directory (after the ranks agree): a trained model is not replaced without --force.
         let again = try Self.launch(2, Self.small(run, ["--threads", "1", "--epochs", "1"]), timeout: 120)

@@ -102,7 +102,12 @@ public struct RunDirectory: Sendable {
     /// - Returns: the lock, to hold for the run's duration.
     /// - Throws: ``FlowIOError`` naming the directory.
     public func prepare(bytesNeeded: Int, holding existing: Lock? = nil) throws -> Lock {
+        var isDirectory: ObjCBool = false
+        let created = !FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory)
         try Self.makeDirectories(path)
+        // A run refused here leaves no empty directory it created (its parents, if created too, stay).
+        var refused = true
+        defer { if refused && created { rmdir(path) } }
         let lock = try existing ?? self.lock()
         let probe = file(".write-test-\(getpid())")
         guard FileManager.default.createFile(atPath: probe, contents: Data("ok".utf8)) else {
@@ -117,9 +122,10 @@ public struct RunDirectory: Sendable {
         if statvfs(path, &fs) == 0 {
             let free = Int(fs.f_bavail) * Int(fs.f_frsize)
             if free < bytesNeeded {
-                throw FlowIOError(path: path, message: "has \(free) bytes free; writing this run's checkpoints needs about \(bytesNeeded) (a new checkpoint is written beside the old one before it replaces it, and the best model beside them); free space or choose another --out")
+                throw FlowIOError(path: path, message: "has \(free) bytes free; this run's outputs need about \(bytesNeeded) more (a new checkpoint is written beside the old one before it replaces it, the best model beside them, and the plots); free space or choose another --out")
             }
         }
+        refused = false
         return lock
     }
 

@@ -31,6 +31,8 @@ public struct RunRequest {
     public var options: TrainerOptions
     /// Told, as soon as it is known, what the user should know that does not stop the run.
     public var warn: (String) -> Void
+    /// Bytes the run's plots take on disk when it writes them (counted in the free-space check; 0 by default).
+    public var plotBytes = 0
 
     /// A request; see the properties.
     public init(resume: String?, out: String?, force: Bool, threads: Int, epochs: Int?,
@@ -101,11 +103,16 @@ public struct TrainingRun {
                 if r.state == nil, !request.force, FileManager.default.fileExists(atPath: r.run.model) {
                     throw FlowIOError(path: r.run.path, message: "already holds a trained model; use --resume \(r.run.path) to continue it, --force to overwrite it, or another --out")
                 }
-                // What the files this run replaces hold already is counted as used; it stays so until replaced.
-                let existing = [r.run.model, r.run.best].reduce(0) { sum, path in
-                    sum + (((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int) ?? 0)
+                // The run's outputs at their largest (a checkpoint beside the old one, the best model, metrics and
+                // config, the plots), less what the files they replace hold already (a resumed run's, or --force's).
+                // (By their blocks, as the free space counts: what replacing them frees.)
+                let existing = RunDirectory.outputNames.reduce(0) { sum, name in
+                    var st = stat()
+                    return sum + (lstat(r.run.file(name), &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG ? Int(st.st_blocks) * 512 : 0)
                 }
-                r.lock = try r.run.prepare(bytesNeeded: max(1 << 20, try checkpointBytes(r.config.training) - existing), holding: r.lock)
+                let plots = (r.config.options ?? RunDirectory.RunOptions()).plots ? request.plotBytes : 0
+                let needed = try checkpointBytes(r.config.training) + plots - existing
+                r.lock = try r.run.prepare(bytesNeeded: max(1 << 20, needed), holding: r.lock)
             }
             return []
         })
@@ -196,13 +203,20 @@ public struct TrainingRun {
             let print = bytes.suffix(8).enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
             return (config, print)
         }
+        // The data file's path may be spelt differently on each rank (./a.csv, a.csv, /abs/a.csv; each host's own
+        // mount): the fingerprint compares the data themselves.
+        func comparable(_ c: RunDirectory.RunConfig) -> RunDirectory.RunConfig {
+            var c = c
+            c.data.file = c.data.file.map { _ in "" }
+            return c
+        }
         let (rootConfig, rootPrint) = try decode(all[0])
         var messages = [String](repeating: "", count: all.count)
         for r in 1 ..< all.count {
             let (config, print) = try decode(all[r])
-            if rootConfig != config {
+            if comparable(rootConfig) != comparable(config) {
                 var diff = rootConfig.training.differences(from: config.training)
-                if rootConfig.data != config.data { diff.append("data \(rootConfig.data.summary) vs \(config.data.summary)") }
+                if comparable(rootConfig).data != comparable(config).data { diff.append("data \(rootConfig.data.summary) vs \(config.data.summary)") }
                 messages[r] = "this rank's configuration differs from rank 0's: \(diff.joined(separator: "; ")) (rank 0 vs rank \(r))"
             } else if rootPrint != print {
                 messages[r] = "this rank's data differ from rank 0's (fingerprint \(String(print, radix: 16)) vs \(String(rootPrint, radix: 16)) for \(config.data.summary)); every host must read the same file"
