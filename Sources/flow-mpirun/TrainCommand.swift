@@ -227,6 +227,16 @@ struct TrainCommand: ParsableCommand {
         return try TrainingRun.resolve(sized, communicator: ctx.communicator)
     }
 
+    /// The job's layout as the run's messages give it: `2 ranks × 2 threads`, or each rank's threads when they differ
+    /// (`2 ranks × 1,2 threads`).
+    static func layoutText(threadsPerRank: [Int]) -> String {
+        let ranks = threadsPerRank.count
+        let threads = threadsPerRank.allSatisfy({ $0 == threadsPerRank[0] })
+            ? "\(threadsPerRank[0]) thread\(threadsPerRank[0] > 1 ? "s" : "")"
+            : threadsPerRank.map(String.init).joined(separator: ",") + " threads"
+        return "\(ranks) rank\(ranks > 1 ? "s" : "") × \(threads)"
+    }
+
     /// `base` with the run options given as flags instead (`--checkpoint-every`, `--validate-every`, `--keep-best`,
     /// `--plots`).
     func runOptions(over base: RunDirectory.RunOptions) -> RunDirectory.RunOptions {
@@ -255,7 +265,9 @@ struct TrainCommand: ParsableCommand {
         let checkpointEvery = runOptions.checkpointEvery, keepBest = runOptions.keepBest, noPlots = !runOptions.plots
         ctx.logger.debug("BLAS: \(BLASRuntime.coreName) (\(BLASRuntime.configuration))")
         try trainer.verifyParametersAgree()
-        let layoutText = "\(ctx.worldSize) rank\(ctx.worldSize > 1 ? "s" : "") × \(trainer.pool.count) thread\(trainer.pool.count > 1 ? "s" : "")"
+        // Threads per rank may differ (hosts of different sizes with the default --threads, an MPMD launch).
+        let threadsPerRank = ctx.worldSize > 1 ? try ctx.communicator.allgather([Int64(trainer.pool.count)]).map { Int($0) } : [trainer.pool.count]
+        let layoutText = Self.layoutText(threadsPerRank: threadsPerRank)
         let hosts = ctx.communicator.hostCount
         let allreduceText = ctx.worldSize == 1 ? "" : ", \(hosts) host\(hosts > 1 ? "s" : ""), \(trainer.gradientExchange.summary)"
         if !quiet {
@@ -301,7 +313,7 @@ struct TrainCommand: ParsableCommand {
             }
             // A stop in the middle of an epoch: its sums go into the checkpoint, and the epoch is not reported.
             if trainer.stopAgreed && trainer.step % trainer.batchesPerEpoch != 0 {
-                try stopAfterSignal(ctx, s, writer: writer, progress: progress, signalSeenAfterStep: signalSeenAfterStep, best: best,
+                try stopAfterSignal(ctx, s, writer: writer, progress: progress, threadsPerRank: threadsPerRank, signalSeenAfterStep: signalSeenAfterStep, best: best,
                                     bestWritten: bestWritten)
             }
             if let v = report.validationNLL, !v.isFinite {
@@ -356,7 +368,7 @@ struct TrainCommand: ParsableCommand {
             // A stop that came with an epoch's last step: the epoch is validated and recorded above; a stop with
             // the run's very last step is no stop at all (the run ends as usual).
             if trainer.stopAgreed && !trainer.finished {
-                try stopAfterSignal(ctx, s, writer: writer, progress: progress, signalSeenAfterStep: signalSeenAfterStep, best: best,
+                try stopAfterSignal(ctx, s, writer: writer, progress: progress, threadsPerRank: threadsPerRank, signalSeenAfterStep: signalSeenAfterStep, best: best,
                                     bestWritten: bestWritten, checkpointWritten: checkpointDue)
             }
         }
@@ -392,7 +404,8 @@ struct TrainCommand: ParsableCommand {
     /// `checkpointWritten`: an epoch's end just queued it) and
     /// a best model not yet on disk; the ranks agree on the signal to report (the highest-numbered one any rank
     /// received), pass a barrier, and exit with 128 + that signal.
-    func stopAfterSignal(_ ctx: RunContext, _ s: TrainingRun, writer: BackgroundFileWriter, progress: ProgressReporter, signalSeenAfterStep: Int?,
+    func stopAfterSignal(_ ctx: RunContext, _ s: TrainingRun, writer: BackgroundFileWriter, progress: ProgressReporter, threadsPerRank: [Int],
+                         signalSeenAfterStep: Int?,
                          best: (parameters: [Float], epoch: Int)?, bestWritten: Bool, checkpointWritten: Bool = false) throws -> Never {
         let trainer = s.trainer
         progress.finish()
@@ -419,8 +432,10 @@ struct TrainCommand: ParsableCommand {
         let position = batches == 0 ? "the end of epoch \(trainer.epoch)"
             : "epoch \(trainer.epoch + 1): \(batches) of \(trainer.batchesPerEpoch) batches done"
         // The same bytes need the same layout in the default mode (summation order); exact mode needs none.
+        let same = threadsPerRank.allSatisfy { $0 == threadsPerRank[0] }
         let layout = trainer.configuration.reproducible ? ""
-            : " --threads \(trainer.pool.count)\(ctx.worldSize > 1 ? " under \(ctx.worldSize) MPI ranks (the same layout continues with the same bytes)" : "")"
+            : same ? " --threads \(trainer.pool.count)\(ctx.worldSize > 1 ? " under \(ctx.worldSize) MPI ranks (the same layout continues with the same bytes)" : "")"
+            : " under \(ctx.worldSize) MPI ranks with --threads \(threadsPerRank.map(String.init).joined(separator: ", ")) on ranks 0–\(ctx.worldSize - 1) (the same layout continues with the same bytes)"
         ctx.say("""
             stopped by \(cause) after step \(trainer.step) (\(position)); checkpoint written to \(s.run.model)\(latency)
             resume with: flow-mpirun train --resume \(s.run.path)\(layout)
