@@ -31,15 +31,16 @@ struct InspectCommand: ParsableCommand {
     }
 
     mutating func run() throws {
-        let path: String
-        let checkpoint: Checkpoint
-        do {
-            path = try modelOption.path
-            checkpoint = try Checkpoint.load(path: path)
-        } catch {
-            FileHandle.standardError.write(Data("error: \(RunContext.message(of: error))\n".utf8))
-            throw ExitCode.failure
+        // Under mpirun every rank takes part in the set-up agreement (a rank whose flags failed to parse waits in it),
+        // and rank 0 alone prints.
+        let ctx = try RunContext()
+        let option = modelOption
+        let (path, checkpoint) = ctx.setUp { () throws -> (String, Checkpoint) in
+            let path = try option.path
+            return (path, try Checkpoint.load(path: path))
         }
+        defer { ctx.finish() }
+        guard ctx.isRoot else { return }
         let s = checkpoint.state
         var epoch: Int?, perEpoch: Int?
         if let s, let t = checkpoint.training, let spec = checkpoint.metadata["data"].flatMap({ try? JSONDecoder().decode(DataSpec.self, from: Data($0.utf8)) }),

@@ -196,7 +196,7 @@ struct TrainCommand: ParsableCommand {
     /// the lock, the data, the agreement of the ranks).
     func prepare(_ ctx: RunContext) throws -> TrainingRun {
         if let checkpointEvery, checkpointEvery < 1 { throw ValidationError("invalid --checkpoint-every \(checkpointEvery): need at least 1") }
-        if plotPoints < 1 { throw ValidationError("invalid --plot-points \(plotPoints): need at least 1") }
+        if plotPoints < 1 || plotPoints > 10_000_000 { throw ValidationError("invalid --plot-points \(plotPoints): need 1 to 10000000") }
         if checkParametersEvery < 0 { throw ValidationError("invalid --check-parameters-every \(checkParametersEvery)") }
         if let validateEvery, validateEvery < 1 { throw ValidationError("invalid --validate-every \(validateEvery): need at least 1") }
         let command = self

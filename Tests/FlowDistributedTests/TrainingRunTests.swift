@@ -140,4 +140,46 @@ struct TrainingRunTests {
         #expect(some.with(checkpointEvery: nil, validateEvery: 2, keepBest: false, plots: nil)
             == RunDirectory.RunOptions().with(checkpointEvery: 5, validateEvery: 2, keepBest: false, plots: false))
     }
+
+    @Test("the free space asked: less the blocks of the outputs a run replaces (plots only when it writes plots); config.json's options below 1 are refused, naming the file")
+    func outputBytesAndBadOptions() throws {
+        let dir = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var training = TrainingConfiguration()
+        training.model.hidden = 64
+        training.model.hiddenLayers = 2
+        training.model.couplings = 4
+        let run = RunDirectory(path: dir)
+        let full = try TrainingRun.checkpointBytes(training)
+        #expect(try TrainingRun.outputBytesNeeded(training, plotBytes: nil, in: run) == full)
+        #expect(try TrainingRun.outputBytesNeeded(training, plotBytes: 3 << 20, in: run) == full + (3 << 20))
+        let model = [UInt8](repeating: 1, count: 400_000), svg = [UInt8](repeating: 2, count: 300_000), other = [UInt8](repeating: 3, count: 200_000)
+        try Data(model).write(to: URL(fileURLWithPath: run.model))
+        try Data(svg).write(to: URL(fileURLWithPath: run.file("flow_panels.svg")))
+        try Data(other).write(to: URL(fileURLWithPath: run.file("notes.txt")))  // not an output: never counted
+        func blocks(_ path: String) -> Int { var st = stat(); lstat(path, &st); return Int(st.st_blocks) * 512 }
+        #expect(blocks(run.model) >= 400_000 && blocks(run.file("flow_panels.svg")) >= 300_000)
+        #expect(try TrainingRun.outputBytesNeeded(training, plotBytes: nil, in: run) == full - blocks(run.model))
+        #expect(try TrainingRun.outputBytesNeeded(training, plotBytes: 3 << 20, in: run)
+                == full + (3 << 20) - blocks(run.model) - blocks(run.file("flow_panels.svg")))
+
+        let config = RunDirectory.RunConfig(training: training, data: DataSpec(dataset: "moons", samples: 40), options: RunDirectory.RunOptions())
+        try run.writeConfig(config)
+        #expect(try run.readConfig().options == RunDirectory.RunOptions())
+        for (key, value) in [("checkpoint_every", 0), ("validate_every", -5)] {
+            var json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: run.config))) as! [String: Any]
+            var options = json["options"] as! [String: Any]
+            options[key] = value
+            json["options"] = options
+            try JSONSerialization.data(withJSONObject: json).write(to: URL(fileURLWithPath: run.config))
+            do {
+                _ = try run.readConfig()
+                Issue.record("options.\(key) \(value) accepted")
+            } catch let e as FlowIOError {
+                #expect(e.path == run.config)
+                #expect("\(e)".contains("options.\(key) is \(value): need at least 1"), "\(e)")
+            }
+            try run.writeConfig(config)
+        }
+    }
 }

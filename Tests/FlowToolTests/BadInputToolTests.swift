@@ -62,6 +62,8 @@ struct BadInputToolTests {
         Case(name: "unknown file type", files: ["d.json": "[]"], arguments: train + ["--data", "DIR/d.json"],
              message: "error: DIR/d.json: unknown file type '.json': use .csv, .npy or an IDX file (*-idx3-ubyte[.gz])"),
         Case(name: "batch 0", arguments: train + ["--batch-size", "0"], message: "error: invalid --batch-size 0: need at least 1 row per batch"),
+        Case(name: "plot points beyond any plot", arguments: train + ["--plot-points", "200000000000000000"],
+             message: "error: invalid --plot-points 200000000000000000: need 1 to 10000000"),
         Case(name: "lr 0", arguments: train + ["--lr", "0"], message: "error: invalid --lr 0.0: the learning rate must be a positive number"),
         Case(name: "lr < 0", arguments: train + ["--lr=-0.5"], message: "error: invalid --lr -0.5: the learning rate must be a positive number"),
         Case(name: "zero couplings", arguments: train + ["--couplings", "0"], message: "error: invalid --couplings 0: need at least 1 coupling layer"),

@@ -359,6 +359,23 @@ struct MPIToolTests {
         #expect(parse.seconds < 120, "a hang: ended by the test's guard after \(parse.seconds) s")
         #expect(!Tool.exists("\(dir)/fresh"))
 
+        // --help on one rank only: it prints, every rank ends (status 1: no job runs); on every rank: printed once, 0.
+        let help = try Tool.run(mpirun, a + ["-np", "1", Tool.binary] + fresh + [":", "-np", "1", Tool.binary] + fresh + ["--help"], timeout: 120)
+        #expect(help.status == 1, "\(help.output)")
+        #expect(help.output.contains("error: rank 1: --help or --version given on this rank: it printed them, and no job runs"), "\(help.output)")
+        #expect(help.output.contains("OVERVIEW: Train a RealNVP flow"), "\(help.output)")
+        #expect(help.seconds < 120, "a hang: ended by the test's guard after \(help.seconds) s")
+        let helpAll = try Self.launch(2, ["train", "--help"], timeout: 120)
+        #expect(helpAll.status == 0, "\(helpAll.output)")
+        #expect(helpAll.output.components(separatedBy: "OVERVIEW: Train a RealNVP flow").count == 2, "\(helpAll.output)")
+        // inspect, a command without collectives of its own, takes part too.
+        let inspect = try Tool.run(mpirun, a + ["-np", "1", Tool.binary, "inspect", "--model", run, ":", "-np", "1", Tool.binary, "inspect",
+                                                "--model", run, "--bogus"], timeout: 120)
+        #expect(inspect.status == 1, "\(inspect.output)")
+        #expect(inspect.output.contains("error: rank 1: Unknown option '--bogus'"), "\(inspect.output)")
+        #expect(!inspect.output.contains("checkpoint: "), "\(inspect.output)")
+        #expect(!Tool.exists("\(dir)/fresh"))
+
         // One data file spelt two ways is the same data (compared by fingerprint), not another configuration.
         var csv = "x0,x1\n"
         let moons = ToyDataset.moons.generate(count: 120, seed: 3)

@@ -99,6 +99,28 @@ struct TrainToolTests {
         #expect(try options()["checkpoint_every"] as? Int == 1)
     }
 
+    @Test("a resumed run reads its data from where --data gives it now (moved, another mount): the checkpoint's fingerprint compares the data, not the path; other data are refused")
+    func resumeFromMovedData() throws {
+        let dir = try Tool.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var csv = "x0,x1\n"
+        let moons = ToyDataset.moons.generate(count: 200, seed: 5)
+        for i in 0..<200 { csv += "\(moons[i, 0]),\(moons[i, 1])\n" }
+        try csv.write(toFile: "\(dir)/a.csv", atomically: true, encoding: .utf8)
+        let args = ["train", "--epochs", "1", "--hidden", "16", "--hidden-layers", "2", "--couplings", "4", "--batch-size", "64",
+                    "--out", "\(dir)/run", "--no-plots", "--quiet", "--data", "\(dir)/a.csv"]
+        #expect(try Tool.flow(args).status == 0)
+        try FileManager.default.moveItem(atPath: "\(dir)/a.csv", toPath: "\(dir)/b.csv")
+        let moved = try Tool.flow(["train", "--resume", "\(dir)/run", "--epochs", "2", "--quiet", "--data", "\(dir)/b.csv"])
+        #expect(moved.status == 0, "\(moved.output)")
+        let config = try String(contentsOfFile: "\(dir)/run/config.json", encoding: .utf8)
+        #expect(config.contains("\(dir)/b.csv"), "\(config)")
+        try (csv + "0.5,0.25\n").write(toFile: "\(dir)/c.csv", atomically: true, encoding: .utf8)
+        let other = try Tool.flow(["train", "--resume", "\(dir)/run", "--epochs", "3", "--quiet", "--data", "\(dir)/c.csv"])
+        #expect(other.status == 1)
+        #expect(other.stderr.contains("\(dir)/c.csv: differs from the data the run was trained on"), "\(other.stderr)")
+    }
+
     @Test("the model file holds the parameter average as couplings.* and θ as training.parameters.*; --ema-momentum 0 holds θ only")
     func averageInCheckpoint() throws {
         let dir = try Tool.temporaryDirectory()

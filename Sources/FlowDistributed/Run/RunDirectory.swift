@@ -98,10 +98,13 @@ public struct RunDirectory: Sendable {
     /// Creates the directory (and parents), takes its ``Lock`` before anything in it is touched (another run's
     /// temporary files included), and checks that a file can be written there and that the file system has
     /// room for `bytesNeeded`.
-    /// - Parameter existing: the lock, when it was taken already (the directory existed).
+    /// - Parameters:
+    ///   - bytesNeeded: bytes the run's outputs need beyond what the directory holds.
+    ///   - plots: whether they include the plots (for the message).
+    ///   - existing: the lock, when it was taken already (the directory existed).
     /// - Returns: the lock, to hold for the run's duration.
     /// - Throws: ``FlowIOError`` naming the directory.
-    public func prepare(bytesNeeded: Int, holding existing: Lock? = nil) throws -> Lock {
+    public func prepare(bytesNeeded: Int, plots: Bool = false, holding existing: Lock? = nil) throws -> Lock {
         var isDirectory: ObjCBool = false
         let created = !FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory)
         try Self.makeDirectories(path)
@@ -122,7 +125,7 @@ public struct RunDirectory: Sendable {
         if statvfs(path, &fs) == 0 {
             let free = Int(fs.f_bavail) * Int(fs.f_frsize)
             if free < bytesNeeded {
-                throw FlowIOError(path: path, message: "has \(free) bytes free; this run's outputs need about \(bytesNeeded) more (a new checkpoint is written beside the old one before it replaces it, the best model beside them, and the plots); free space or choose another --out")
+                throw FlowIOError(path: path, message: "has \(free) bytes free; this run's outputs need about \(bytesNeeded) more (a new checkpoint is written beside the old one before it replaces it, the best model beside them\(plots ? ", and the plots" : "")); free space or choose another --out")
             }
         }
         refused = false
@@ -188,10 +191,17 @@ public struct RunDirectory: Sendable {
         guard let data = FileManager.default.contents(atPath: config) else {
             throw FlowIOError(path: config, message: "cannot read the run's config.json (is \(path) a training run directory?)")
         }
+        let c: RunConfig
         do {
-            return try JSONDecoder().decode(RunConfig.self, from: data)
+            c = try JSONDecoder().decode(RunConfig.self, from: data)
         } catch {
             throw FlowIOError(path: config, message: "not a valid run configuration: \(error)")
         }
+        if let o = c.options {
+            for (key, value) in [("checkpoint_every", o.checkpointEvery), ("validate_every", o.validateEvery)] where value < 1 {
+                throw FlowIOError(path: config, message: "options.\(key) is \(value): need at least 1")
+            }
+        }
+        return c
     }
 }

@@ -106,13 +106,9 @@ public struct TrainingRun {
                 // The run's outputs at their largest (a checkpoint beside the old one, the best model, metrics and
                 // config, the plots), less what the files they replace hold already (a resumed run's, or --force's).
                 // (By their blocks, as the free space counts: what replacing them frees.)
-                let existing = RunDirectory.outputNames.reduce(0) { sum, name in
-                    var st = stat()
-                    return sum + (lstat(r.run.file(name), &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG ? Int(st.st_blocks) * 512 : 0)
-                }
-                let plots = (r.config.options ?? RunDirectory.RunOptions()).plots ? request.plotBytes : 0
-                let needed = try checkpointBytes(r.config.training) + plots - existing
-                r.lock = try r.run.prepare(bytesNeeded: max(1 << 20, needed), holding: r.lock)
+                let writesPlots = (r.config.options ?? RunDirectory.RunOptions()).plots
+                let needed = try outputBytesNeeded(r.config.training, plotBytes: writesPlots ? request.plotBytes : nil, in: r.run)
+                r.lock = try r.run.prepare(bytesNeeded: needed, plots: writesPlots, holding: r.lock)
             }
             return []
         })
@@ -224,6 +220,18 @@ public struct TrainingRun {
         }
         if messages.contains(where: { !$0.isEmpty }) { throw SetupFailure(messages: messages) }
         return mine
+    }
+
+    /// Free bytes a run's outputs need in `run`: ``checkpointBytes(_:)`` and the plots (`plotBytes`; `nil`: the run
+    /// writes none), less the blocks of the run outputs already there that they replace (a resumed run's, or
+    /// `--force`'s; plots only when the run writes plots); at least 1 MiB.
+    static func outputBytesNeeded(_ t: TrainingConfiguration, plotBytes: Int?, in run: RunDirectory) throws -> Int {
+        let replaced = RunDirectory.outputNames.filter { plotBytes != nil || !$0.hasSuffix(".svg") }
+        let existing = replaced.reduce(0) { sum, name in
+            var st = stat()
+            return sum + (lstat(run.file(name), &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG ? Int(st.st_blocks) * 512 : 0)
+        }
+        return max(1 << 20, try checkpointBytes(t) + (plotBytes ?? 0) - existing)
     }
 
     /// Bytes a checkpoint needs on disk while it is replaced, by the file system's count: the new file beside the old
@@ -349,16 +357,18 @@ struct LocalRun {
             // Flags may extend the run (--epochs); any other flag must agree with the stored run.
             var requested = try request.requested(stored)
             requested.training.epochs = stored.training.epochs
-            var storedData = stored.data
-            if let f = requested.data.file { requested.data.file = RunDirectory.absolute(f) }
-            if let f = storedData.file { storedData.file = RunDirectory.absolute(f) }
+            // The data file's path may differ from the one recorded (moved, another host's mount, another rank's
+            // copy): the checkpoint's data fingerprint compares the data themselves (below).
+            var storedData = stored.data, givenData = requested.data
+            if storedData.file != nil, givenData.file != nil { storedData.file = ""; givenData.file = "" }
             let differences = stored.training.differences(from: requested.training)
-                + (requested.data == storedData ? [] : ["data (\(stored.data.summary) vs \(requested.data.summary))"])
+                + (givenData == storedData ? [] : ["data (\(stored.data.summary) vs \(requested.data.summary))"])
             if !differences.isEmpty {
                 throw RunSetupError("--resume \(resume) is a run with another configuration (the run's value vs this command's): \(differences.joined(separator: "; ")). Resume with the same flags (only --epochs, --threads, --overlap and the run options --checkpoint-every, --validate-every, --keep-best and --plots may change), or start a new run.")
             }
             config = stored
             config.options = requested.options  // the stored ones, with the flags given now
+            if let f = requested.data.file { config.data.file = RunDirectory.absolute(f) }  // read from where it is given now
             if let epochs = request.epochs { config.training.epochs = epochs }
             if case .cosine = config.training.schedule, config.training.epochs != stored.training.epochs {
                 request.warn("the cosine schedule is re-planned over \(config.training.epochs) epochs; the steps already taken followed the plan over \(stored.training.epochs), so this run's learning rates differ from an uninterrupted \(config.training.epochs)-epoch run's")
