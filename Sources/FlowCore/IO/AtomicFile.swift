@@ -1,4 +1,13 @@
+#if canImport(CFlowSupport)
 import CFlowSupport
+/// The registry of temporary files a second SIGINT removes (flow_temporary_file_register).
+private func registerTemporary(_ path: String) -> Int32 { flow_temporary_file_register(path) }
+private func unregisterTemporary(_ slot: Int32) { flow_temporary_file_unregister(slot) }
+#else
+// The parser-only fuzz targets compile this file without the C helpers: no registry there.
+private func registerTemporary(_ path: String) -> Int32 { -1 }
+private func unregisterTemporary(_ slot: Int32) {}
+#endif
 
 #if canImport(Glibc)
 import Glibc
@@ -80,11 +89,11 @@ public enum AtomicFile {
         }
 
         // Removed by a second SIGINT's exit too (flow_temporary_files_remove), so that nothing partial is left.
-        let slot = flow_temporary_file_register(temporary)
+        let slot = registerTemporary(temporary)
         func fail(_ step: String, _ code: Int32, closing: Bool) -> FlowIOError {
             if closing { close(fd) }
             unlink(temporary)
-            flow_temporary_file_unregister(slot)
+            unregisterTemporary(slot)
             return FlowIOError(path: path, message: "\(step) \(temporary): \(ReadOnlyFile.errnoText(code))")
         }
 
@@ -99,7 +108,7 @@ public enum AtomicFile {
             if offset > 0 && abandon() {
                 close(fd)
                 unlink(temporary)
-                flow_temporary_file_unregister(slot)
+                unregisterTemporary(slot)
                 return nil
             }
             let end = min(bytes.count, offset + chunkBytes)
@@ -125,7 +134,7 @@ public enum AtomicFile {
         /// Renames the temporary file over ``path`` and fsyncs the directory, so that the rename is durable.
         /// - Throws: ``FlowIOError`` naming ``path`` (the temporary file is removed when the rename fails).
         public func commit() throws(FlowIOError) {
-            defer { flow_temporary_file_unregister(slot) }
+            defer { unregisterTemporary(slot) }
             if rename(temporary, path) != 0 {
                 let code = errno
                 unlink(temporary)
@@ -137,7 +146,7 @@ public enum AtomicFile {
         /// Removes the temporary file; ``path`` is left as it was.
         public func discard() {
             unlink(temporary)
-            flow_temporary_file_unregister(slot)
+            unregisterTemporary(slot)
         }
     }
 
