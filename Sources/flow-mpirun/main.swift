@@ -13,24 +13,25 @@ OpenBLASSetup.ensureOptimizedKernels()
 // one rank a bad flag; the same bad flag on every rank is one message, not N interleaved copies). Help and version
 // requests print once (printHelpUnderMPI).
 /// Under mpirun, a rank that only prints help or the version joins the set-up agreement the other ranks wait in.
-/// Every rank asked (`mpirun -np 2 flow-mpirun train --help`): the lowest prints, all exit 0. Some did: they print,
-/// and the job ends with status 1 (no job runs), rank 0 naming the ranks that asked.
+/// Every rank asked the same (`mpirun -np 2 flow-mpirun train --help`): the lowest prints, all exit 0. Otherwise the
+/// ranks that asked print, rank 0 lists every rank's message (another rank's error included), and all exit 1.
 func printHelpUnderMPI(_ ctx: RunContext, _ printHelp: () -> Void) -> Never {
-    var asked: [Bool] = []
-    do { _ = try SetupAgreement.exchange(ctx.communicator, .failure(CommandLineError.helpRequested)) } catch let f as SetupFailure {
-        asked = f.messages.map { $0 == CommandLineError.helpRequested.message }
+    // The request, with its arguments: `train --help` and `sample --help` (or --version) are different requests.
+    let request = CommandLineError(message: "asked for help or the version (\((["flow-mpirun"] + CommandLine.arguments.dropFirst()).joined(separator: " "))): printed on this rank, and no job runs")
+    var messages: [String] = []
+    do { _ = try SetupAgreement.exchange(ctx.communicator, .failure(request)) } catch let f as SetupFailure {
+        messages = f.messages
     } catch {}
-    let all = asked.allSatisfy { $0 }
-    if asked.firstIndex(of: true) == ctx.rank || !all {
+    let same = !messages.isEmpty && messages.allSatisfy { $0 == request.message }
+    if !same || ctx.rank == 0 {
         printHelp()
         flow_flush_stdout()
     }
-    if !all, ctx.isRoot {
-        let lines = SetupFailure(messages: asked.map { $0 ? CommandLineError.helpRequested.message : "" }).lines
-        for line in lines { FileHandle.standardError.write(Data("error: \(line)\n".utf8)) }
+    if !same, ctx.isRoot {
+        for line in SetupFailure(messages: messages).lines { FileHandle.standardError.write(Data("error: \(line)\n".utf8)) }
     }
     ctx.finish()
-    exit(all ? 0 : 1)
+    exit(same ? 0 : 1)
 }
 
 let command: ParsableCommand
@@ -53,8 +54,9 @@ do {
     FlowMPIRun.exit(withError: error)
 }
 var running = command
-// `--help`, `-h`, `help COMMAND`: the parser returns its help command, which prints.
-if MPICommunicator.launchedByMPI, String(describing: type(of: command)) == "HelpCommand", let ctx = try? RunContext() {
+// `--help`, `-h`, `help COMMAND`: the parser returns its help command, which prints; no subcommand: the root, which
+// prints its help too.
+if MPICommunicator.launchedByMPI, String(describing: type(of: command)) == "HelpCommand" || command is FlowMPIRun, let ctx = try? RunContext() {
     printHelpUnderMPI(ctx) {
         do { try running.run() } catch { print(FlowMPIRun.fullMessage(for: error)) }  // it throws the help as a clean exit
     }
@@ -69,6 +71,4 @@ do {
 struct CommandLineError: Error, CustomStringConvertible {
     let message: String
     var description: String { message }
-    /// A rank's --help or --version, as the other ranks read it.
-    static let helpRequested = CommandLineError(message: "--help or --version given on this rank: it printed them, and no job runs")
 }

@@ -172,13 +172,16 @@ struct TrainingRunTests {
             options[key] = value
             json["options"] = options
             try JSONSerialization.data(withJSONObject: json).write(to: URL(fileURLWithPath: run.config))
+            let read = try run.readConfig().options!
             do {
-                _ = try run.readConfig()
+                try read.check(file: run.config)
                 Issue.record("options.\(key) \(value) accepted")
             } catch let e as FlowIOError {
                 #expect(e.path == run.config)
-                #expect("\(e)".contains("options.\(key) is \(value): need at least 1"), "\(e)")
+                #expect("\(e)".contains("options.\(key) is \(value): need at least 1 (give --"), "\(e)")
             }
+            // A flag given on resume replaces the stored value.
+            try read.with(checkpointEvery: 2, validateEvery: 3, keepBest: nil, plots: nil).check(file: run.config)
             try run.writeConfig(config)
         }
     }

@@ -362,12 +362,18 @@ struct MPIToolTests {
         // --help on one rank only: it prints, every rank ends (status 1: no job runs); on every rank: printed once, 0.
         let help = try Tool.run(mpirun, a + ["-np", "1", Tool.binary] + fresh + [":", "-np", "1", Tool.binary] + fresh + ["--help"], timeout: 120)
         #expect(help.status == 1, "\(help.output)")
-        #expect(help.output.contains("error: rank 1: --help or --version given on this rank: it printed them, and no job runs"), "\(help.output)")
+        #expect(help.output.contains("error: rank 1: asked for help or the version (flow-mpirun \((fresh + ["--help"]).joined(separator: " "))): printed on this rank, and no job runs"), "\(help.output)")
         #expect(help.output.contains("OVERVIEW: Train a RealNVP flow"), "\(help.output)")
         #expect(help.seconds < 120, "a hang: ended by the test's guard after \(help.seconds) s")
         let helpAll = try Self.launch(2, ["train", "--help"], timeout: 120)
         #expect(helpAll.status == 0, "\(helpAll.output)")
         #expect(helpAll.output.components(separatedBy: "OVERVIEW: Train a RealNVP flow").count == 2, "\(helpAll.output)")
+        // No subcommand on one rank (the root prints its help), a parse error on the other: both named, status 1.
+        let mixed = try Tool.run(mpirun, a + ["-np", "1", Tool.binary, ":", "-np", "1", Tool.binary, "train", "--bogus-flag"], timeout: 120)
+        #expect(mixed.status == 1, "\(mixed.output)")
+        #expect(mixed.output.contains("error: rank 0: asked for help or the version (flow-mpirun): printed on this rank, and no job runs"), "\(mixed.output)")
+        #expect(mixed.output.contains("error: rank 1: Unknown option '--bogus-flag'"), "\(mixed.output)")
+        #expect(mixed.seconds < 120, "a hang: ended by the test's guard after \(mixed.seconds) s")
         // inspect, a command without collectives of its own, takes part too.
         let inspect = try Tool.run(mpirun, a + ["-np", "1", Tool.binary, "inspect", "--model", run, ":", "-np", "1", Tool.binary, "inspect",
                                                 "--model", run, "--bogus"], timeout: 120)

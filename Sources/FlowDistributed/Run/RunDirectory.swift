@@ -54,6 +54,15 @@ public struct RunDirectory: Sendable {
         /// The defaults (10, 1, true, true).
         public init() {}
 
+        /// Refuses intervals below 1 (a hand-edited config.json), naming `file` and the flag that replaces the value.
+        /// - Throws: ``FlowIOError`` naming `file`.
+        public func check(file: String) throws {
+            for (key, flag, value) in [("checkpoint_every", "--checkpoint-every", checkpointEvery), ("validate_every", "--validate-every", validateEvery)]
+            where value < 1 {
+                throw FlowIOError(path: file, message: "options.\(key) is \(value): need at least 1 (give \(flag) N to replace it)")
+            }
+        }
+
         /// These options with each given flag's value instead.
         public func with(checkpointEvery: Int?, validateEvery: Int?, keepBest: Bool?, plots: Bool?) -> RunOptions {
             var o = self
@@ -196,11 +205,6 @@ public struct RunDirectory: Sendable {
             c = try JSONDecoder().decode(RunConfig.self, from: data)
         } catch {
             throw FlowIOError(path: config, message: "not a valid run configuration: \(error)")
-        }
-        if let o = c.options {
-            for (key, value) in [("checkpoint_every", o.checkpointEvery), ("validate_every", o.validateEvery)] where value < 1 {
-                throw FlowIOError(path: config, message: "options.\(key) is \(value): need at least 1")
-            }
         }
         return c
     }

@@ -368,6 +368,7 @@ struct LocalRun {
             }
             config = stored
             config.options = requested.options  // the stored ones, with the flags given now
+            try config.options?.check(file: run.config)
             if let f = requested.data.file { config.data.file = RunDirectory.absolute(f) }  // read from where it is given now
             if let epochs = request.epochs { config.training.epochs = epochs }
             if case .cosine = config.training.schedule, config.training.epochs != stored.training.epochs {
@@ -379,6 +380,9 @@ struct LocalRun {
             try lockIfPresent(run)
         }
         // Data: every rank loads (or generates) it; the fingerprint is compared below.
+        if state != nil, let f = config.data.file, !FileManager.default.fileExists(atPath: f) {
+            throw FlowIOError(path: f, message: "cannot open file: No such file or directory (the run's data; if it moved, give its new path with --data: the data are compared with the checkpoint's fingerprint)")
+        }
         let loaded = try config.data.loadRows()
         let raw = loaded.rows, D = loaded.features, K = loaded.contextFeatures
         let source = config.data.file ?? "--dataset \(config.data.dataset ?? "")"
