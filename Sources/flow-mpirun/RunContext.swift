@@ -66,11 +66,15 @@ final class RunContext {
                 communicator.abort(message: "could not agree on set-up: \(error)", code: 1)
             }
         }
-        if isRoot {
-            for line in failure.lines { FileHandle.standardError.write(Data("error: \(line)\n".utf8)) }
-        }
+        report(failure)
         finish()
         exit(1)
+    }
+
+    /// Prints each distinct message of `failure` on rank 0's standard error, `error: rank 1: …`.
+    func report(_ failure: SetupFailure) {
+        guard isRoot else { return }
+        for line in failure.lines { FileHandle.standardError.write(Data("error: \(line)\n".utf8)) }
     }
 
     /// Runs `body` in the set-up phase: an error there goes through ``agree(_:)``.

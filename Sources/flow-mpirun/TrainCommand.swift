@@ -184,10 +184,11 @@ struct TrainCommand: ParsableCommand {
     }
 
     /// The trainer's options for this run: `--check-parameters-every`, `--overlap`, the stop request from SIGINT/TERM/USR1/USR2
-    /// (see `stopAfterSignal`), and the test-only `FLOW_TEST_FAULT` hooks.
+    /// (see `stopAfterSignal`), and the test-only `FLOW_TEST_FAULT` hooks (the validation interval comes from the run's
+    /// options, in ``TrainingRun/resolve(_:communicator:)``).
     func options(rank: Int, hosts: Int) -> TrainerOptions {
         var options = TrainerOptions(overlapAllreduce: overlap.resolved(hosts: hosts), parameterCheckInterval: checkParametersEvery,
-                                     validationInterval: max(1, validateEvery ?? 1), stopRequest: { _ in flow_stop_signal() != 0 })
+                                     stopRequest: { _ in flow_stop_signal() != 0 })
         FaultInjection.apply(to: &options, rank: rank)
         return options
     }
@@ -261,7 +262,7 @@ struct TrainCommand: ParsableCommand {
     func train(_ ctx: RunContext, _ s: TrainingRun, printSummary: Bool = true, onEpoch: (EpochReport) -> Void = { _ in }) throws {
         let trainer = s.trainer
         let t = trainer.configuration
-        let runOptions = s.config.options ?? RunDirectory.RunOptions()
+        let runOptions = s.config.runOptions
         let checkpointEvery = runOptions.checkpointEvery, keepBest = runOptions.keepBest, noPlots = !runOptions.plots
         ctx.logger.debug("BLAS: \(BLASRuntime.coreName) (\(BLASRuntime.configuration))")
         try trainer.verifyParametersAgree()

@@ -12,6 +12,7 @@ OpenBLASSetup.ensureOptimizedKernels()
 // prints each distinct message once, naming the ranks when they differ (an MPMD launch, `-np 1 A : -np 1 B`, may give
 // one rank a bad flag; the same bad flag on every rank is one message, not N interleaved copies). Help and version
 // requests print once (printHelpUnderMPI).
+
 /// Under mpirun, a rank that only prints help or the version joins the set-up agreement the other ranks wait in.
 /// Every rank asked the same (`mpirun -np 2 flow-mpirun train --help`): the lowest prints, all exit 0. Otherwise the
 /// ranks that asked print, rank 0 lists every rank's message (another rank's error included), and all exit 1.
@@ -27,9 +28,7 @@ func printHelpUnderMPI(_ ctx: RunContext, _ printHelp: () -> Void) -> Never {
         printHelp()
         flow_flush_stdout()
     }
-    if !same, ctx.isRoot {
-        for line in SetupFailure(messages: messages).lines { FileHandle.standardError.write(Data("error: \(line)\n".utf8)) }
-    }
+    if !same { ctx.report(SetupFailure(messages: messages)) }
     ctx.finish()
     exit(same ? 0 : 1)
 }

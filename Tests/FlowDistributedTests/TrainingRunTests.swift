@@ -13,6 +13,16 @@ struct TrainingRunTests {
         return path
     }
 
+    /// A small training configuration: `couplings` couplings of `hidden` × `layers`, one epoch.
+    static func training(hidden: Int, layers: Int, couplings: Int) -> TrainingConfiguration {
+        var t = TrainingConfiguration()
+        t.epochs = 1
+        t.model.hidden = hidden
+        t.model.hiddenLayers = layers
+        t.model.couplings = couplings
+        return t
+    }
+
     static func request(out: String, config: RunDirectory.RunConfig, resume: String? = nil) -> RunRequest {
         RunRequest(resume: resume, out: out, force: false, threads: 1, epochs: nil, newRun: { config }, requested: { _ in config },
                    options: TrainerOptions())
@@ -53,11 +63,7 @@ struct TrainingRunTests {
     func lockAndForce() throws {
         let dir = try Self.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        var training = TrainingConfiguration()
-        training.epochs = 1
-        training.model.hidden = 4
-        training.model.hiddenLayers = 1
-        training.model.couplings = 2
+        let training = Self.training(hidden: 4, layers: 1, couplings: 2)
         let config = RunDirectory.RunConfig(training: training, data: DataSpec(dataset: "moons", samples: 40))
         let out = dir + "/run"
         var first: TrainingRun? = try TrainingRun.resolve(Self.request(out: out, config: config), communicator: SingleProcessCommunicator())
@@ -108,11 +114,7 @@ struct TrainingRunTests {
     func freeSpaceCoversACheckpointBesideTheOldOne() throws {
         let dir = try Self.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        var training = TrainingConfiguration()
-        training.epochs = 1
-        training.model.hidden = 64
-        training.model.hiddenLayers = 2
-        training.model.couplings = 4
+        let training = Self.training(hidden: 64, layers: 2, couplings: 4)
         let config = RunDirectory.RunConfig(training: training, data: DataSpec(dataset: "moons", samples: 64))
         let run = try TrainingRun.resolve(Self.request(out: dir + "/run", config: config), communicator: SingleProcessCommunicator())
         _ = try run.trainer.runEpoch { _ in }  // Adam's moments and the average in the state
@@ -145,10 +147,7 @@ struct TrainingRunTests {
     func outputBytesAndBadOptions() throws {
         let dir = try Self.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        var training = TrainingConfiguration()
-        training.model.hidden = 64
-        training.model.hiddenLayers = 2
-        training.model.couplings = 4
+        let training = Self.training(hidden: 64, layers: 2, couplings: 4)
         let run = RunDirectory(path: dir)
         let full = try TrainingRun.checkpointBytes(training)
         #expect(try TrainingRun.outputBytesNeeded(training, plotBytes: nil, in: run) == full)

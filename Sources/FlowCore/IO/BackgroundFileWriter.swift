@@ -301,12 +301,7 @@ public final class BackgroundFileWriter: @unchecked Sendable {
 
     /// Tests only: while `on`, the thread takes no new batch (a batch in flight completes), so that a test can
     /// queue several batches behind it deterministically.
-    func hold(_ on: Bool) {
-        shared.condition.lock()
-        shared.held = on
-        shared.condition.broadcast()
-        shared.condition.unlock()
-    }
+    func hold(_ on: Bool) { update { $0.held = on } }
 
     /// Tests only: called by ``wait()`` before it writes a file it took over, with the file's path.
     var takeOverWillWrite: ((String) -> Void)?
@@ -314,48 +309,37 @@ public final class BackgroundFileWriter: @unchecked Sendable {
     /// Tests only: while `on`, the thread stops after the first chunk (``AtomicFile/chunkBytes``) of each file it
     /// writes, its temporary file partly written, as a starved thread would; a ``wait()`` that takes over lets it go
     /// on (so that a take-over that did not wait for the thread would find its partial file on disk).
-    func holdMidFile(_ on: Bool) {
-        shared.condition.lock()
-        shared.midFileHeld = on
-        shared.condition.broadcast()
-        shared.condition.unlock()
-    }
+    func holdMidFile(_ on: Bool) { update { $0.midFileHeld = on } }
 
     /// Tests only: with ``holdMidFile(_:)`` on, waits until the thread is stopped part-way through a file.
-    func waitUntilHeldMidFile() {
-        shared.condition.lock()
-        while !shared.heldMidFile { shared.condition.wait() }
-        shared.condition.unlock()
-    }
+    func waitUntilHeldMidFile() { waitUntil { $0.heldMidFile } }
 
     /// Tests only: while `on`, the thread commits no file (it prepares one and waits), so that a test can take over
     /// a batch in flight deterministically.
-    func holdCommits(_ on: Bool) {
+    func holdCommits(_ on: Bool) { update { $0.commitsHeld = on } }
+
+    /// Tests only: with commits held, waits until the thread has prepared a file and waits to commit it.
+    func waitUntilWaitingToCommit() { waitUntil { $0.waitingToCommit } }
+
+    /// Tests only: waits until a ``wait()`` (on another thread) has taken over the batch in flight.
+    func waitUntilOvertaken() { waitUntil { $0.overtaken } }
+
+    /// Changes the shared state under its lock and wakes its waiters.
+    private func update(_ change: (Shared) -> Void) {
         shared.condition.lock()
-        shared.commitsHeld = on
+        change(shared)
         shared.condition.broadcast()
         shared.condition.unlock()
     }
 
-    /// Tests only: with commits held, waits until the thread has prepared a file and waits to commit it.
-    func waitUntilWaitingToCommit() {
+    /// Waits until `holds` is true of the shared state.
+    private func waitUntil(_ holds: (Shared) -> Bool) {
         shared.condition.lock()
-        while !shared.waitingToCommit { shared.condition.wait() }
-        shared.condition.unlock()
-    }
-
-    /// Tests only: waits until a ``wait()`` (on another thread) has taken over the batch in flight.
-    func waitUntilOvertaken() {
-        shared.condition.lock()
-        while !shared.overtaken { shared.condition.wait() }
+        while !holds(shared) { shared.condition.wait() }
         shared.condition.unlock()
     }
 
     /// Tests only: waits until the thread itself has written every batch submitted (no take-over), leaving an
     /// error to the next ``submit(_:)`` or ``wait()``.
-    func waitUntilWritten() {
-        shared.condition.lock()
-        while shared.busy { shared.condition.wait() }
-        shared.condition.unlock()
-    }
+    func waitUntilWritten() { waitUntil { !$0.busy } }
 }

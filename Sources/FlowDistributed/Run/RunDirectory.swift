@@ -29,6 +29,8 @@ public struct RunDirectory: Sendable {
         /// How the run writes its outputs and validates (flags that may change on resume; a resumed run keeps the
         /// stored ones unless given again). `nil` in a config.json written before they were recorded: the defaults.
         public var options: RunOptions?
+        /// ``options``, or the defaults when config.json has none.
+        public var runOptions: RunOptions { options ?? RunOptions() }
         /// A configuration of `training` on `data`.
         public init(training: TrainingConfiguration, data: DataSpec, options: RunOptions? = nil) {
             self.training = training

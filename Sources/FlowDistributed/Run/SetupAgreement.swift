@@ -60,5 +60,6 @@ public struct SetupFailure: Error, CustomStringConvertible, Sendable {
         }
     }
 
+    /// ``lines``, one per line.
     public var description: String { lines.joined(separator: "\n") }
 }

@@ -106,7 +106,7 @@ public struct TrainingRun {
                 // The run's outputs at their largest (a checkpoint beside the old one, the best model, metrics and
                 // config, the plots), less what the files they replace hold already (a resumed run's, or --force's).
                 // (By their blocks, as the free space counts: what replacing them frees.)
-                let writesPlots = (r.config.options ?? RunDirectory.RunOptions()).plots
+                let writesPlots = r.config.runOptions.plots
                 let needed = try outputBytesNeeded(r.config.training, plotBytes: writesPlots ? request.plotBytes : nil, in: r.run)
                 r.lock = try r.run.prepare(bytesNeeded: needed, plots: writesPlots, holding: r.lock)
             }
@@ -114,7 +114,7 @@ public struct TrainingRun {
         })
         let raw = r.loaded.rows, split = r.split, state = r.state, config = r.config, run = r.run
         var trainerOptions = request.options
-        if let o = config.options { trainerOptions.validationInterval = max(1, o.validateEvery) }
+        trainerOptions.validationInterval = max(1, config.runOptions.validateEvery)  // --validate-every, or the run's
         // 3. The same on every rank (the configuration and data agree): no agreement needed.
         let trainer = try DataParallelTrainer(
             configuration: config.training, normalizer: r.normalizer, contextNormalizer: r.contextNormalizer, train: r.trainRaw,
