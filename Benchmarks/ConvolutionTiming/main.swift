@@ -1,7 +1,8 @@
 // Times our 3×3 convolutions (Convolution3x3, layout [C, n, H, W]) on every convolution shape of realnvp-small, one
 // thread, one worker's shard of 32 images: forward, and backward (weights, bias and data together, as a step calls it),
-// by both methods: the direct AVX2 kernels (Float32's default where the CPU has AVX2 + FMA) and im2col + the system
-// BLAS, in alternating rounds. The same shapes and counts as Benchmarks/Convolution/conv_onednn.cpp (oneDNN), for the
+// by every method: Winograd F(2×2, 3×3) with the direct kernels for thin convolutions and weight gradients (Float32's
+// default where the CPU has AVX2 + FMA), the direct AVX2 kernels alone, and im2col + the system BLAS, in alternating
+// rounds. The same shapes and counts as Benchmarks/Convolution/conv_onednn.cpp (oneDNN), for the
 // comparison in BENCHMARKS.md §13.
 //   swift build -c release --product flow-conv-bench
 //   .build/release/flow-conv-bench [rounds]
@@ -66,7 +67,11 @@ func run(_ method: Convolution3x3.Method) {
         print(String(format: "%2d → %2d  %2d×%-2d ×%2d  fwd %7.3f ms  bwd (data + weights) %7.3f ms  %6.1f GFLOP/s", c.ci, c.co, c.hw, c.hw,
                      c.count, tf * 1e3, tb * 1e3, fl / ((tf + tb) * Double(c.count)) / 1e9))
     }
-    let label = method == .direct ? "direct AVX2 kernels" : "im2col + BLAS (\(BLASRuntime.coreName))"
+    let label = switch method {
+    case .winograd: "Winograd F(2×2, 3×3) + direct AVX2 kernels"
+    case .direct: "direct AVX2 kernels"
+    case .im2colGEMM: "im2col + BLAS (\(BLASRuntime.coreName))"
+    }
     print(String(format: "%@: all convolutions of a training step on %d images: %.1f ms (fwd %.1f, bwd %.1f), %.1f GFLOP/s, %.1f images/s",
                  label, n, total * 1e3, forwardTotal * 1e3, backwardTotal * 1e3, flops / total / 1e9, Double(n) / total))
 }
@@ -74,6 +79,9 @@ func run(_ method: Convolution3x3.Method) {
 let rounds = CommandLine.arguments.count > 1 ? Int(CommandLine.arguments[1]) ?? 1 : 1
 for round in 1...max(1, rounds) {
     print("round \(round)")
-    if Convolution3x3.directAvailable { run(.direct) }
+    if Convolution3x3.directAvailable {
+        run(.winograd)
+        run(.direct)
+    }
     run(.im2colGEMM)
 }

@@ -3,7 +3,7 @@ import Testing
 
 /// ``Convolution3x3`` against a direct Float64 convolution written from the definition, a hand-computed golden image,
 /// and central differences for every gradient.
-@Suite("3×3 convolution (im2col + BLAS, and the direct Float32 kernels)")
+@Suite("3×3 convolution (im2col + BLAS, the direct Float32 kernels and Winograd F(2×2, 3×3))")
 struct ConvolutionTests {
     /// Y[o, i, y, x] = b[o] + Σ_{c, ky, kx} W[o, c, ky, kx] · X[c, i, y + ky − 1, x + kx − 1] (zero outside), CNHW.
     static func direct(_ x: [Double], ci: Int, e: Convolution3x3.Extent, w: [Double], b: [Double], co: Int) -> [Double] {
@@ -161,15 +161,22 @@ struct ConvolutionTests {
         #expect(worst <= 1)
     }
 
-    @Test("the direct Float32 kernels: forward (overwriting and adding), dW, db (overwriting and adding) and dX against Float64, odd shapes", arguments: [
+    @Test("the direct and Winograd Float32 kernels: forward (overwriting and adding), dW, db (overwriting and adding) and dX against Float64, odd shapes", arguments: [
         // (n, Ci, Co, H, W): 1 × 1 images; widths below one vector; output channels not a multiple of the kernels'
         // blocks (4 forward, 3 weights); a thin first and last convolution; realnvp-small's 32 → 32 at 28 × 28; long rows;
         // batches of more than one chunk of `directImages` (8) images, the last one partial
         (1, 1, 1, 1, 1), (2, 3, 5, 2, 2), (3, 2, 7, 3, 1), (1, 1, 32, 28, 28), (2, 32, 2, 14, 14), (2, 32, 32, 28, 28),
         (1, 5, 6, 3, 40), (4, 4, 8, 7, 7), (2, 2, 1, 9, 4), (11, 3, 4, 3, 5), (17, 4, 5, 7, 7),
+        // Winograd (at least 16 input and output channels): odd heights and widths (a partial 2 × 2 tile), 1 × 1 and
+        // 1 × 2 images, channels not a multiple of its blocks (4 and 8), rows of more and fewer than 8 tiles, one
+        // tile row per block (≥ 96 tiles), several blocks per chunk and chunks of 8 images, the last one partial
+        (3, 16, 17, 7, 7), (9, 17, 16, 5, 3), (2, 33, 18, 1, 1), (3, 16, 20, 1, 2), (2, 24, 16, 6, 40), (1, 16, 16, 3, 201),
+        (10, 16, 16, 14, 14),
     ])
     func directFloat(shape: (Int, Int, Int, Int, Int)) throws {
-        // Float64 on any machine, and the GEMM method of Float, always run; the direct kernels where the CPU has them.
+        // Float64 on any machine, and the GEMM method of Float, always run; the direct and Winograd kernels where the
+        // CPU has them (Winograd takes only convolutions of ``Convolution3x3/winogradMinimumChannels`` and more, the
+        // direct kernels the rest).
         let (n, ci, co, H, W) = shape
         let e = Convolution3x3.Extent(images: n, height: H, width: W)
         let x = Self.values(ci * e.plane, seed: 21), w = Self.values(co * ci * 9, seed: 22), b = Self.values(co, seed: 23)
@@ -178,7 +185,7 @@ struct ConvolutionTests {
         let scale = Self.direct(x.map { abs($0) }, ci: ci, e: e, w: w.map { abs($0) }, b: b.map { abs($0) }, co: co)
         let (dw, db, dx) = Self.gradients(dy, x: x, ci: ci, e: e, w: w, co: co)
         let (sw, sb, sx) = Self.gradients(dy, x: x, ci: ci, e: e, w: w, co: co, magnitudes: true)
-        for method in Convolution3x3.directAvailable ? [.im2colGEMM, .direct] : [Convolution3x3.Method.im2colGEMM] {
+        for method in Convolution3x3.directAvailable ? [.im2colGEMM, .direct, .winograd] : [Convolution3x3.Method.im2colGEMM] {
             let label = "\(shape) \(method)"
             Self.expectClose(Self.forwardFloat(x, ci: ci, e: e, w: w, b: b, co: co, method: method), reference, scale: scale,
                              "\(label) Y")
@@ -200,6 +207,11 @@ struct ConvolutionTests {
                                     dWeight: &fdw, dBias: &fdb, accumulate: true, dx: nil, scratch: &scratch, method: method)
             Self.expectClose(fdw, dw.map { 2 * $0 }, scale: sw.map { 2 * $0 }, "\(label) dW accumulated")
             Self.expectClose(fdb, db.map { 2 * $0 }, scale: sb.map { 2 * $0 }, "\(label) db accumulated")
+        }
+        if Convolution3x3.directAvailable && Convolution3x3.usesWinograd(ci, co) {
+            // The Winograd kernels ran: their rounding differs from the direct sum's somewhere.
+            #expect(Self.forwardFloat(x, ci: ci, e: e, w: w, b: b, co: co, method: .winograd)
+                != Self.forwardFloat(x, ci: ci, e: e, w: w, b: b, co: co, method: .direct))
         }
     }
 }

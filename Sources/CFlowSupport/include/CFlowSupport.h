@@ -121,4 +121,25 @@ void flow_conv3x3_forward_direct_f32(const float *restrict xp, long ci, long ima
 void flow_conv3x3_backward_weights_direct_f32(const float *restrict dyp, const float *restrict xp, long ci,
                                               long images, long height, long width, long co,
                                               float *restrict dw, int accumulate, float *restrict partial);
+/// Winograd F(2×2, 3×3) convolutions (Lavin & Gray, CVPR 2016) in Float32, AVX2 + FMA (x86-64; call only when
+/// flow_cpu_has_avx2() is 1), on the padded layout of the direct kernels: 16 products per 2×2 output tile and channel
+/// pair instead of 36. Scratch floats either pass needs for ci input and co output channels on images `width` wide.
+long flow_conv3x3_winograd_scratch_count(long ci, long co, long width);
+/// Floats of a weight packed by flow_conv3x3_winograd_pack_weights_f32 (ci inputs, co outputs of the packed pass).
+long flow_conv3x3_winograd_packed_count(long ci, long co);
+/// Packs U_ξ = (G g Gᵀ)_ξ of a weight W [co, ci, 3, 3] as [16][ceil(co/4)][ci][4] (zeros past co), computed in
+/// Float64 and rounded once; flip = 1 packs the backward-data weight W′[c, o, k] = W[o, c, 8 − k] instead (ci outputs,
+/// co inputs).
+void flow_conv3x3_winograd_pack_weights_f32(const float *restrict w, long co, long ci, int flip, float *restrict packed);
+/// y [co, n, H, W] = conv(x, W) + bias (or += when accumulate; bias may be NULL), like
+/// flow_conv3x3_forward_direct_f32, from the padded input xp [ci, stride] and the Winograd-packed weight; scratch of
+/// flow_conv3x3_winograd_scratch_count(ci, co, width) floats.
+void flow_conv3x3_forward_winograd_f32(const float *restrict xp, long ci, long images, long height, long width,
+                                       const float *restrict packed, const float *restrict bias, long co,
+                                       float *restrict y, long plane, int accumulate, float *restrict scratch);
+/// dW [co, ci, 3, 3] (or += when accumulate) from the padded dY dyp [co, stride] and padded input xp [ci, stride],
+/// like flow_conv3x3_backward_weights_direct_f32; scratch of flow_conv3x3_winograd_scratch_count(ci, co, width).
+void flow_conv3x3_backward_weights_winograd_f32(const float *restrict dyp, const float *restrict xp, long ci,
+                                                long images, long height, long width, long co,
+                                                float *restrict dw, int accumulate, float *restrict scratch);
 #endif

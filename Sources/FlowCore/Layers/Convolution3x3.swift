@@ -10,10 +10,12 @@ import CFlowSupport
 /// The weight is PyTorch's `Conv2d` layout `[Co, Ci, 3, 3]` (cross-correlation: Y[o, y, x] = b[o] +
 /// Σ_{c, ky, kx} W[o, c, ky, kx] · X[c, y + ky − 1, x + kx − 1]).
 ///
-/// Two methods (``Method``): Float32 on x86-64 with AVX2 + FMA uses ``Method/direct``, register-tiled kernels in C
-/// (`conv_direct.c`) on a zero-bordered copy of the activations (no im2col, no GEMM packing); every other case, Float64
-/// (the tests' reference) included, uses ``Method/im2colGEMM``, im2col tiles of ~512 columns and the system BLAS
-/// `gemm`, one large product over all n images per tile.
+/// Three methods (``Method``): Float32 on x86-64 with AVX2 + FMA uses ``Method/winograd``: Winograd's F(2×2, 3×3)
+/// (`conv_winograd.c`; Lavin & Gray, CVPR 2016) for all three passes of convolutions with at least
+/// ``winogradMinimumChannels`` input and output channels, and ``Method/direct``'s kernels for the thinner ones:
+/// register-tiled kernels in C (`conv_direct.c`) on a zero-bordered copy of the activations (no im2col, no GEMM
+/// packing). Every other case, Float64 (the tests' reference) included, uses ``Method/im2colGEMM``,
+/// im2col tiles of ~512 columns and the system BLAS `gemm`, one large product over all n images per tile.
 ///
 /// Buffers (caller-allocated): `x` `[Ci, n, H, W]`, `y`/`dy` `[Co, n, H, W]`, `dx` like `x`, `weight`/`dWeight`
 /// `[Co, Ci, 3, 3]`, `bias`/`dBias` `[Co]`, and `scratch` of ``scratchCount(channels:height:width:)`` elements (for
@@ -47,16 +49,30 @@ public enum Convolution3x3 {
         case im2colGEMM
         /// The AVX2 + FMA direct kernels (Float32 on x86-64 CPUs with AVX2 and FMA only).
         case direct
+        /// Winograd F(2×2, 3×3) in AVX2 + FMA (forward, backward-data and backward-weights) for convolutions with at
+        /// least ``Convolution3x3/winogradMinimumChannels`` input and output channels, the direct kernels otherwise
+        /// (Float32 on x86-64 CPUs with AVX2 and FMA only). 16 products per 2×2 outputs and channel pair instead of 36;
+        /// its rounding differs from the direct sum's (bounded in `ConvolutionTests`).
+        case winograd
     }
+
+    /// Input and output channels from which ``Method/winograd`` uses the Winograd kernels: with 16 and more they are
+    /// 1.4–2× faster than the direct kernels, with 8 about as fast (the weight gradient 0.8–1.0×), with fewer slower
+    /// (BENCHMARKS.md §13): the transforms then cost more than they save.
+    public static let winogradMinimumChannels = 16
+
+    /// Whether ``Method/winograd`` computes a convolution with `ci` input and `co` output channels by Winograd.
+    @inlinable
+    public static func usesWinograd(_ ci: Int, _ co: Int) -> Bool { min(ci, co) >= winogradMinimumChannels }
 
     /// Whether this CPU runs the direct Float32 kernels (x86-64 with AVX2 and FMA).
     public static let directAvailable: Bool = flow_cpu_has_avx2() == 1
 
-    /// The method used for scalars of type `S`: ``Method/direct`` for Float32 where available, else
+    /// The method used for scalars of type `S`: ``Method/winograd`` for Float32 where available, else
     /// ``Method/im2colGEMM``.
     @inlinable
     public static func method<S: FlowScalar>(for _: S.Type) -> Method {
-        S.self == Float.self && directAvailable ? .direct : .im2colGEMM
+        S.self == Float.self && directAvailable ? .winograd : .im2colGEMM
     }
 
     /// Columns per GEMM tile: whole image rows, about 512 columns, so that a tile of im2col columns (up to
@@ -68,17 +84,26 @@ public enum Convolution3x3 {
     /// their scratch does not grow with the batch.
     public static let directImages = 8
 
-    /// Scratch elements a pass of either method needs for up to `channels` input or output channels on images of
+    /// Scratch elements a pass of any method needs for up to `channels` input or output channels on images of
     /// `height` × `width`, for any number of images: the GEMM method's im2col tile and flipped weight, or the direct
-    /// method's three padded activations of up to ``directImages`` images (⌈C/4⌉·4 planes of (H + 2)·(W + 2) values
-    /// per image, plus a guard), its packed weight and lane sums, whichever is larger.
+    /// and Winograd methods' regions (``directRegions(_:channels:extent:)``), whichever is larger.
     @inlinable
     public static func scratchCount(channels: Int, height: Int, width: Int) -> Int {
         let gemm = channels * 9 * tileRows(width: width) * width + channels * channels * 9
+        return max(gemm, directScratchCount(channels: channels, height: height, width: width).total)
+    }
+
+    /// The sizes of ``directRegions(_:channels:extent:)``: two padded activations of up to ``directImages`` images
+    /// (⌈C/4⌉·4 planes of (H + 2)·(W + 2) values per image, plus a guard) each, a third region for the direct
+    /// kernel's output or the Winograd transforms, the packed weight (direct or Winograd) and the weight gradient's
+    /// lane sums.
+    @inlinable
+    static func directScratchCount(channels: Int, height: Int, width: Int) -> (padded: Int, work: Int, packed: Int, total: Int) {
         let c4 = (channels + 3) / 4 * 4
-        let direct = 3 * c4 * flow_conv3x3_padded_stride(directImages, height, width) + c4 * channels * 9
-            + channels * channels * 9 * 8
-        return max(gemm, direct)
+        let padded = c4 * flow_conv3x3_padded_stride(directImages, height, width)
+        let work = max(padded, flow_conv3x3_winograd_scratch_count(channels, channels, width))
+        let packed = max(c4 * channels * 9, flow_conv3x3_winograd_packed_count(channels, channels))
+        return (padded, work, packed, 2 * padded + work + packed + channels * channels * 9 * 8)
     }
 
     /// cols[(c·9 + ky·3 + kx), j − first] = X[c, i, y + ky − 1, x + kx − 1] for the columns j = (i·H + y)·W + x of
@@ -121,16 +146,17 @@ public enum Convolution3x3 {
     @inlinable
     static func tiles(_ e: Extent) -> StrideTo<Int> { stride(from: 0, to: e.images * e.height, by: tileRows(width: e.width)) }
 
-    /// The direct method's scratch regions for a pass with up to `channels` channels on ``directImages`` images of
-    /// the extent's size: three padded activations (`[⌈C/4⌉·4, stride]` each), the packed weight and the weight
-    /// gradient's lane sums.
+    /// The direct and Winograd methods' scratch regions for a pass with up to `channels` channels on ``directImages``
+    /// images of the extent's size: two padded activations a and b (`[⌈C/4⌉·4, stride]` each), the work region y (the
+    /// direct kernel's padded output, or the Winograd transforms), the packed weight and the weight gradient's lane
+    /// sums.
     @usableFromInline
     static func directRegions(_ scratch: UnsafeMutablePointer<Float>, channels: Int, extent e: Extent)
         -> (a: UnsafeMutablePointer<Float>, b: UnsafeMutablePointer<Float>, y: UnsafeMutablePointer<Float>,
             packed: UnsafeMutablePointer<Float>, partial: UnsafeMutablePointer<Float>) {
-        let region = (channels + 3) / 4 * 4 * flow_conv3x3_padded_stride(directImages, e.height, e.width)
-        let packed = scratch + 3 * region
-        return (scratch, scratch + region, scratch + 2 * region, packed, packed + (channels + 3) / 4 * 4 * channels * 9)
+        let n = directScratchCount(channels: channels, height: e.height, width: e.width)
+        let packed = scratch + 2 * n.padded + n.work
+        return (scratch, scratch + n.padded, scratch + 2 * n.padded, packed, packed + n.packed)
     }
 
     /// Forward: Y = conv(X, W) + b, `x` `[Ci, n, H, W]` → `y` `[Co, n, H, W]` (overwritten, or Y += conv(X, W) + b
@@ -144,19 +170,30 @@ public enum Convolution3x3 {
     ) {
         let N = e.plane, W = e.width, allRows = e.images * e.height
         guard N > 0 else { return }
-        if (method ?? Self.method(for: S.self)) == .direct, S.self == Float.self, directAvailable {
+        let chosen = method ?? Self.method(for: S.self)
+        if chosen != .im2colGEMM, S.self == Float.self, directAvailable {
             // Y = conv(pad(X), pack(W)) + b, ``directImages`` images at a time: the padded input in region a, the
-            // tiles' output in region y.
+            // direct tiles' output or the Winograd transforms in region y.
             let f = { (p: UnsafePointer<S>) in UnsafeRawPointer(p).assumingMemoryBound(to: Float.self) }
             let r = directRegions(UnsafeMutableRawPointer(cols).assumingMemoryBound(to: Float.self),
                                   channels: max(ci, co), extent: e)
             let out = UnsafeMutableRawPointer(y).assumingMemoryBound(to: Float.self), P = e.height * e.width
-            flow_conv3x3_pack_weights_f32(f(w), co, ci, 0, r.packed)
+            let winograd = chosen == .winograd && usesWinograd(ci, co)
+            if winograd {
+                flow_conv3x3_winograd_pack_weights_f32(f(w), co, ci, 0, r.packed)
+            } else {
+                flow_conv3x3_pack_weights_f32(f(w), co, ci, 0, r.packed)
+            }
             for first in stride(from: 0, to: e.images, by: directImages) {
                 let images = min(directImages, e.images - first)
                 flow_conv3x3_pad_f32(f(x) + first * P, ci, N, images, e.height, e.width, r.a)
-                flow_conv3x3_forward_direct_f32(r.a, ci, images, e.height, e.width, r.packed, f(b), co, out + first * P, N,
-                                                accumulate ? 1 : 0, r.y)
+                if winograd {
+                    flow_conv3x3_forward_winograd_f32(r.a, ci, images, e.height, e.width, r.packed, f(b), co, out + first * P, N,
+                                                      accumulate ? 1 : 0, r.y)
+                } else {
+                    flow_conv3x3_forward_direct_f32(r.a, ci, images, e.height, e.width, r.packed, f(b), co, out + first * P, N,
+                                                    accumulate ? 1 : 0, r.y)
+                }
             }
             return
         }
@@ -211,19 +248,35 @@ public enum Convolution3x3 {
                 db[o] += sum
             }
         }
-        if (method ?? Self.method(for: S.self)) == .direct, S.self == Float.self, directAvailable {
+        let chosen = method ?? Self.method(for: S.self)
+        if chosen != .im2colGEMM, S.self == Float.self, directAvailable {
             // dW (+)= Σ pad(dY)·pad(X) at the 9 taps; dX = conv(pad(dY), pack(W′)), W′ the flipped, transposed weight;
-            // ``directImages`` images at a time.
+            // ``directImages`` images at a time, by Winograd where ``Method/winograd`` takes the convolution.
             let f = { (p: UnsafePointer<S>) in UnsafeRawPointer(p).assumingMemoryBound(to: Float.self) }
             let m = { (p: UnsafeMutablePointer<S>) in UnsafeMutableRawPointer(p).assumingMemoryBound(to: Float.self) }
             let r = directRegions(m(scratch), channels: max(ci, co), extent: e), P = e.height * e.width
-            if dx != nil { flow_conv3x3_pack_weights_f32(f(w), co, ci, 1, r.packed) }
+            let winograd = chosen == .winograd && usesWinograd(ci, co)
+            if dx != nil {
+                if winograd {
+                    flow_conv3x3_winograd_pack_weights_f32(f(w), co, ci, 1, r.packed)
+                } else {
+                    flow_conv3x3_pack_weights_f32(f(w), co, ci, 1, r.packed)
+                }
+            }
             for first in stride(from: 0, to: e.images, by: directImages) {
                 let images = min(directImages, e.images - first)
                 flow_conv3x3_pad_f32(f(dy) + first * P, co, N, images, e.height, e.width, r.a)
                 flow_conv3x3_pad_f32(f(x) + first * P, ci, N, images, e.height, e.width, r.b)
-                flow_conv3x3_backward_weights_direct_f32(r.a, r.b, ci, images, e.height, e.width, co, m(dw), 1, r.partial)
-                if let dx {
+                if winograd {
+                    flow_conv3x3_backward_weights_winograd_f32(r.a, r.b, ci, images, e.height, e.width, co, m(dw), 1, r.y)
+                } else {
+                    flow_conv3x3_backward_weights_direct_f32(r.a, r.b, ci, images, e.height, e.width, co, m(dw), 1, r.partial)
+                }
+                guard let dx else { continue }
+                if winograd {
+                    flow_conv3x3_forward_winograd_f32(r.a, co, images, e.height, e.width, r.packed, nil, ci, m(dx) + first * P,
+                                                      N, 0, r.y)
+                } else {
                     flow_conv3x3_forward_direct_f32(r.a, co, images, e.height, e.width, r.packed, nil, ci, m(dx) + first * P,
                                                     N, 0, r.y)
                 }
