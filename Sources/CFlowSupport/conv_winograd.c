@@ -4,8 +4,9 @@
 //     Y = Aᵀ [ Σ_c (G g_c Gᵀ) ⊙ (Bᵀ d_c B) ] A
 // with d_c the 4×4 input patch of channel c around it and g_c the 3×3 kernel: 16 products per tile and channel pair
 // where the direct convolution takes 36. The sum over c is, for each of the 16 positions ξ of the 4×4 transform, a
-// matrix product M_ξ [co, tiles] = U_ξ [co, ci] · V_ξ [ci, tiles], register-tiled like the direct kernel. The
-// weight gradient is the same algebra transposed: dU_ξ [co, ci] = Σ_tiles (A dy Aᵀ)_ξ · V_ξ, dg = Gᵀ dU G.
+// matrix product M_ξ [co, tiles] = U_ξ [co, ci] · V_ξ [ci, tiles], register-tiled (2 output channels × 48 tiles). The
+// weight gradient is the same algebra transposed: dU_ξ [co, ci] = Σ_tiles (A dy Aᵀ)_ξ · V_ξᵀ, dg = Gᵀ dU G, with
+// (A dy Aᵀ) transposed to [tiles, co] so that the sum over tiles runs in registers (4 input × 16 output channels).
 //     Bᵀ = [1 0 −1 0; 0 1 1 0; 0 −1 1 0; 0 1 0 −1],  G = [1 0 0; ½ ½ ½; ½ −½ ½; 0 0 1],  Aᵀ = [1 1 1 0; 0 1 −1 −1].
 // Tiles are processed in blocks of whole tile rows (about 96 tiles) so that V and M stay in the core's L2 cache.
 // The rounding differs from the direct convolution's (the transforms add and subtract before the products); the
@@ -13,17 +14,14 @@
 #include <string.h>
 #include "CFlowSupport.h"
 
-/// Tiles per block for images `width` wide: whole rows of ⌈W/2⌉ tiles, about 96, rounded up to 8, plus 8 columns
-/// that the last row's vectors may write past the block.
-static long block_tiles(long width) {
-    const long tw = (width + 1) / 2, rows = tw >= 96 ? 1 : 96 / tw;
-    return (rows * tw + 7) / 8 * 8 + 8;
-}
-
+/// Tile rows per block for images `width` wide (⌈W/2⌉ tiles a row): about 96 tiles, at least one row.
 static long tile_rows_per_block(long width) {
     const long tw = (width + 1) / 2;
     return tw >= 96 ? 1 : 96 / tw;
 }
+
+/// Columns of a block's matrices: its tiles rounded up to 8, plus 8 that the last row's vectors may write past them.
+static long block_tiles(long width) { return (tile_rows_per_block(width) * ((width + 1) / 2) + 7) / 8 * 8 + 8; }
 
 /// Floats between the 16 matrices ξ of rows × tb values: 16 more than rows·tb, so that the 16 streams of a transform
 /// do not fall in one L1 set (rows·tb·4 bytes is often a multiple of 4096).
@@ -33,7 +31,7 @@ long flow_conv3x3_winograd_scratch_count(long ci, long co, long width) {
     const long tb = block_tiles(width), ci4 = (ci + 3) / 4 * 4, co4 = (co + 3) / 4 * 4;
     const long co8 = (co + 7) / 8 * 8;
     // forward: V [16][ci] + M [16][co4] rows of tb; weights: V [16][ci4] rows of tb, Dᵀ [16][tb][co8], dUᵀ
-    // [16][ci4][co8] and a staging block [16][8][8].
+    // [16][ci4][co8] and a staging block [8][16][8].
     const long forward = 16 * (xi_stride(ci4, tb) + xi_stride(co4, tb));
     const long weights = 16 * (xi_stride(ci4, tb) + xi_stride(tb, co8)) + 16 * ci4 * co8 + 16 * 64;
     return forward > weights ? forward : weights;
@@ -123,36 +121,39 @@ INLINE AVX2 void input_transform(const float *restrict xp, long ci, long stride,
         }
 }
 
-// acc[r][j] = Σ_c U[r][c] · V[c][8j …] over 4 output channels r and nv vectors of 8 tiles; M[r][…] = acc.
+// acc[r][j] = Σ_c U[r][c] · V[c][8j …] over 2 output channels r (u: their weights, 4 apart per c) and nv ≤ 6 vectors
+// of 8 tiles; M[r][…] = acc. 12 accumulators, nv loads and 2 broadcasts per 2·nv FMAs.
 INLINE AVX2 void product_tile(const float *restrict v, long tb, long ci, const float *restrict u, int nv,
                               float *restrict m) {
-    __m256 acc[4][3];
-    for (int r = 0; r < 4; r++)
-        for (int j = 0; j < 3; j++) acc[r][j] = _mm256_setzero_ps();
+    __m256 acc[2][6];
+    for (int r = 0; r < 2; r++)
+        for (int j = 0; j < 6; j++) acc[r][j] = _mm256_setzero_ps();
     for (long c = 0; c < ci; c++, v += tb, u += 4) {
-        __m256 x0 = _mm256_loadu_ps(v), x1 = x0, x2 = x0;
-        if (nv > 1) x1 = _mm256_loadu_ps(v + 8);
-        if (nv > 2) x2 = _mm256_loadu_ps(v + 16);
-        for (int r = 0; r < 4; r++) {
-            const __m256 w = _mm256_broadcast_ss(u + r);
-            acc[r][0] = _mm256_fmadd_ps(w, x0, acc[r][0]);
-            if (nv > 1) acc[r][1] = _mm256_fmadd_ps(w, x1, acc[r][1]);
-            if (nv > 2) acc[r][2] = _mm256_fmadd_ps(w, x2, acc[r][2]);
+        const __m256 w0 = _mm256_broadcast_ss(u), w1 = _mm256_broadcast_ss(u + 1);
+        for (int j = 0; j < nv; j++) {
+            const __m256 x = _mm256_loadu_ps(v + 8 * j);
+            acc[0][j] = _mm256_fmadd_ps(w0, x, acc[0][j]);
+            acc[1][j] = _mm256_fmadd_ps(w1, x, acc[1][j]);
         }
     }
-    for (int r = 0; r < 4; r++)
+    for (int r = 0; r < 2; r++)
         for (int j = 0; j < nv; j++) _mm256_storeu_ps(m + r * tb + 8 * j, acc[r][j]);
 }
 
 AVX2 static void product_block(const float *v, long tb, long ci, const float *u, int nv, float *m) {
     switch (nv) {
+    case 6: product_tile(v, tb, ci, u, 6, m); break;
+    case 5: product_tile(v, tb, ci, u, 5, m); break;
+    case 4: product_tile(v, tb, ci, u, 4, m); break;
     case 3: product_tile(v, tb, ci, u, 3, m); break;
     case 2: product_tile(v, tb, ci, u, 2, m); break;
     default: product_tile(v, tb, ci, u, 1, m); break;
     }
 }
 
-AVX2 void flow_conv3x3_forward_winograd_f32(const float *restrict xp, long ci, long images, long height, long width,
+// The copies of a row's last tiles stay loops: as memcpy calls (one per tile row and channel) they cost 5 % of a
+// realnvp-small training step; AVX2's masked stores are slower still on AMD CPUs.
+__attribute__((no_builtin("memcpy"))) AVX2 void flow_conv3x3_forward_winograd_f32(const float *restrict xp, long ci, long images, long height, long width,
                                             const float *restrict packed, const float *restrict bias, long co,
                                             float *restrict y, long plane, int accumulate, float *restrict scratch) {
     const long wp = width + 2, pp = (height + 2) * wp, stride = flow_conv3x3_padded_stride(images, height, width);
@@ -166,10 +167,13 @@ AVX2 void flow_conv3x3_forward_winograd_f32(const float *restrict xp, long ci, l
         // M_ξ [co, tiles] = U_ξ [co, ci] · V_ξ [ci, tiles]
         for (int xi = 0; xi < 16; xi++)
             for (long b = 0; b < blocks; b++)
-                for (long t = 0; t < ncols; t += 16) {
+                for (long t = 0; t < ncols; t += 48) {
                     const long rest = ncols - t;
-                    product_block(v + xi * vs + t, tb, ci, packed + (xi * blocks + b) * ci * 4, rest >= 16 ? 2 : 1,
-                                  m + xi * ms + b * 4 * tb + t);
+                    const int nv = rest >= 48 ? 6 : (int)(rest / 8);
+                    const float *u = packed + (xi * blocks + b) * ci * 4;
+                    float *mb = m + xi * ms + b * 4 * tb + t;
+                    product_block(v + xi * vs + t, tb, ci, u, nv, mb);
+                    product_block(v + xi * vs + t, tb, ci, u + 2, nv, mb + 2 * tb);
                 }
         // Y = Aᵀ M A + bias per tile, 8 tiles at a time: rows r_0 = m_0 + m_1 + m_2, r_1 = m_1 − m_2 − m_3 (over k),
         // then the same over j.

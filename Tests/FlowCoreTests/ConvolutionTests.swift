@@ -214,4 +214,47 @@ struct ConvolutionTests {
                 != Self.forwardFloat(x, ci: ci, e: e, w: w, b: b, co: co, method: .direct))
         }
     }
+
+    @Test("the Float32 kernels (Winograd and direct): an image's output and input gradient are the same bits whatever the other images of the call and its place among them")
+    func imagesIndependent() throws {
+        guard Convolution3x3.directAvailable else { return }
+        // 11 images: a full chunk of 8 and a partial one; Winograd (16 → 17) on odd sizes, and direct (3 → 5).
+        for (ci, co, H, W) in [(16, 17, 7, 9), (3, 5, 6, 5)] {
+            let n = 11, e = Convolution3x3.Extent(images: n, height: H, width: W), P = H * W
+            let x = Self.values(ci * e.plane, seed: 31).map(Float.init), w = Self.values(co * ci * 9, seed: 32).map(Float.init)
+            let b = Self.values(co, seed: 33).map(Float.init), dy = Self.values(co * e.plane, seed: 34).map(Float.init)
+            /// Forward and dX of the images `images` (in that order), one call each.
+            func pass(_ images: [Int]) -> (y: [Float], dx: [Float]) {
+                let m = images.count, f = Convolution3x3.Extent(images: m, height: H, width: W)
+                func pick(_ t: [Float], _ channels: Int) -> [Float] {
+                    var out = [Float](repeating: 0, count: channels * m * P)
+                    for c in 0..<channels { for (k, i) in images.enumerated() { for q in 0..<P { out[(c * m + k) * P + q] = t[(c * n + i) * P + q] } } }
+                    return out
+                }
+                var y = [Float](repeating: .nan, count: co * m * P), dx = [Float](repeating: .nan, count: ci * m * P)
+                var dw = [Float](repeating: 0, count: w.count), db = [Float](repeating: 0, count: co)
+                var scratch = [Float](repeating: .nan, count: Convolution3x3.scratchCount(channels: max(ci, co), height: H, width: W))
+                Convolution3x3.forward(pick(x, ci), inputChannels: ci, extent: f, weight: w, bias: b, outputChannels: co, into: &y,
+                                       scratch: &scratch)
+                Convolution3x3.backward(pick(dy, co), input: pick(x, ci), inputChannels: ci, extent: f, weight: w, outputChannels: co,
+                                        dWeight: &dw, dBias: &db, accumulate: false, dx: &dx, scratch: &scratch)
+                return (y, dx)
+            }
+            let all = pass(Array(0..<n))
+            for (images, label) in [([4], "alone"), ([10, 3, 4, 0], "reordered"), (Array((0..<n).reversed()), "reversed")] {
+                let part = pass(images)
+                for (k, i) in images.enumerated() {
+                    for c in 0..<co {
+                        #expect(Array(part.y[((c * images.count + k) * P)..<((c * images.count + k + 1) * P)])
+                            == Array(all.y[((c * n + i) * P)..<((c * n + i + 1) * P)]), "\(ci) → \(co) Y of image \(i) \(label)")
+                    }
+                    for c in 0..<ci {
+                        #expect(Array(part.dx[((c * images.count + k) * P)..<((c * images.count + k + 1) * P)])
+                            == Array(all.dx[((c * n + i) * P)..<((c * n + i + 1) * P)]), "\(ci) → \(co) dX of image \(i) \(label)")
+                    }
+                }
+            }
+        }
+    }
+
 }

@@ -90,12 +90,12 @@ struct ImageToolTests {
         #expect(inspect.stdout.contains("levels.0 factor-out: 2 of 4 channels (32 values) to the latent, 2×4×4 go on"))
     }
 
-    @Test("exact mode on an image flow: 1×1, 1×2, 2×1 and 2×2 write the same bytes (ActNorm initialised from the global batch)")
-    func exactModeLayouts() throws {
+    @Test("exact mode on an image flow: 1×1, 1×2, 2×1 and 2×2 write the same bytes (ActNorm initialised from the global batch), with ResNets of 4 channels (the direct kernels) and of 16 (Winograd for their 16 → 16 convolutions)", arguments: ["4", "16"])
+    func exactModeLayouts(channels: String) throws {
         guard MPIToolTests.mpirun != nil else { print("skipped: mpirun not found"); return }
         let dir = try Tool.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let exact = ["--reproducible", "--micro-batch", "8"]
+        let exact = ["--reproducible", "--micro-batch", "8", "--channels", channels]
         let single = try Tool.flow(Self.small("\(dir)/1x1", exact + ["--threads", "1"]))
         try #require(single.status == 0, "\(single.output)")
         let reference = try #require(Tool.bytes("\(dir)/1x1/model.safetensors"))
@@ -106,6 +106,8 @@ struct ImageToolTests {
             #expect(r.status == 0, "\(name): \(r.output)")
             #expect(Tool.bytes("\(dir)/\(name)/model.safetensors") == reference, "\(name) differs from 1×1")
         }
+        let model = try Checkpoint.load(path: "\(dir)/1x1/model.safetensors").model.configuration
+        #expect(model.image?.channels == Int(channels))
     }
 
     @Test("batch normalisation (--image-batch-norm): exact mode writes the same bytes at 1×1, 1×2 and 2×2, also with several micro-batches per step; the running averages moved and are saved; evaluate (running averages) matches train's validation; inspect names it")

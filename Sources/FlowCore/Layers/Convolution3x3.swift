@@ -21,10 +21,11 @@ import CFlowSupport
 /// `[Co, Ci, 3, 3]`, `bias`/`dBias` `[Co]`, and `scratch` of ``scratchCount(channels:height:width:)`` elements (for
 /// the larger of Ci and Co; fixed: it does not grow with n).
 ///
-/// Measured on realnvp-small's shapes (BENCHMARKS.md §13, `flow-conv-bench`, one thread, 32 images): the direct
-/// kernels 1.35× faster than im2col + OpenBLAS; oneDNN 2.6's AVX-512 direct kernels, with the reorders a drop-in use
-/// needs, 1.10–1.17× faster than ours, but they allocate on every call. The GEMM method is checked against a direct
-/// Float64 convolution and by central differences, the direct kernels against the Float64 results, in
+/// Measured on realnvp-small's shapes (BENCHMARKS.md §13, `flow-conv-bench`, one thread, 32 images): Winograd (with
+/// the direct kernels for the thin convolutions) 1.43× faster than the direct kernels alone, which are 1.35× faster
+/// than im2col + OpenBLAS; oneDNN 2.6's AVX-512 direct kernels, with the reorders a drop-in use needs, 1.10–1.17×
+/// faster than the direct kernels, but they allocate on every call. The GEMM method is checked against a direct
+/// Float64 convolution and by central differences, the direct and Winograd kernels against the Float64 results, in
 /// `ConvolutionTests`.
 public enum Convolution3x3 {
     /// The spatial and batch extent of a pass: n images of H × W.
