@@ -10,7 +10,10 @@
 //     Bᵀ = [1 0 −1 0; 0 1 1 0; 0 −1 1 0; 0 1 0 −1],  G = [1 0 0; ½ ½ ½; ½ −½ ½; 0 0 1],  Aᵀ = [1 1 1 0; 0 1 −1 −1].
 // Tiles are processed in blocks of whole tile rows (about 96 tiles) so that V and M stay in the core's L2 cache.
 // The rounding differs from the direct convolution's (the transforms add and subtract before the products); the
-// tests bound it against the Float64 convolution. Measured in BENCHMARKS.md §13 (`flow-conv-bench`).
+// tests bound it against the Float64 convolution. Measured in BENCHMARKS.md §13 (`flow-conv-bench`). Vectors run past
+// a block's last tile into columns whose results are not stored (forward) or are multiplied by zero (weights): for
+// non-finite inputs only, an infinite input can then give NaN where the exact weight gradient is ±∞ (the forward
+// output is already non-finite then), as in the direct kernels.
 #include <string.h>
 #include "CFlowSupport.h"
 
