@@ -179,22 +179,15 @@ public enum Convolution3x3 {
             let r = directRegions(UnsafeMutableRawPointer(cols).assumingMemoryBound(to: Float.self),
                                   channels: max(ci, co), extent: e)
             let out = UnsafeMutableRawPointer(y).assumingMemoryBound(to: Float.self), P = e.height * e.width
+            // The two methods' kernels share their signatures.
             let winograd = chosen == .winograd && usesWinograd(ci, co)
-            if winograd {
-                flow_conv3x3_winograd_pack_weights_f32(f(w), co, ci, 0, r.packed)
-            } else {
-                flow_conv3x3_pack_weights_f32(f(w), co, ci, 0, r.packed)
-            }
+            let pack = winograd ? flow_conv3x3_winograd_pack_weights_f32 : flow_conv3x3_pack_weights_f32
+            let convolve = winograd ? flow_conv3x3_forward_winograd_f32 : flow_conv3x3_forward_direct_f32
+            pack(f(w), co, ci, 0, r.packed)
             for first in stride(from: 0, to: e.images, by: directImages) {
                 let images = min(directImages, e.images - first)
                 flow_conv3x3_pad_f32(f(x) + first * P, ci, N, images, e.height, e.width, r.a)
-                if winograd {
-                    flow_conv3x3_forward_winograd_f32(r.a, ci, images, e.height, e.width, r.packed, f(b), co, out + first * P, N,
-                                                      accumulate ? 1 : 0, r.y)
-                } else {
-                    flow_conv3x3_forward_direct_f32(r.a, ci, images, e.height, e.width, r.packed, f(b), co, out + first * P, N,
-                                                    accumulate ? 1 : 0, r.y)
-                }
+                convolve(r.a, ci, images, e.height, e.width, r.packed, f(b), co, out + first * P, N, accumulate ? 1 : 0, r.y)
             }
             return
         }
@@ -256,30 +249,19 @@ public enum Convolution3x3 {
             let f = { (p: UnsafePointer<S>) in UnsafeRawPointer(p).assumingMemoryBound(to: Float.self) }
             let m = { (p: UnsafeMutablePointer<S>) in UnsafeMutableRawPointer(p).assumingMemoryBound(to: Float.self) }
             let r = directRegions(m(scratch), channels: max(ci, co), extent: e), P = e.height * e.width
+            // The two methods' kernels share their signatures; Winograd's weight gradient works in region y.
             let winograd = chosen == .winograd && usesWinograd(ci, co)
-            if dx != nil {
-                if winograd {
-                    flow_conv3x3_winograd_pack_weights_f32(f(w), co, ci, 1, r.packed)
-                } else {
-                    flow_conv3x3_pack_weights_f32(f(w), co, ci, 1, r.packed)
-                }
-            }
+            let pack = winograd ? flow_conv3x3_winograd_pack_weights_f32 : flow_conv3x3_pack_weights_f32
+            let convolve = winograd ? flow_conv3x3_forward_winograd_f32 : flow_conv3x3_forward_direct_f32
+            let weights = winograd ? flow_conv3x3_backward_weights_winograd_f32 : flow_conv3x3_backward_weights_direct_f32
+            if dx != nil { pack(f(w), co, ci, 1, r.packed) }
             for first in stride(from: 0, to: e.images, by: directImages) {
                 let images = min(directImages, e.images - first)
                 flow_conv3x3_pad_f32(f(dy) + first * P, co, N, images, e.height, e.width, r.a)
                 flow_conv3x3_pad_f32(f(x) + first * P, ci, N, images, e.height, e.width, r.b)
-                if winograd {
-                    flow_conv3x3_backward_weights_winograd_f32(r.a, r.b, ci, images, e.height, e.width, co, m(dw), 1, r.y)
-                } else {
-                    flow_conv3x3_backward_weights_direct_f32(r.a, r.b, ci, images, e.height, e.width, co, m(dw), 1, r.partial)
-                }
-                guard let dx else { continue }
-                if winograd {
-                    flow_conv3x3_forward_winograd_f32(r.a, co, images, e.height, e.width, r.packed, nil, ci, m(dx) + first * P,
-                                                      N, 0, r.y)
-                } else {
-                    flow_conv3x3_forward_direct_f32(r.a, co, images, e.height, e.width, r.packed, nil, ci, m(dx) + first * P,
-                                                    N, 0, r.y)
+                weights(r.a, r.b, ci, images, e.height, e.width, co, m(dw), 1, winograd ? r.y : r.partial)
+                if let dx {
+                    convolve(r.a, co, images, e.height, e.width, r.packed, nil, ci, m(dx) + first * P, N, 0, r.y)
                 }
             }
             return
