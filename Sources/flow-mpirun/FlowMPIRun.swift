@@ -38,5 +38,30 @@ extension FlowMPIRun {
         }
         return nil
     }
-}
 
+    /// For a first argument that is neither a flag nor a subcommand (`flow-mpirun trian --epochs 5`), the error
+    /// "unknown subcommand 'trian' (did you mean 'train'?); the subcommands are train, sample, …"; `nil` otherwise.
+    static func unknownSubcommand(in arguments: [String]) -> ValidationError? {
+        guard let first = arguments.first, !first.hasPrefix("-") else { return nil }
+        let names = configuration.subcommands.compactMap { $0.configuration.commandName } + ["help"]
+        guard !names.contains(first) else { return nil }
+        let known = names.dropLast().joined(separator: ", ")
+        let close = names.dropLast().filter { editDistance($0, first) <= 2 || $0.hasPrefix(first) }
+        let suggestion = close.isEmpty ? "" : " (did you mean \(close.map { "'\($0)'" }.joined(separator: " or "))?)"
+        return ValidationError("unknown subcommand '\(first)'\(suggestion); the subcommands are \(known)")
+    }
+
+    /// The Levenshtein distance between `a` and `b` (insertions, deletions and substitutions of one character).
+    static func editDistance(_ a: String, _ b: String) -> Int {
+        let a = Array(a), b = Array(b)
+        var previous = Array(0...b.count)
+        for i in 1...max(a.count, 1) where !a.isEmpty {
+            var current = [i] + [Int](repeating: 0, count: b.count)
+            for j in stride(from: 1, through: b.count, by: 1) {
+                current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
+            }
+            previous = current
+        }
+        return previous[b.count]
+    }
+}

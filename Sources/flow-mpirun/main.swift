@@ -35,6 +35,8 @@ func printHelpUnderMPI(_ ctx: RunContext, _ printHelp: () -> Void) -> Never {
 
 let command: ParsableCommand
 do {
+    // `flow-mpirun trian --epochs 5`: the parser would report "Unknown option '--epochs'"; name the subcommand.
+    if let typo = FlowMPIRun.unknownSubcommand(in: Array(CommandLine.arguments.dropFirst())) { throw typo }
     command = try FlowMPIRun.parseAsRoot()
 } catch {
     // `--lr -1`: the parser reads `-1` as a flag and reports a missing value; say how to write it.

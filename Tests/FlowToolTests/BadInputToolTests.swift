@@ -36,6 +36,9 @@ struct BadInputToolTests {
              message: "error: invalid --noise 1e+300: the generated moons point 1 has a coordinate of -6.19498324297612e+299, outside the Float32 range (±3.4e38); use a smaller noise"),
         Case(name: "more samples than fit in memory", arguments: train + ["--samples", "100000000000"],
              message: "error: invalid --samples 100000000000: the points need 1600000000000 bytes (16 per point), more than this machine's memory (\(physicalMemory) bytes)"),
+        Case(name: "a mistyped subcommand", arguments: ["trian", "--epochs", "1", "--out", "DIR/out"],
+             message: "Error: unknown subcommand 'trian' (did you mean 'train'?); the subcommands are train, sample, evaluate, encode, decode, inspect, bench",
+             status: 64),
         Case(name: "negative noise", arguments: train + ["--noise=-0.1"], message: "error: invalid --noise -0.1: must be a finite number ≥ 0"),
         Case(name: "empty file", files: ["d.csv": ""], arguments: train + ["--data", "DIR/d.csv"],
              message: "error: DIR/d.csv: file is empty"),
@@ -298,5 +301,26 @@ struct BadInputToolTests {
         // Resuming a directory that is not a run.
         try expectError(["train", "--resume", "\(dir)/nothing"],
                         "error: \(dir)/nothing/config.json: cannot read the run's config.json (is \(dir)/nothing a training run directory?)")
+        // A hand-edited config.json: the message names the key and the value at fault (Foundation's decoder says
+        // "not valid JSON" for a fractional number in a whole-number field); the checkpoint stays.
+        let config = "\(dir)/run/config.json"
+        let original = try String(contentsOfFile: config, encoding: .utf8)
+        let lines = original.split(separator: "\n", omittingEmptySubsequences: false)
+        let versionLine = try #require(lines.firstIndex { $0.contains("\"format_version\" : 1,") }) + 1
+        let edits: [(String, String, String)] = [
+            ("\"checkpoint_every\" : 1,", "\"checkpoint_every\" : 2.5,", "options.checkpoint_every: expected a whole number, found 2.5"),
+            ("\"hidden\" : 16,", "\"hidden\" : \"16\",", "training.model.hidden: expected a whole number, found the string \"16\""),
+            ("\"couplings\" : 4,", "\"couplings\" : 1e300,", "training.model.couplings: expected a whole number, found 1e+300"),
+            ("\"keep_best\" : true,", "\"keep_best\" : 1,", "options.keep_best: expected true or false, found 1"),
+            ("\"epochs\" : 1,", "", "training.epochs is missing"),
+            ("\"format_version\" : 1,", "\"format_version\" : 1,,", "not valid JSON: invalid value at line \(versionLine), column 24"),
+        ]
+        for (from, to, message) in edits {
+            #expect(original.contains(from), "config.json has no \(from):\n\(original)")
+            try original.replacingOccurrences(of: from, with: to).write(toFile: config, atomically: true, encoding: .utf8)
+            try expectError(["train", "--resume", "\(dir)/run", "--epochs", "2"], "error: \(config): not a valid run configuration: \(message)")
+            #expect(Tool.bytes(model) == bytes)
+        }
+        try original.write(toFile: config, atomically: true, encoding: .utf8)
     }
 }

@@ -197,17 +197,17 @@ public struct RunDirectory: Sendable {
     }
 
     /// Reads `config.json`.
-    /// - Throws: ``FlowIOError`` naming the file when it is missing or not a run configuration.
+    /// - Throws: ``FlowIOError`` naming the file when it is missing or not a run configuration, and then the key and
+    ///   value at fault (`options.checkpoint_every: expected a whole number, found 2.5`).
     public func readConfig() throws -> RunConfig {
         guard let data = FileManager.default.contents(atPath: config) else {
             throw FlowIOError(path: config, message: "cannot read the run's config.json (is \(path) a training run directory?)")
         }
-        let c: RunConfig
         do {
-            c = try JSONDecoder().decode(RunConfig.self, from: data)
-        } catch {
-            throw FlowIOError(path: config, message: "not a valid run configuration: \(error)")
+            return try JSONFile.decode(RunConfig.self, from: data, path: config)
+        } catch var error as FlowIOError {
+            error.message = "not a valid run configuration: " + error.message
+            throw error
         }
-        return c
     }
 }
