@@ -12,7 +12,8 @@
 #                 link dies is noticed in ~11 s and the job ends instead of hanging), or "off"
 #   FLOW_MPIRUN_ARGS  extra mpirun arguments
 # Exported to every rank: OPENBLAS_NUM_THREADS=1 (BLAS stays single-threaded; flow-mpirun parallelises
-# with its own workers) and OPENBLAS_CORETYPE when set here. Adds --allow-run-as-root when run as root and
+# with its own workers), OPENBLAS_CORETYPE when set here, and FLOW_LAUNCHER (this script as it was called, for
+# the commands flow-mpirun prints, e.g. "resume with: cluster/launch.sh -n 2 train --resume …"). Adds --allow-run-as-root when run as root and
 # --oversubscribe when more ranks than cores are requested on one host (outside Slurm).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -37,6 +38,9 @@ if [ ! -x "$bin" ]; then
 fi
 mpi=(mpirun -np "$ranks" --bind-to "${FLOW_BIND:-none}" -x OPENBLAS_NUM_THREADS=1)
 [ -n "${OPENBLAS_CORETYPE:-}" ] && mpi+=(-x OPENBLAS_CORETYPE)
+# How to launch the job again, for the commands flow-mpirun prints (train's "resume with:" after a stop).
+export FLOW_LAUNCHER="$0${hostfile:+ --hostfile $hostfile}"
+mpi+=(-x FLOW_LAUNCHER)
 [ "$(id -u)" -eq 0 ] && mpi+=(--allow-run-as-root)
 if [ -n "$hostfile" ]; then
   mpi+=(--hostfile "$hostfile")

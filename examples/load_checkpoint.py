@@ -3,8 +3,10 @@
 
     python3 examples/load_checkpoint.py runs/moons/best.safetensors runs/moons/samples.csv
 
-(from the repository's root, after scripts/run-main.sh, which writes both files). The second argument is
-optional: any CSV (optional header line) or .npy of shape [rows, D]; without it, 5 random points are scored.
+(from the repository's root, after scripts/run-main.sh, which writes both files). The first argument is a
+checkpoint or a run directory (then its best.safetensors, else its model.safetensors, as flow-mpirun's --model).
+The second argument is optional: any CSV (optional header line) or .npy of shape [rows, D]; without it, 5
+random points are scored.
 
 A conditional model p(x | c) (trained with --context-columns K or --condition class) needs its context: a
 third argument CONTEXT [rows, K] (or one row for all), else the DATA file's last K columns (a class-conditional
@@ -213,7 +215,15 @@ def read_table(path):
 
 def main():
     path = sys.argv[1] if len(sys.argv) > 1 else "runs/moons/best.safetensors"
-    for given in sys.argv[1:3] or [path]:
+    if os.path.isdir(path):
+        # A run directory, as flow-mpirun's --model takes it: its best model, else its last checkpoint.
+        for name in ("best.safetensors", "model.safetensors"):
+            if os.path.isfile(os.path.join(path, name)):
+                path = os.path.join(path, name)
+                break
+        else:
+            sys.exit(f"error: {path}: a directory without best.safetensors or model.safetensors (not a run directory?)")
+    for given in [path] + sys.argv[2:3]:
         if not os.path.isfile(given):
             sys.exit(f"error: {given}: no such file (scripts/run-main.sh writes runs/moons/best.safetensors and "
                      "runs/moons/samples.csv; run this from the repository's root)")

@@ -17,6 +17,13 @@ else
   swift build -c release --product flow-mpirun
   export FLOW_BIN="$PWD/.build/release/flow-mpirun"
 fi
+# The README's expected numbers are the bits of OpenBLAS's Haswell (AVX2) kernels, which CI pins too; another
+# kernel (e.g. the AVX-512 ones OpenBLAS picks by itself on such CPUs) sums in another order and ends elsewhere.
+# Pin them on any x86-64 CPU with AVX2 unless OPENBLAS_CORETYPE is already set (launch.sh passes it to the ranks).
+if [ -z "${OPENBLAS_CORETYPE:-}" ] && grep -qw avx2 /proc/cpuinfo 2>/dev/null; then
+  export OPENBLAS_CORETYPE=Haswell
+  echo "OPENBLAS_CORETYPE=Haswell (the kernels of the README's expected numbers; set OPENBLAS_CORETYPE to choose others)"
+fi
 ranks="${RANKS:-2}"
 out=runs/moons
 if [ -d "$out" ] && [ -n "$(ls -A "$out" 2>/dev/null)" ]; then

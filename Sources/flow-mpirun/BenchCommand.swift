@@ -42,7 +42,7 @@ struct BenchCommand: ParsableCommand {
     var compareOverlap = false
     @Flag(help: "Measure allreduce latency and bandwidth (1 KiB … 64 MiB) and fit the ring model t = 2(p−1)α + 2(p−1)/p · n/β.")
     var allreduce = false
-    @Flag(name: [.customLong("predict"), .customLong("model")],
+    @Flag(name: .customLong("predict"),
           help: "Print predicted weak- and strong-scaling efficiency for 2 … 1024 nodes.") var predict = false
     @Flag(help: "Measure this core's sgemm rate on exactly the step's matrix products (the roofline) and report each step's efficiency against it.")
     var roofline = false

@@ -86,10 +86,10 @@ enum FileMapping {
             if ctx.isRoot, pngOut, let shape = loaded.imageShape {
                 let grid = SampleGrid(shape: shape, levels: loaded.model.configuration.preprocessing.levels)
                 try AtomicFile.write(grid.png(result, count: x.rows, columns: min(x.rows, 10), blocks: 1), to: output)
-                FileHandle.standardError.write(Data("wrote \(x.rows) images to \(output)\n".utf8))
+                FileHandle.standardError.write(Data("wrote \(counted(x.rows, "image")) to \(output)\n".utf8))
             } else if ctx.isRoot {
-                try OutputFile.write(result, rows: x.rows, columns: D, to: output)
-                FileHandle.standardError.write(Data("wrote \(x.rows) rows to \(output)\n".utf8))
+                try OutputFile.write(result, rows: x.rows, columns: D, to: output, prefix: forward ? "z" : "x")
+                FileHandle.standardError.write(Data("wrote \(counted(x.rows, "row")) to \(output)\n".utf8))
             }
         } catch { ctx.fail(error) }
         ctx.finish()

@@ -277,6 +277,12 @@ struct EvaluateCommand: ParsableCommand {
                 }
                 spec = try data.spec(defaultSeed: fresh, fallback: own)
                 if data.dataSeed == nil { spec.seed = fresh }
+            } else if let name = data.dataset, let own, own.dataset == name, own.file == nil, own.bundled == nil {
+                // The run's own synthetic set by name: its distribution (--noise, --samples) unless given again.
+                var distribution = own
+                distribution.limitRows = nil
+                spec = try data.spec(defaultSeed: fresh, fallback: distribution)
+                if data.dataSeed == nil { spec.seed = fresh }
             } else {
                 spec = try data.spec(defaultSeed: fresh)
             }

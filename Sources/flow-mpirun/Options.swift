@@ -28,7 +28,7 @@ struct DataOptions: ParsableArguments {
     @Option(help: ArgumentHelp("A named data set: \(DataSpec.datasetNames.joined(separator: ", ")).", valueName: "name"))
     var dataset: String?
 
-    @Option(help: ArgumentHelp("A CSV (optional header) or .npy file of shape [rows, features].", valueName: "file"))
+    @Option(help: ArgumentHelp("A CSV (optional header), .npy or IDX (MNIST's format, .gz too) file of shape [rows, features].", valueName: "file"))
     var data: String?
 
     @Option(help: "Points to generate for a synthetic data set (default 3000).")

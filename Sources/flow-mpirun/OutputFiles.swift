@@ -13,11 +13,12 @@ enum OutputFile {
         }
     }
 
-    static func write(_ values: [Float], rows: Int, columns: Int, to path: String) throws {
+    /// - Parameter prefix: the CSV header's column prefix: `x` for data (`x0,x1,…`), `z` for latents (`z0,z1,…`).
+    static func write(_ values: [Float], rows: Int, columns: Int, to path: String, prefix: String = "x") throws {
         if (path as NSString).pathExtension.lowercased() == "npy" {
             try NPYWriter.write(values, rows: rows, columns: columns, to: path)
         } else {
-            try CSVWriter.write(values, rows: rows, columns: columns, header: (0..<columns).map { "x\($0)" }, to: path)
+            try CSVWriter.write(values, rows: rows, columns: columns, header: (0..<columns).map { "\(prefix)\($0)" }, to: path)
         }
     }
 }

@@ -98,7 +98,7 @@ struct SampleCommand: ParsableCommand {
                 let given = classLabel.map { ", class \($0)" } ?? contextOption.context.map { ", context \($0)" } ?? ""
                 let taus = temperature.count <= 8 ? temperature.map { "\($0)" }.joined(separator: ", ")
                     : "\(temperature[0]) … \(temperature[temperature.count - 1]) (\(temperature.count) values)"
-                FileHandle.standardError.write(Data("wrote \(rows) samples (D = \(loaded.dim), τ = \(taus), seed \(seed)\(given)) to \(out)\n".utf8))
+                FileHandle.standardError.write(Data("wrote \(counted(rows, "sample")) (D = \(loaded.dim), τ = \(taus), seed \(seed)\(given)) to \(out)\n".utf8))
             }
         } catch { ctx.fail(error) }
         ctx.finish()

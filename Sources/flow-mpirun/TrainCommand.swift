@@ -238,6 +238,15 @@ struct TrainCommand: ParsableCommand {
         return "\(ranks) rank\(ranks > 1 ? "s" : "") × \(threads)"
     }
 
+    /// How to launch `flow-mpirun` again with this job's rank count, for a printed command: `flow-mpirun` in one
+    /// process; under MPI `cluster/launch.sh -n 2` when cluster/launch.sh started the job (it exports
+    /// `FLOW_LAUNCHER`, itself as it was called), else `mpirun -np 2 flow-mpirun`.
+    static func launchCommand(worldSize: Int, environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
+        guard worldSize > 1 else { return "flow-mpirun" }
+        if let launcher = environment["FLOW_LAUNCHER"], !launcher.isEmpty { return "\(launcher) -n \(worldSize)" }
+        return "mpirun -np \(worldSize) flow-mpirun"
+    }
+
     /// `base` with the run options given as flags instead (`--checkpoint-every`, `--validate-every`, `--keep-best`,
     /// `--plots`).
     func runOptions(over base: RunDirectory.RunOptions) -> RunDirectory.RunOptions {
@@ -275,7 +284,7 @@ struct TrainCommand: ParsableCommand {
             ctx.say("""
                 flow-mpirun train: \(s.config.data.summary), D = \(t.model.dim), \(trainer.trainRows) train / \(trainer.validationRows) validation rows
                   model: \(Checkpoint.describe(t.model)), \(trainer.network.layout.parameterCount) parameters
-                  \(t.epochs) epochs × \(trainer.batchesPerEpoch) steps, batch \(t.batchSize), Adam lr \(t.learningRate), l2 \(t.l2), seed \(t.seed)\(t.reproducible ? ", exact mode (micro-batch \(t.microBatch))" : "")
+                  \(counted(t.epochs, "epoch")) × \(counted(trainer.batchesPerEpoch, "step")), batch \(t.batchSize), Adam lr \(t.learningRate), l2 \(t.l2), seed \(t.seed)\(t.reproducible ? ", exact mode (micro-batch \(t.microBatch))" : "")
                   layout: \(layoutText) (\(ctx.communicator.transport)\(allreduceText)), BLAS \(BLASRuntime.coreName)
                   output: \(s.run.path)\(s.resumed ? " (resuming at epoch \(trainer.epoch + 1), step \(trainer.step))" : "")
                 """)
@@ -392,9 +401,25 @@ struct TrainCommand: ParsableCommand {
         }
         guard printSummary else { return }
         let throughput = totalSeconds > 0 ? totalRows / totalSeconds : 0
+        let units = "nats (data units\(t.model.preprocessing.isDiscrete ? ", dequantised" : ""))"
+        let levels = levelsOf(t.model.preprocessing)
+        let uniform = String(format: "%d levels: uniform = %.4f bits/dim", levels, log2(Double(levels)))
+        let scores: String
+        if let validation = summary.validationNLL {
+            scores = "validation NLL \(String(format: "%.4f", validation)) \(units)"
+                + (trainer.bestEpoch.map { ", best \(String(format: "%.4f", trainer.bestValidationNLL!)) at epoch \($0)" } ?? "")
+                + (t.model.preprocessing.isDiscrete ? String(format: "\n  validation bits/dim %.4f (best %.4f); %@", validation / bitsDivisor,
+                                                             (trainer.bestValidationNLL ?? .nan) / bitsDivisor, uniform) : "")
+        } else {
+            // --validation-fraction 0: the last epoch's training NLL, and where to score the model.
+            let train = metrics.curves.train.last ?? .nan
+            scores = "no validation split: the last epoch's training NLL \(String(format: "%.4f", train)) \(units)"
+                + (t.model.preprocessing.isDiscrete ? String(format: " = %.4f bits/dim (%@)", train / bitsDivisor, uniform) : "")
+                + "; score the model with flow-mpirun evaluate"
+        }
         ctx.say("""
-            done: \(trainer.epoch) epochs, \(trainer.step) steps\(totalSeconds > 0 ? String(format: ", %.0f samples/s (%@)", throughput, layoutText) : "")
-              validation NLL \(summary.validationNLL.map { String(format: "%.4f", $0) } ?? "n/a") nats (data units\(t.model.preprocessing.isDiscrete ? ", dequantised" : ""))\(trainer.bestEpoch.map { ", best \(String(format: "%.4f", trainer.bestValidationNLL!)) at epoch \($0)" } ?? "")\(t.model.preprocessing.isDiscrete && summary.validationNLL != nil ? String(format: "\n  validation bits/dim %.4f (best %.4f); %d levels: uniform = %.4f bits/dim", (summary.validationNLL ?? .nan) / bitsDivisor, (trainer.bestValidationNLL ?? .nan) / bitsDivisor, levelsOf(t.model.preprocessing), log2(Double(levelsOf(t.model.preprocessing)))) : "")
+            done: \(counted(trainer.epoch, "epoch")), \(counted(trainer.step, "step"))\(totalSeconds > 0 ? String(format: ", %.0f samples/s (%@)", throughput, layoutText) : "")
+              \(scores)
               round-trip max |decode(encode(x)) − x| = \(String(format: "%.3g", summary.roundTripError)) (relative \(String(format: "%.3g", summary.relativeRoundTripError)))
               wrote \(s.run.model)\(keepBest && trainer.bestEpoch != nil ? ", \(s.run.best)" : ""), \(s.run.metrics), \(s.run.config)\(noPlots ? "" : ", plots (*.svg)")
             """)
@@ -435,11 +460,11 @@ struct TrainCommand: ParsableCommand {
         // The same bytes need the same layout in the default mode (summation order); exact mode needs none.
         let same = threadsPerRank.allSatisfy { $0 == threadsPerRank[0] }
         let layout = trainer.configuration.reproducible ? ""
-            : same ? " --threads \(trainer.pool.count)\(ctx.worldSize > 1 ? " under \(ctx.worldSize) MPI ranks (the same layout continues with the same bytes)" : "")"
-            : " under \(ctx.worldSize) MPI ranks with --threads \(threadsPerRank.map(String.init).joined(separator: ", ")) on ranks 0–\(ctx.worldSize - 1) (the same layout continues with the same bytes)"
+            : same ? " --threads \(trainer.pool.count)\(ctx.worldSize > 1 ? " (the same layout continues with the same bytes)" : "")"
+            : " (ranks 0–\(ctx.worldSize - 1) ran --threads \(threadsPerRank.map(String.init).joined(separator: ", ")); the same layout continues with the same bytes)"
         ctx.say("""
             stopped by \(cause) after step \(trainer.step) (\(position)); checkpoint written to \(s.run.model)\(latency)
-            resume with: flow-mpirun train --resume \(s.run.path)\(layout)
+            resume with: \(Self.launchCommand(worldSize: ctx.worldSize)) train --resume \(s.run.path)\(layout)
             """)
         // Every rank past the checkpoint before any exits: under mpirun, the first rank to exit with
         // 128 + signal makes mpirun SIGTERM the rest, which must then end at once.

@@ -227,7 +227,9 @@ struct MPIToolTests {
         // and exits with 128 + the signal it received; mpirun exits with the ranks' 128 + SIGUSR1.
         #expect(status == 128 + signal, "\(launcher)'s status \(status): \(output)")
         #expect(output.contains("stopped by SIGUSR1 after step 41 (epoch 2: 16 of 25 batches done)"), "\(output)")
-        #expect(output.contains("resume with: flow-mpirun train --resume \(dir)/cut"), "\(output)")
+        // The command to resume with, as this job was launched (launch.sh exports itself as FLOW_LAUNCHER).
+        let launch = launcher == "mpirun" ? "mpirun -np \(ranks) flow-mpirun" : "\(MultiHostTests.repository)/cluster/launch.sh -n \(ranks)"
+        #expect(output.contains("resume with: \(launch) train --resume \(dir)/cut --threads 1 (the same layout continues with the same bytes)"), "\(output)")
         #expect(try Checkpoint.load(path: "\(dir)/cut/model.safetensors").state?.step == 41)
         let resumed = try Self.launch(ranks, ["train", "--resume", "\(dir)/cut", "--no-plots", "--quiet", "--threads", "1"])
         #expect(resumed.status == 0, "\(resumed.output)")
@@ -301,7 +303,7 @@ struct MPIToolTests {
         // Every rank exits with the signal the ranks agreed on, whichever exits first and sets mpirun's status.
         #expect(status == 128 + SIGTERM, "mpirun's status \(status): \(output)")
         #expect(output.contains("stopped by SIGTERM to another rank after step 41 (epoch 2: 16 of 25 batches done)"), "\(output)")
-        #expect(output.contains("resume with: flow-mpirun train --resume \(dir)/cut --threads 1 under 3 MPI ranks"), "\(output)")
+        #expect(output.contains("resume with: \(MultiHostTests.repository)/cluster/launch.sh -n 3 train --resume \(dir)/cut --threads 1 (the same layout continues with the same bytes)"), "\(output)")
         #expect(try Checkpoint.load(path: "\(dir)/cut/model.safetensors").state?.step == 41)
     }
 

@@ -37,6 +37,23 @@ struct NewcomerToolTests {
         #expect(missing.stderr == "error: \(dir)/none: cannot open file: No such file or directory\n", "\(missing.stderr)")
     }
 
+    @Test("without a validation split the summary gives the last epoch's training NLL, in bits/dim too for discrete data, and points to evaluate")
+    func summaryWithoutValidation() throws {
+        let dir = try Tool.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let r = try Tool.flow(["train", "--dataset", "digits", "--epochs", "1", "--validation-fraction", "0", "--hidden", "16",
+                               "--hidden-layers", "2", "--couplings", "2", "--no-plots", "--out", "\(dir)/run"])
+        #expect(r.status == 0, "\(r.output)")
+        let metrics = try String(contentsOfFile: "\(dir)/run/metrics.csv", encoding: .utf8)
+        let last = try #require(metrics.split(separator: "\n").last?.split(separator: ",", omittingEmptySubsequences: false))
+        let train = try #require(Double(last[1]))
+        #expect(last[2].isEmpty, "\(metrics)")
+        let expected = String(format: "  no validation split: the last epoch's training NLL %.4f nats (data units, dequantised) = %.4f bits/dim "
+                              + "(17 levels: uniform = 4.0875 bits/dim); score the model with flow-mpirun evaluate", train, train / (64 * log(2.0)))
+        #expect(r.stdout.split(separator: "\n").contains { $0 == expected }, "expected\n\(expected)\ngot\n\(r.stdout)")
+        #expect(r.stdout.contains("done: 1 epoch, "), "\(r.stdout)")
+    }
+
     @Test("--model DIR reads best.safetensors, else model.safetensors")
     func modelDirectoryResolution() throws {
         let dir = try Tool.temporaryDirectory()

@@ -195,9 +195,22 @@ struct TrainToolTests {
         #expect(own.status == 0, "\(own.output)")
         let ownNLL = try #require((try JSONSerialization.jsonObject(with: Data(own.stdout.utf8)) as? [String: Any])?["nll"] as? Double)
         #expect(abs(ownNLL - dNLL) < 1e-9)
+        // The run's own set by name keeps its distribution: a run on moons with --noise 0.1 is scored on fresh
+        // moons of noise 0.1 (as with --samples alone), not of the set's default 0.05.
+        #expect(try Tool.flow(Tool.smallTraining(out: "\(dir)/noisy", epochs: 1, extra: ["--noise", "0.1"])).status == 0)
+        func evaluateNLL(_ flags: [String]) throws -> Double {
+            let r = try Tool.flow(["evaluate", "--model", "\(dir)/noisy/model.safetensors", "--json"] + flags)
+            #expect(r.status == 0, "\(r.output)")
+            return try #require((try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])?["nll"] as? Double)
+        }
+        let byName = try evaluateNLL(["--dataset", "moons"])
+        #expect(byName == (try evaluateNLL(["--samples", "300"])))
+        #expect(byName == (try evaluateNLL(["--dataset", "moons", "--noise", "0.1", "--samples", "300"])))
+        #expect(abs(byName - (try evaluateNLL(["--dataset", "moons", "--noise", "0.05", "--samples", "300"]))) > 1e-3)
         // encode → decode returns the data.
         try CSVWriter.write(fresh.values, rows: 500, columns: 2, header: ["a", "b"], to: "\(dir)/x.csv")
         #expect(try Tool.flow(["encode", "--model", model, "--data", "\(dir)/x.csv", "--out", "\(dir)/z.csv"]).status == 0)
+        #expect(try String(contentsOfFile: "\(dir)/z.csv", encoding: .utf8).hasPrefix("z0,z1\n"))  // latents, not data
         #expect(try Tool.flow(["decode", "--model", model, "--data", "\(dir)/z.csv", "--out", "\(dir)/x2.npy"]).status == 0)
         let x2 = try NPYReader.read(path: "\(dir)/x2.npy")
         for (a, b) in zip(x2.values, fresh.values) { #expect(abs(a - Double(b)) < 1e-4) }
@@ -327,6 +340,11 @@ struct PythonExampleTests {
         let nll = try #require((try JSONSerialization.jsonObject(with: Data(e.stdout.utf8)) as? [String: Any])?["nll"] as? Double)
         let pythonNLL = try Self.scriptNLL(["\(dir)/run/model.safetensors", "\(dir)/x.csv"] + (conditional ? ["\(dir)/c.csv"] : []))
         #expect(abs(pythonNLL - nll) < 1e-5, "python \(pythonNLL) vs flow-mpirun \(nll)")
+        if flags.isEmpty {
+            // A run directory, as --model takes it: its best.safetensors.
+            let best = try Self.scriptNLL(["\(dir)/run/best.safetensors", "\(dir)/x.csv"])
+            #expect(try Self.scriptNLL(["\(dir)/run", "\(dir)/x.csv"]) == best)
+        }
     }
 }
 

@@ -84,7 +84,7 @@ public struct DataSpec: Codable, Hashable, Sendable {
         if let file {
             base = file
         } else if let b = bundled {
-            base = "\(b.rawValue) (bundled)"
+            base = "\(b.rawValue) (\(b == .fashionMNIST ? "Debian's dataset-fashion-mnist" : "bundled"))"
         } else {
             let set = dataset.flatMap(ToyDataset.init(rawValue:))
             base = "\(dataset ?? "?") (\(samples) points, noise \(noise ?? set?.defaultNoise ?? 0), seed \(seed))"
