@@ -216,8 +216,16 @@ def read_table(path):
 def main():
     path = sys.argv[1] if len(sys.argv) > 1 else "runs/moons/best.safetensors"
     if os.path.isdir(path):
-        # A run directory, as flow-mpirun's --model takes it: its best model, else its last checkpoint.
-        for name in ("best.safetensors", "model.safetensors"):
+        # A run directory, as flow-mpirun's --model takes it: its best model, else its last checkpoint (the last
+        # first for a run with --no-keep-best, which its config.json records).
+        names = ["best.safetensors", "model.safetensors"]
+        try:
+            with open(os.path.join(path, "config.json")) as f:
+                if (json.load(f).get("options") or {}).get("keep_best") is False:
+                    names.reverse()
+        except (OSError, ValueError):
+            pass
+        for name in names:
             if os.path.isfile(os.path.join(path, name)):
                 path = os.path.join(path, name)
                 break

@@ -1,4 +1,5 @@
 #include "CFlowSupport.h"
+#include <errno.h>
 #include <stdio.h>
 #include <unistd.h>
 #if defined(__x86_64__) || defined(__i386__)
@@ -12,4 +13,15 @@ int flow_cpu_has_avx512f(void) { return 0; }
 int flow_cpu_has_avx2(void) { return 0; }
 #endif
 int flow_stdout_is_terminal(void) { return isatty(STDOUT_FILENO) ? 1 : 0; }
-void flow_flush_stdout(void) { fflush(stdout); }
+// The errno of the first failed flush of standard output (a property of the process's stdout, like its error flag).
+static int stdout_flush_errno = 0;
+static void flush_stdout_recording(void) {
+    errno = 0;
+    if (fflush(stdout) != 0 && stdout_flush_errno == 0) stdout_flush_errno = errno != 0 ? errno : EIO;
+}
+void flow_flush_stdout(void) { flush_stdout_recording(); }
+int flow_stdout_write_error(void) {
+    flush_stdout_recording();
+    if (stdout_flush_errno != 0) return stdout_flush_errno;
+    return ferror(stdout) ? -1 : 0;
+}

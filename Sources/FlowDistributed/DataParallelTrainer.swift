@@ -112,6 +112,9 @@ public final class DataParallelTrainer: @unchecked Sendable {
         }
         guard train.rows >= 1 else { throw FlowConfigurationError(field: "data", message: "the training split is empty") }
         guard threads >= 1 else { throw FlowConfigurationError(field: "threads", message: "\(threads): need at least 1 worker thread") }
+        guard threads <= WorkerPool.maximumCount else {
+            throw FlowConfigurationError(field: "threads", message: "\(threads): at most \(WorkerPool.maximumCount) worker threads (libdispatch's thread limit on Linux)")
+        }
         self.configuration = configuration
         self.network = try FlowNetwork(configuration.model, normalizer: normalizer, contextNormalizer: contextNormalizer)
         self.communicator = communicator

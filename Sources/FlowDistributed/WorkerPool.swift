@@ -27,9 +27,15 @@ public final class WorkerPool: @unchecked Sendable {
     /// The serial queue of each worker 1 ..< T.
     private let queues: [DispatchQueue]
 
-    /// A pool of `count` workers: the caller plus `count − 1` Dispatch workers started now.
+    /// The most workers a pool may have: the caller plus 255 Dispatch workers, libdispatch's thread limit on Linux
+    /// (`DISPATCH_WORKQ_MAX_PTHREAD_COUNT`). A worker beyond it would never start, and the region would wait for it
+    /// forever; a machine with more cores runs several ranks per host instead.
+    public static let maximumCount = 256
+
+    /// A pool of `count` workers (1 … ``maximumCount``): the caller plus `count − 1` Dispatch workers started now.
     public init(count: Int) {
         precondition(count >= 1, "WorkerPool needs at least one worker")
+        precondition(count <= Self.maximumCount, "WorkerPool: \(count) workers, at most \(Self.maximumCount) (libdispatch's thread limit)")
         self.count = count
         // Spinning only pays when every worker has a core of its own.
         shared = Shared(spinLimit: count <= WorkerPool.availableCores ? 20_000 : 0)

@@ -119,10 +119,13 @@ struct BenchCommand: ParsableCommand {
     }
 
     func threadList() throws -> [Int] {
-        guard let threads else { return Array(Set([1, WorkerPool.availableCores])).sorted() }
+        guard let threads else { return Array(Set([1, min(WorkerPool.maximumCount, WorkerPool.availableCores)])).sorted() }
         let list = threads.split(separator: ",", omittingEmptySubsequences: false).map { Int($0.trimmingCharacters(in: .whitespaces)) }
         guard !list.isEmpty, list.allSatisfy({ ($0 ?? 0) >= 1 }) else {
             throw FlowConfigurationError(field: "threads", value: "'\(threads)'", message: "use a comma-separated list of positive counts, e.g. 1,2")
+        }
+        if let big = list.first(where: { $0! > WorkerPool.maximumCount }) {
+            throw FlowConfigurationError(field: "threads", value: "\(big!)", message: "at most \(WorkerPool.maximumCount) worker threads per rank (libdispatch's thread limit on Linux)")
         }
         return list.map { $0! }
     }

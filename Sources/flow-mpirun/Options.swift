@@ -77,7 +77,7 @@ struct DataOptions: ParsableArguments {
 
 /// The model-file argument shared by sample, evaluate, encode, decode and inspect.
 struct ModelOption: ParsableArguments {
-    @Option(help: ArgumentHelp("A checkpoint, or a run directory: its best.safetensors (best validation NLL) when present, else its model.safetensors (last epoch).", valueName: "file"))
+    @Option(help: ArgumentHelp("A checkpoint, or a run directory: its best.safetensors (best validation NLL) when present, else its model.safetensors (last epoch; first, for a run with --no-keep-best).", valueName: "file"))
     var model: String
 
     /// The checkpoint path: the file itself, or DIR/best.safetensors, or DIR/model.safetensors.
@@ -90,7 +90,10 @@ struct ModelOption: ParsableArguments {
             guard FileManager.default.fileExists(atPath: model, isDirectory: &isDirectory), isDirectory.boolValue else {
                 return model
             }
-            for name in ["best.safetensors", "model.safetensors"] {
+            // A run that no longer keeps its best model (resumed with --no-keep-best, as its config.json records) may
+            // hold a best.safetensors from before: its last model is the one it stands for.
+            let keepsBest = (try? RunDirectory(path: model).readConfig())?.runOptions.keepBest ?? true
+            for name in keepsBest ? ["best.safetensors", "model.safetensors"] : ["model.safetensors", "best.safetensors"] {
                 let file = (model as NSString).appendingPathComponent(name)
                 if FileManager.default.fileExists(atPath: file) { return file }
             }
@@ -107,7 +110,7 @@ struct ModelOption: ParsableArguments {
 
 /// `--threads`.
 struct ThreadOption: ParsableArguments {
-    @Option(help: "Worker threads per rank (default: the cores this process may use, shared among the ranks on this host).")
+    @Option(help: "Worker threads per rank, at most 256 (default: the cores this process may use, shared among the ranks on this host).")
     var threads: Int?
 
     /// The cores in this process's affinity mask; when that mask is the whole machine (`mpirun --bind-to none`)
@@ -116,15 +119,25 @@ struct ThreadOption: ParsableArguments {
         let cores = WorkerPool.availableCores
         let online = sysconf(Int32(_SC_NPROCESSORS_ONLN))
         if let local = ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_LOCAL_SIZE"].flatMap(Int.init), local > 1, cores == online {
-            return max(1, cores / local)
+            return min(WorkerPool.maximumCount, max(1, cores / local))
         }
-        return cores
+        return min(WorkerPool.maximumCount, cores)
     }
 
     func resolved() throws -> Int {
         let t = threads ?? Self.defaultThreads
-        if t < 1 { throw ValidationError("invalid --threads \(t): need at least 1") }
+        try Self.check(t)
         return t
+    }
+
+    /// Refuses a thread count below 1 or above ``WorkerPool/maximumCount``.
+    /// - Throws: `ValidationError` naming `--threads`.
+    static func check(_ t: Int) throws {
+        if t < 1 { throw ValidationError("invalid --threads \(t): need at least 1") }
+        if t > WorkerPool.maximumCount {
+            throw ValidationError("invalid --threads \(t): at most \(WorkerPool.maximumCount) worker threads per rank (libdispatch's "
+                + "thread limit on Linux); on a machine with more cores, run several ranks per host (mpirun -np N --map-by socket)")
+        }
     }
 }
 

@@ -67,6 +67,13 @@ do {
 } catch {
     FlowMPIRun.exit(withError: error)
 }
+// What the command printed (`evaluate --json > out.json`) must have reached its file: a full disk is an error.
+let stdoutError = flow_stdout_write_error()
+if stdoutError != 0 {
+    let reason = stdoutError > 0 ? String(cString: strerror(stdoutError)) : "a write failed"
+    FileHandle.standardError.write(Data("error: cannot write the standard output: \(reason)\n".utf8))
+    exit(1)
+}
 
 /// A command-line error under mpirun, as the set-up agreement reports it.
 struct CommandLineError: Error, CustomStringConvertible {

@@ -36,6 +36,10 @@ struct BadInputToolTests {
              message: "error: invalid --noise 1e+300: the generated moons point 1 has a coordinate of -6.19498324297612e+299, outside the Float32 range (±3.4e38); use a smaller noise"),
         Case(name: "more samples than fit in memory", arguments: train + ["--samples", "100000000000"],
              message: "error: invalid --samples 100000000000: the points need 1600000000000 bytes (16 per point), more than this machine's memory (\(physicalMemory) bytes)"),
+        Case(name: "more threads than libdispatch's pool runs (it would wait for the 257th forever)", arguments: train + ["--threads", "257"],
+             message: "error: invalid --threads 257: at most 256 worker threads per rank (libdispatch's thread limit on Linux); on a machine with more cores, run several ranks per host (mpirun -np N --map-by socket)"),
+        Case(name: "bench: more threads than libdispatch's pool runs", arguments: ["bench", "--threads", "1,300", "--steps", "1"],
+             message: "error: invalid --threads 300: at most 256 worker threads per rank (libdispatch's thread limit on Linux)"),
         Case(name: "a mistyped subcommand", arguments: ["trian", "--epochs", "1", "--out", "DIR/out"],
              message: "Error: unknown subcommand 'trian' (did you mean 'train'?); the subcommands are train, sample, evaluate, encode, decode, inspect, bench",
              status: 64),
@@ -235,6 +239,23 @@ struct BadInputToolTests {
         #expect(!Tool.exists("\(dir)/out"))
     }
 
+    @Test("the memory check names the flag that dominates and prints the values as given; a batch larger than the data is no obstacle")
+    func memoryCheck() throws {
+        let dir = try Tool.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        // 2.05e9 parameters (under MPI's 2³¹ − 1), 4 bytes each in 5 + 32 copies, and the activations: about 304 GB.
+        let big = try Tool.flow(["train", "--samples", "300", "--hidden", "16000", "--hidden-layers", "2", "--couplings", "4",
+                                 "--batch-size", "100000000000", "--threads", "32", "--epochs", "1", "--no-plots", "--out", "\(dir)/big"])
+        #expect(big.status == 1, "\(big.output)")
+        #expect(big.stderr.hasPrefix("error: invalid --hidden 16000: with --couplings 4, --hidden-layers 2, --hidden 16000, --batch-size 100000000000 and 32 threads training needs about 304.2 GB of memory; this machine has "),
+                "\(big.stderr)")
+        #expect(!Tool.exists("\(dir)/big/model.safetensors"))
+        // The batch is capped by the training split (240 rows): a huge --batch-size trains, one step per epoch.
+        let whole = try Tool.flow(["train", "--samples", "300", "--hidden", "8", "--hidden-layers", "1", "--couplings", "2",
+                                   "--batch-size", "100000000000", "--epochs", "1", "--no-plots", "--quiet", "--out", "\(dir)/whole"])
+        #expect(whole.status == 0, "\(whole.output)")
+    }
+
     @Test("checkpoints: truncated, corrupted header, another shape, wrong width, existing run")
     func checkpoints() throws {
         let dir = try Tool.temporaryDirectory()
@@ -267,6 +288,33 @@ struct BadInputToolTests {
         try w.write(to: "\(dir)/shape.safetensors")
         try expectError(["evaluate", "--model", "\(dir)/shape.safetensors", "--dataset", "moons"],
                         "error: \(dir)/shape.safetensors: tensor 'couplings.0.s.0.weight' has shape [16, 2], this model (D=2, 4 couplings, 2×32 hidden, alternating masks) expects [32, 2]")
+        // Output to a full disk (/dev/full): an error, not exit 0 and an empty file.
+        for command in [["inspect", "--model", model, "--json"], ["evaluate", "--model", model, "--dataset", "moons", "--json"]] {
+            let full = try Tool.run("/bin/sh", ["-c", "exec \"$0\" \"$@\" > /dev/full", Tool.binary] + command)
+            #expect(full.status == 1 && full.stderr.hasSuffix("error: cannot write the standard output: No space left on device\n"),
+                    "\(command[0]): exit \(full.status): \(full.stderr)")
+        }
+        // Metadata edited by hand: a value of the wrong type names its field; a value every command trusts (steps per
+        // epoch, the split) is checked as train's flags are, not left to crash inspect or evaluate.
+        let metadataEdits: [(String, String, String, String, String)] = [
+            ("model", "\"couplings\":4", "\"couplings\":2.5", "couplings.safetensors",
+             "metadata \"model\" is not a model configuration: couplings: expected a whole number, found 2.5"),
+            ("training", "\"batchSize\":64", "\"batchSize\":0", "batch.safetensors",
+             "metadata \"training\": invalid --batch-size 0: need at least 1 row per batch"),
+            ("training", "\"validationFraction\":0.2", "\"validationFraction\":1.5", "split.safetensors",
+             "metadata \"training\": invalid --validation-fraction 1.5: must be in [0, 1)"),
+        ]
+        for (key, from, to, name, message) in metadataEdits {
+            #expect(file.metadata[key]!.contains(from), "\(key): \(file.metadata[key]!)")
+            var edited = SafeTensorsWriter()
+            edited.metadata = file.metadata
+            edited.metadata[key] = file.metadata[key]!.replacingOccurrences(of: from, with: to)
+            for name in file.names { let i = try file.info(name); edited.add(name: name, dtype: i.dtype, shape: i.shape, bytes: try file.rawBytes(name)) }
+            try edited.write(to: "\(dir)/\(name)")
+            for command in [["inspect"], ["evaluate", "--dataset", "moons"], ["sample", "-n", "3", "--out", "\(dir)/s.csv"]] {
+                try expectError(command.prefix(1) + ["--model", "\(dir)/\(name)"] + command.dropFirst(), "error: \(dir)/\(name): \(message)")
+            }
+        }
         // A missing tensor and an extra tensor.
         var missing = SafeTensorsWriter(), extra = SafeTensorsWriter()
         missing.metadata = file.metadata

@@ -54,7 +54,7 @@ struct NewcomerToolTests {
         #expect(r.stdout.contains("done: 1 epoch, "), "\(r.stdout)")
     }
 
-    @Test("--model DIR reads best.safetensors, else model.safetensors")
+    @Test("--model DIR reads best.safetensors, else model.safetensors; model.safetensors first after --no-keep-best")
     func modelDirectoryResolution() throws {
         let dir = try Tool.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -64,6 +64,14 @@ struct NewcomerToolTests {
         let withBest = try Tool.flow(["inspect", "--model", run])
         #expect(withBest.status == 0, "\(withBest.output)")
         #expect(withBest.stdout.hasPrefix("checkpoint: \(run)/best.safetensors\n"), "\(withBest.stdout)")
+        // Resumed with --no-keep-best (config.json records it): the earlier best.safetensors stays on disk, but the
+        // directory stands for the last model.
+        #expect(try Tool.flow(["train", "--resume", run, "--epochs", "3", "--no-keep-best", "--quiet"]).status == 0)
+        #expect(Tool.exists("\(run)/best.safetensors"))
+        let notKept = try Tool.flow(["inspect", "--model", run])
+        #expect(notKept.stdout.hasPrefix("checkpoint: \(run)/model.safetensors\n"), "\(notKept.stdout)")
+        #expect(try Tool.flow(["train", "--resume", run, "--epochs", "4", "--keep-best", "--quiet"]).status == 0)
+        #expect(try Tool.flow(["inspect", "--model", run]).stdout.hasPrefix("checkpoint: \(run)/best.safetensors\n"))
         try FileManager.default.removeItem(atPath: "\(run)/best.safetensors")
         let withoutBest = try Tool.flow(["inspect", "--model", run])
         #expect(withoutBest.status == 0, "\(withoutBest.output)")

@@ -36,6 +36,9 @@ int flow_cpu_has_avx2(void);
 int flow_stdout_is_terminal(void);
 /// Flushes the C standard output stream (what Swift's print writes to).
 void flow_flush_stdout(void);
+/// Flushes standard output and reports whether what was printed reached it: 0 when it did, the errno of a failed
+/// flush (ENOSPC on a full disk, EPIPE), or -1 when an earlier write failed (its errno is gone).
+int flow_stdout_write_error(void);
 /// Records `path` as a temporary file being written (AtomicFile: from its creation until its rename or removal), so
 /// that an exit from a signal handler removes it (a second SIGINT). Returns the slot to unregister, or -1 when all 16
 /// slots are taken or the path is longer than 4095 bytes (the file is then simply not removed on such an exit).

@@ -193,18 +193,25 @@ public struct Checkpoint: Sendable {
         guard file.metadata["format_version"] == String(formatVersion) else {
             throw fail("checkpoint format version \(file.metadata["format_version"] ?? "missing") is not supported (this build reads version \(formatVersion))")
         }
-        guard let modelJSON = file.metadata["model"],
-              let config = try? JSONDecoder().decode(FlowConfiguration.self, from: Data(modelJSON.utf8))
-        else { throw fail("metadata \"model\" is missing or is not a model configuration") }
+        /// The JSON metadata entry `key` as a `T`, or an error naming the key, the field and the value at fault.
+        func decode<T: Decodable>(_ key: String, _ type: T.Type, what: String) throws -> T {
+            do {
+                return try JSONFile.decode(type, from: Data(file.metadata[key]!.utf8), path: path)
+            } catch let error as FlowIOError {
+                throw fail("metadata \"\(key)\" is not \(what): \(error.message)")
+            }
+        }
+        guard file.metadata["model"] != nil else { throw fail("metadata \"model\" is missing") }
+        let config = try decode("model", FlowConfiguration.self, what: "a model configuration")
         do { try config.validate() } catch { throw fail("metadata \"model\": \(error)") }
         if let expected, expected != config {
             throw fail("the checkpoint's model (\(describe(config))) differs from the expected one (\(describe(expected)))")
         }
         var training: TrainingConfiguration?
-        if let t = file.metadata["training"] {
-            guard let decoded = try? JSONDecoder().decode(TrainingConfiguration.self, from: Data(t.utf8)) else {
-                throw fail("metadata \"training\" is not a training configuration")
-            }
+        if file.metadata["training"] != nil {
+            let decoded = try decode("training", TrainingConfiguration.self, what: "a training configuration")
+            // Every command trusts these values as train's flags were checked (steps per epoch, the split).
+            do { try decoded.validate() } catch { throw fail("metadata \"training\": \(error)") }
             training = decoded
         }
         let D = config.dim

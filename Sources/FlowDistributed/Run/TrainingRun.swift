@@ -170,14 +170,23 @@ public struct TrainingRun {
         let network = try FlowNetwork<Float>(m)
         let parameters = Double(network.layout.storageCount)
         // Every kept activation and scratch buffer of the batch's rows (spread over the workers), and an evaluation chunk per worker.
+        // A batch never holds more rows than the training split.
+        let batch = min(t.batchSize, max(1, DataSplit.trainingRows(rows, validationFraction: t.validationFraction)))
         let activations = m.image != nil
-            ? Double(t.batchSize + threads * network.chunkRows(limit: 256)) * Double(network.workspaceLayout.elementsPerRow) / 2
-            : Double(t.batchSize) * Double(m.hidden) * Double(m.hiddenLayers + 2) * 2 * Double(m.couplings)
-        let bytes = 4 * (parameters * Double(5 + threads) + activations * 2) + 8 * Double(rows) * Double(m.inputWidth)
+            ? Double(batch + threads * network.chunkRows(limit: 256)) * Double(network.workspaceLayout.elementsPerRow) / 2
+            : Double(batch) * Double(m.hidden) * Double(m.hiddenLayers + 2) * 2 * Double(m.couplings)
+        let parameterBytes = 4 * parameters * Double(5 + threads), activationBytes = 4 * activations * 2
+        let bytes = parameterBytes + activationBytes + 8 * Double(rows) * Double(m.inputWidth)
         if bytes > available {
-            throw FlowConfigurationError(field: "hidden", value: "\(m.hidden)",
-                message: String(format: "with --couplings %d, --hidden-layers %d and --batch-size %d training needs about %.1f GB of memory; this machine has %.1f GB",
-                                m.couplings, m.hiddenLayers, t.batchSize, bytes / 1e9, available / 1e9))
+            // Name the flag whose term dominates: the batch's activations, or the model's parameters (and their copies).
+            let needs = String(format: "training needs about %.1f GB of memory; this machine has %.1f GB", bytes / 1e9, available / 1e9)
+            let model = m.image != nil ? "this image flow (\(Int(parameters)) parameters)"
+                : "--couplings \(m.couplings), --hidden-layers \(m.hiddenLayers), --hidden \(m.hidden)"
+            if activationBytes > parameterBytes {
+                throw FlowConfigurationError(field: "batch-size", value: "\(t.batchSize)", message: "with \(model) and \(threads) threads \(needs)")
+            }
+            throw FlowConfigurationError(field: m.image != nil ? "threads" : "hidden", value: "\(m.image != nil ? threads : m.hidden)",
+                                         message: "with \(model), --batch-size \(t.batchSize) and \(threads) threads \(needs)")
         }
     }
 
