@@ -102,6 +102,8 @@ struct EvaluateCommand: ParsableCommand {
                 throw ValidationError("--per-class needs labelled data (the bundled digits, wine, breast-cancer; moons, circles or a file's last column for a class-conditional model); \(unlabelled.name) has no labels")
             }
             for part in parts { try loaded.model.configuration.preprocessing.validateDiscrete(part.x) }
+            // Every rank must score the same rows (a --data path may be spelt per host).
+            ctx.sharedContent += parts.map { "data " + String($0.x.fingerprint, radix: 16) }
             return (loaded, parts)
         }
         do {

@@ -15,6 +15,15 @@ struct LoadedModel {
         checkpoint = try Checkpoint.load(path: path)
         parameters = AlignedBuffer(checkpoint.model.parameters)
         evaluator = ShardedEvaluator(network: checkpoint.model.network, communicator: ctx.communicator, pool: WorkerPool(count: threads))
+        // Every rank must hold the same model (its path may be spelt per host): compared at the set-up agreement.
+        ctx.sharedContent.append("model " + String(Self.fingerprint(checkpoint.model.parameters), radix: 16))
+    }
+
+    /// A 64-bit fingerprint (FNV-1a) of `values`' bit patterns.
+    static func fingerprint(_ values: [Float]) -> UInt64 {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for v in values { h ^= UInt64(v.bitPattern); h = h &* 0x0000_0100_0000_01b3 }
+        return h
     }
 
     /// The data spec stored with the checkpoint by `train`, if any.

@@ -17,8 +17,20 @@ final class RunContext {
     var rank: Int { communicator.rank }
     var worldSize: Int { communicator.worldSize }
     var isRoot: Bool { communicator.rank == 0 }
+    /// The command line every rank must share under mpirun, compared at the set-up agreement (``agree(_:)``), with
+    /// the values that may differ per rank masked (file paths: each host its own mount; `--threads`). `nil`: not
+    /// compared (`train` compares its resolved configuration and data fingerprints instead).
+    var sharedArguments: [String]?
+    /// What the ranks' set-up produced that must be the same on every rank although its source may be spelt per host
+    /// (`model 5f3a…`, `data 91c0…`: fingerprints), compared with ``sharedArguments``.
+    var sharedContent: [String] = []
 
-    init() throws {
+    /// The job's context. Under mpirun every rank first agrees on the subcommand (the first collective of every
+    /// command): ranks that run different ones (an MPMD launch `-np 1 train … : -np 1 inspect …`) would pair one
+    /// command's collectives with another's and wait forever, so they all exit with status 1 and rank 0 names them.
+    /// - Parameter parsed: false on the paths that only report a parse error or print help (main.swift): those are
+    ///   agreed on by their own messages, so the subcommands are then not compared.
+    init(parsed: Bool = true, arguments: [String] = Array(CommandLine.arguments.dropFirst())) throws {
         // The tool owns its main thread: flush subnormals there too (workers set it per task).
         FloatEnvironment.enableFlushToZero()
         if MPICommunicator.launchedByMPI {
@@ -33,6 +45,42 @@ final class RunContext {
         var log = Logger(label: "flow-mpirun")
         log.logLevel = ProcessInfo.processInfo.environment["FLOW_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
         logger = log
+        sharedArguments = Self.comparable(arguments)
+        if communicator.worldSize > 1 { agreeOnSubcommand(arguments.first { !$0.hasPrefix("-") } ?? "", parsed: parsed) }
+    }
+
+    /// `arguments` with `--flag=value` written `--flag value`, and the values every rank may spell its own way
+    /// replaced by `…`: file paths and `--threads`.
+    static func comparable(_ arguments: [String]) -> [String] {
+        let perRank: Set<String> = ["--data", "--model", "--out", "--context", "--resume", "--report", "--train-out", "--threads"]
+        let split = arguments.flatMap { argument -> [String] in
+            guard argument.hasPrefix("--"), let equals = argument.firstIndex(of: "=") else { return [argument] }
+            return [String(argument[..<equals]), String(argument[argument.index(after: equals)...])]
+        }
+        var result: [String] = [], maskNext = false
+        for argument in split {
+            result.append(maskNext && !argument.hasPrefix("-") ? "…" : argument)
+            maskNext = perRank.contains(argument)
+        }
+        return result
+    }
+
+    /// The first collective of every command under mpirun: all ranks run the same subcommand, or all exit with 1.
+    private func agreeOnSubcommand(_ name: String, parsed: Bool) {
+        let all: [[UInt8]]
+        do {
+            all = try SetupAgreement.exchange(communicator, .success([parsed ? 1 : 0] + Array(name.utf8)))
+        } catch {
+            communicator.abort(message: "could not agree on the subcommand: \(error)", code: 1)
+        }
+        guard all.allSatisfy({ $0.first == 1 }) else { return }
+        let names = all.map { String(decoding: $0.dropFirst(), as: UTF8.self) }
+        guard Set(names).count > 1 else { return }
+        let list = names.enumerated().map { "rank \($0.offset): \($0.element.isEmpty ? "none" : $0.element)" }.joined(separator: ", ")
+        let message = "the ranks run different subcommands (\(list)): every rank of a job must run the same command"
+        report(SetupFailure(messages: [String](repeating: message, count: names.count)))
+        finish()
+        exit(1)
     }
 
     static func bootstrapLogging(rank: Int, worldSize: Int) {
@@ -58,8 +106,15 @@ final class RunContext {
             failure = SetupFailure(messages: [RunContext.message(of: error)])
         } else {
             do {
-                _ = try SetupAgreement.exchange(communicator, error.map { .failure($0) } ?? .success([]))
-                return
+                let shared = sharedArguments.map { Array(($0 + sharedContent.map { "[\($0)]" }).joined(separator: "\u{0}").utf8) }
+                let all = try SetupAgreement.exchange(communicator, error.map { .failure($0) } ?? .success(shared.map { [1] + $0 } ?? [0]))
+                // Every rank ready: the same command line, but for the values each rank may spell its own way.
+                guard all.allSatisfy({ $0.first == 1 }), Set(all).count > 1 else { return }
+                let lines = all.map { "`" + String(decoding: $0.dropFirst(), as: UTF8.self).replacingOccurrences(of: "\u{0}", with: " ") + "`" }
+                let message = "the ranks run different command lines (rank 0: \(lines[0]); "
+                    + lines.indices.dropFirst().filter { lines[$0] != lines[0] }.map { "rank \($0): \(lines[$0])" }.joined(separator: "; ")
+                    + "): every rank of a job must run the same command on the same model and data (its file paths and --threads may differ)"
+                failure = SetupFailure(messages: [String](repeating: message, count: all.count))
             } catch let gathered as SetupFailure {
                 failure = gathered
             } catch {

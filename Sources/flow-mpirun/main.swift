@@ -42,7 +42,7 @@ do {
     // `--lr -1`: the parser reads `-1` as a flag and reports a missing value; say how to write it.
     let hint = FlowMPIRun.negativeValueHint(for: error, arguments: Array(CommandLine.arguments.dropFirst()))
     let code = FlowMPIRun.exitCode(for: error)
-    if MPICommunicator.launchedByMPI, let ctx = try? RunContext() {
+    if MPICommunicator.launchedByMPI, let ctx = try? RunContext(parsed: false) {
         if code != .success {
             ctx.agree(CommandLineError(message: FlowMPIRun.message(for: error) + (hint.map { "\n" + $0 } ?? "")))
         }
@@ -57,7 +57,7 @@ do {
 var running = command
 // `--help`, `-h`, `help COMMAND`: the parser returns its help command, which prints; no subcommand: the root, which
 // prints its help too.
-if MPICommunicator.launchedByMPI, String(describing: type(of: command)) == "HelpCommand" || command is FlowMPIRun, let ctx = try? RunContext() {
+if MPICommunicator.launchedByMPI, String(describing: type(of: command)) == "HelpCommand" || command is FlowMPIRun, let ctx = try? RunContext(parsed: false) {
     printHelpUnderMPI(ctx) {
         do { try running.run() } catch { print(FlowMPIRun.fullMessage(for: error)) }  // it throws the help as a clean exit
     }

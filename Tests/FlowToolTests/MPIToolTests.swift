@@ -1,6 +1,7 @@
 import FlowCore
 import Foundation
 import Testing
+@testable import flow_mpirun
 
 /// `mpirun -np N flow-mpirun …` against single-process runs: bytes in exact mode, agreement in default
 /// mode, uneven data, a mismatched rank, a killed rank.
@@ -383,6 +384,36 @@ struct MPIToolTests {
         #expect(inspect.output.contains("error: rank 1: Unknown option '--bogus'"), "\(inspect.output)")
         #expect(!inspect.output.contains("checkpoint: "), "\(inspect.output)")
         #expect(!Tool.exists("\(dir)/fresh"))
+        // Different subcommands (their collectives would never pair up): refused at the first collective, not a hang.
+        let mpmd = try Tool.run(mpirun, a + ["-np", "1", Tool.binary, "inspect", "--model", run, ":", "-np", "1", Tool.binary, "sample",
+                                             "--model", run, "-n", "3", "--out", "\(dir)/mpmd.csv"], timeout: 120)
+        #expect(mpmd.status == 1, "\(mpmd.output)")
+        #expect(mpmd.output.contains("error: the ranks run different subcommands (rank 0: inspect, rank 1: sample): every rank of a job must run the same command"),
+                "\(mpmd.output)")
+        #expect(mpmd.seconds < 120, "a hang: ended by the test's guard after \(mpmd.seconds) s")
+        // The same subcommand with other values (a sample of seed 1 written as if of seed 2): refused, nothing written.
+        let sample = ["sample", "--model", run, "-n", "6", "--out", "\(dir)/mix.csv"]
+        let fingerprint = String(LoadedModel.fingerprint(try Checkpoint.load(path: "\(run)/best.safetensors").model.parameters), radix: 16)
+        let seeds = try Tool.run(mpirun, a + ["-np", "1", Tool.binary] + sample + ["--seed", "1", ":", "-np", "1", Tool.binary] + sample + ["--seed", "2"],
+                                 timeout: 120)
+        #expect(seeds.status == 1, "\(seeds.output)")
+        #expect(seeds.output.contains("error: the ranks run different command lines (rank 0: `sample --model … -n 6 --out … --seed 1 [model \(fingerprint)]`; rank 1: `sample --model … -n 6 --out … --seed 2 [model \(fingerprint)]`): every rank of a job must run the same command on the same model and data (its file paths and --threads may differ)"),
+                "\(seeds.output)")
+        #expect(!Tool.exists("\(dir)/mix.csv"))
+        // File paths spelt per host and per-rank thread counts are the same command.
+        let perHost = try Tool.run(mpirun, a + ["-np", "1", Tool.binary] + sample + ["--threads", "1", ":", "-np", "1", Tool.binary, "sample",
+                                              "--model", "\(dir)/./run", "-n", "6", "--out", "\(dir)/mix.csv", "--threads=2"], timeout: 120)
+        #expect(perHost.status == 0, "\(perHost.output)")
+        #expect(Tool.exists("\(dir)/mix.csv"))
+        // evaluate on two files of the same name but other rows (each host its own): refused, naming the fingerprints.
+        try FileManager.default.createDirectory(atPath: "\(dir)/other", withIntermediateDirectories: true)
+        try "0.1,0.2\n0.3,0.4\n".write(toFile: "\(dir)/mine.csv", atomically: true, encoding: .utf8)
+        try "0.1,0.2\n0.3,0.5\n".write(toFile: "\(dir)/other/mine.csv", atomically: true, encoding: .utf8)
+        let scores = try Tool.run(mpirun, a + ["-np", "1", Tool.binary, "evaluate", "--model", run, "--data", "\(dir)/mine.csv", ":", "-np", "1", Tool.binary,
+                                               "evaluate", "--model", run, "--data", "\(dir)/other/mine.csv"], timeout: 120)
+        #expect(scores.status == 1, "\(scores.output)")
+        #expect(scores.output.contains("error: the ranks run different command lines (rank 0: `evaluate --model … --data … [model \(fingerprint)] [data "), "\(scores.output)")
+        #expect(!scores.output.contains("NLL"), "\(scores.output)")
 
         // One data file spelt two ways is the same data (compared by fingerprint), not another configuration.
         var csv = "x0,x1\n"
