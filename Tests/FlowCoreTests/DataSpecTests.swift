@@ -29,11 +29,14 @@ import Testing
     @Test func samplesBeyondPhysicalMemoryAreRefused() {
         let memory = MachineMemory.physicalBytes
         #expect(memory > 1 << 20 && memory < Int.max)
-        let n = Int.max / 16
+        let n = Int.max / 64
         #expect(message { try DataSpec(samples: n).load() }
-                == "invalid --samples \(n): the points need \(n * 16) bytes (16 per point), more than this machine's memory (\(memory) bytes)")
+                == "invalid --samples \(n): the points and their working copies need \(n * 64) bytes (64 per point), more than this machine's memory (\(memory) bytes)")
         #expect(message { try DataSpec(samples: Int.max).load() }
-                == "invalid --samples \(Int.max): the points need more than \(Int.max) bytes (16 per point), more than this machine's memory (\(memory) bytes)")
+                == "invalid --samples \(Int.max): the points and their working copies need more than \(Int.max) bytes (64 per point), more than this machine's memory (\(memory) bytes)")
+        // Just above memory at 64 bytes a point, though the points alone (16 bytes each) would fit.
+        let above = Int(memory / 64) + 1
+        #expect(message { try DataSpec(samples: above).load() }?.hasPrefix("invalid --samples \(above): the points and their working copies need ") == true)
         #expect(message { try DataSpec(samples: 1).load() } == "invalid --samples 1: need at least 2 points")
     }
 

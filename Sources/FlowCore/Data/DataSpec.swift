@@ -92,10 +92,14 @@ public struct DataSpec: Codable, Hashable, Sendable {
         return base + (limitRows.map { ", first \($0) rows" } ?? "") + (condition.map { ", " + $0.summary } ?? "")
     }
 
+    /// The memory a generated 2-D point takes at the peak of `train` or `evaluate`, bytes: the points (16) and the
+    /// commands' working copies of them (measured: 61–63).
+    public static let bytesPerPoint = 64
+
     /// Loads or generates the rows `[rows, D]` in data units.
     /// - Throws: ``FlowIOError`` for unreadable or malformed files (naming file, line and column),
     ///   ``FlowConfigurationError`` for an unknown data set, fewer than 2 samples or more than fit in this
-    ///   machine's physical memory (16 bytes per point), or a noise that is negative, not finite or takes the
+    ///   machine's physical memory (``bytesPerPoint`` bytes per point), or a noise that is negative, not finite or takes the
     ///   generated points beyond Float32's range.
     public func load() throws -> Matrix<Double> { try loadWithLabels().features }
 
@@ -140,12 +144,14 @@ public struct DataSpec: Codable, Hashable, Sendable {
             throw FlowConfigurationError(field: "dataset", message: "unknown data set '\(name)'; known: \(Self.datasetNames.joined(separator: ", "))")
         }
         guard samples >= 2 else { throw FlowConfigurationError(field: "samples", value: "\(samples)", message: "need at least 2 points") }
-        let (bytes, overflow) = samples.multipliedReportingOverflow(by: 2 * MemoryLayout<Double>.size)
+        // Not only the generated Double points (16 bytes each): train's and evaluate's working copies (Float rows,
+        // splits, latents, log-densities) peak at about 61–63 bytes per 2-D point (measured at 10⁷ and 5·10⁷ points).
+        let (bytes, overflow) = samples.multipliedReportingOverflow(by: Self.bytesPerPoint)
         let memory = MachineMemory.physicalBytes
         if overflow || bytes > memory {
             throw FlowConfigurationError(
                 field: "samples", value: "\(samples)",
-                message: "the points need \(overflow ? "more than \(Int.max)" : "\(bytes)") bytes (16 per point), more than this machine's memory (\(memory) bytes)")
+                message: "the points and their working copies need \(overflow ? "more than \(Int.max)" : "\(bytes)") bytes (\(Self.bytesPerPoint) per point), more than this machine's memory (\(memory) bytes)")
         }
         if let noise, !(noise >= 0) || !noise.isFinite {
             throw FlowConfigurationError(field: "noise", value: "\(noise)", message: "must be a finite number ≥ 0")

@@ -198,16 +198,26 @@ public struct RunDirectory: Sendable {
 
     /// Reads `config.json`.
     /// - Throws: ``FlowIOError`` naming the file when it is missing or not a run configuration, and then the key and
-    ///   value at fault (`options.checkpoint_every: expected a whole number, found 2.5`).
+    ///   value at fault (`options.checkpoint_every: expected a whole number, found 2.5`), a format version other
+    ///   than 1, or a value train's flags would refuse (`invalid --batch-size 0: …`).
     public func readConfig() throws -> RunConfig {
         guard let data = FileManager.default.contents(atPath: config) else {
             throw FlowIOError(path: config, message: "cannot read the run's config.json (is \(path) a training run directory?)")
         }
+        let c: RunConfig
         do {
-            return try JSONFile.decode(RunConfig.self, from: data, path: config)
+            c = try JSONFile.decode(RunConfig.self, from: data, path: config)
         } catch var error as FlowIOError {
             error.message = "not a valid run configuration: " + error.message
             throw error
         }
+        guard c.formatVersion == 1 else {
+            throw FlowIOError(path: config, message: "format_version \(c.formatVersion) is not supported (this build reads version 1)")
+        }
+        // A hand-edited value is the file's, not a flag's: name the file (the message names the flag that sets it).
+        do { try c.training.validate() } catch {
+            throw FlowIOError(path: config, message: "not a valid run configuration: \(error)")
+        }
+        return c
     }
 }
