@@ -56,7 +56,7 @@ struct TrainCommand: ParsableCommand {
     @Option(name: .customLong("micro-batch"), help: "Rows per micro-batch in exact mode (default 64).") var microBatch: Int?
     @Option(name: .customLong("clip-norm"), help: "Clip the global gradient norm to this value.") var clipNorm: Double?
     @Option(help: "Learning-rate schedule: constant | cosine (default constant).") var schedule: ScheduleName?
-    @Option(name: .customLong("warmup-steps"), help: "Linear warm-up steps of the cosine schedule (default 0).") var warmupSteps: Int?
+    @Option(name: .customLong("warmup-steps"), help: "Linear warm-up steps of the cosine schedule (default 0; implies --schedule cosine).") var warmupSteps: Int?
     @Option(help: "Overlap the gradient allreduce with the backward pass: auto (on across hosts, off on one host) | on | off.")
     var overlap: OverlapSetting = .auto
     @Option(name: .customLong("ema-momentum"),

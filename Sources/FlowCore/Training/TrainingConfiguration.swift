@@ -91,8 +91,12 @@ public struct TrainingConfiguration: Codable, Hashable, Sendable {
         if !(adam.beta2 >= 0 && adam.beta2 < 1) { try fail("beta2", "\(adam.beta2)", "must be in [0, 1)") }
         if !(adam.epsilon > 0) { try fail("eps", "\(adam.epsilon)", "must be > 0") }
         if case let .cosine(warmup, total, minimum) = schedule {
-            if warmup < 0 || total < 1 || !(minimum >= 0 && minimum <= 1) {
+            if warmup < 0 { try fail("warmup-steps", "\(warmup)", "must be 0 or more") }
+            if total < 1 || !(minimum >= 0 && minimum <= 1) {
                 try fail("schedule", "cosine(warmup \(warmup), total \(total), minimum \(minimum)) out of range")
+            }
+            if warmup > total {
+                try fail("warmup-steps", "\(warmup)", "longer than the run's \(total) steps (epochs × steps per epoch): the rate would never reach its peak")
             }
         }
     }
