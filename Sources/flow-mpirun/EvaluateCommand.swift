@@ -110,7 +110,10 @@ struct EvaluateCommand: ParsableCommand {
             let seed = noiseSeed ?? loaded.checkpoint.training?.seed ?? 0
             var results = try parts.map { try evaluate(loaded, $0, noiseSeed: seed) }
             if baseline {
-                let gaussians = try fitBaselines(loaded, noiseSeed: seed)
+                let gaussians: (diagonal: GaussianBaseline, full: GaussianBaseline, name: String)
+                do { gaussians = try fitBaselines(loaded, noiseSeed: seed) } catch let error as NormalizerError {
+                    throw ValidationError("--baseline: the Gaussian baselines cannot be fitted on the run's training split: \(error.message); evaluate without --baseline")
+                }
                 for (k, part) in parts.enumerated() { results[k].baseline = try score(gaussians, loaded, part, noiseSeed: seed) }
             }
             if json {

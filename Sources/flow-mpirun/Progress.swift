@@ -62,7 +62,7 @@ final class ProgressReporter {
         let rate = Double(rowsThisEpoch) / max(1e-9, t - epochStart)
         let perStep = (t - runStart) / Double(stepsDone)
         let remaining = Double(max(0, totalSteps - r.step - 1)) * perStep
-        var loss = String(format: "%.4f", r.nll)
+        var loss = formatLoss(r.nll)
         if let d = bitsPerDimDivisor { loss += String(format: " (%.4f bits/dim)", r.nll / d) }
         let line = String(format: "epoch %d/%d  step %d/%d  loss %@  %.0f samples/s  ETA %@",
                           r.epoch + 1, totalEpochs, r.batch + 1, r.batchesPerEpoch, loss, rate, Self.duration(remaining))
@@ -74,12 +74,12 @@ final class ProgressReporter {
         if !terminal { lastDraw = epochStart }
         rowsThisEpoch = 0
         guard enabled else { return }
-        var v = r.validationNLL.map { String(format: "  val NLL %.4f", $0) } ?? ""
+        var v = r.validationNLL.map { "  val NLL " + formatLoss($0) } ?? ""
         if let d = bitsPerDimDivisor, let nll = r.validationNLL { v += String(format: " (%.4f bits/dim)", nll / d) }
         let skipped = r.skippedSteps > 0 ? "  (\(r.skippedSteps) non-finite steps skipped)" : ""
         let trainBits = bitsPerDimDivisor.map { String(format: " (%.4f bits/dim)", r.trainNLL / $0) } ?? ""
-        let line = String(format: "epoch %d/%d  train NLL %.4f%@%@  %.0f samples/s  %.2f s%@",
-                          r.epoch, totalEpochs, r.trainNLL, trainBits, v, r.samplesPerSecond, r.seconds, skipped)
+        let line = String(format: "epoch %d/%d  train NLL %@%@%@  %.0f samples/s  %.2f s%@",
+                          r.epoch, totalEpochs, formatLoss(r.trainNLL), trainBits, v, r.samplesPerSecond, r.seconds, skipped)
         if terminal {
             print("\r\u{1B}[2K" + line)
         } else {

@@ -407,14 +407,14 @@ struct TrainCommand: ParsableCommand {
         let uniform = String(format: "%d levels: uniform = %.4f bits/dim", levels, log2(Double(levels)))
         let scores: String
         if let validation = summary.validationNLL {
-            scores = "validation NLL \(String(format: "%.4f", validation)) \(units)"
-                + (trainer.bestEpoch.map { ", best \(String(format: "%.4f", trainer.bestValidationNLL!)) at epoch \($0)" } ?? "")
+            scores = "validation NLL \(formatLoss(validation)) \(units)"
+                + (trainer.bestEpoch.map { ", best \(formatLoss(trainer.bestValidationNLL!)) at epoch \($0)" } ?? "")
                 + (t.model.preprocessing.isDiscrete ? String(format: "\n  validation bits/dim %.4f (best %.4f); %@", validation / bitsDivisor,
                                                              (trainer.bestValidationNLL ?? .nan) / bitsDivisor, uniform) : "")
         } else {
             // --validation-fraction 0: the last epoch's training NLL, and where to score the model.
             let train = metrics.curves.train.last ?? .nan
-            scores = "no validation split: the last epoch's training NLL \(String(format: "%.4f", train)) \(units)"
+            scores = "no validation split: the last epoch's training NLL \(formatLoss(train)) \(units)"
                 + (t.model.preprocessing.isDiscrete ? String(format: " = %.4f bits/dim (%@)", train / bitsDivisor, uniform) : "")
                 + "; score the model with flow-mpirun evaluate"
         }

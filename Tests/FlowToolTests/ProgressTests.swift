@@ -35,6 +35,15 @@ import Testing
         #expect(p.stepLine(report(step: 11))?.hasPrefix("  epoch 2/2  step 2/10") == true)
     }
 
+    @Test("losses print with 4 decimals, and with 6 significant digits beyond a million; counts with their noun")
+    func formatting() {
+        #expect(formatLoss(2116.68) == "2116.6800")
+        #expect(formatLoss(-0.5) == "-0.5000")
+        #expect(formatLoss(1.2345678e75) == "1.23457e+75")
+        #expect(formatLoss(.nan) == "nan" && formatLoss(.infinity) == "inf")
+        #expect(counted(1, "epoch") == "1 epoch" && counted(3, "epoch") == "3 epochs" && counted(0, "row") == "0 rows")
+    }
+
     @Test("disabled (--quiet or not rank 0): no line")
     func disabled() {
         let clock = Clock()

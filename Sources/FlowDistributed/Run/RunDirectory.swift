@@ -101,7 +101,8 @@ public struct RunDirectory: Sendable {
                 let code = errno
                 var isDirectory: ObjCBool = false
                 if code == EEXIST, FileManager.default.fileExists(atPath: current, isDirectory: &isDirectory), isDirectory.boolValue { continue }
-                throw FlowIOError(path: path, message: "cannot create the output directory (\(current)): \(String(cString: strerror(code)))")
+                let reason = code == EEXIST ? "a file of that name exists, not a directory" : String(cString: strerror(code))
+                throw FlowIOError(path: path, message: "cannot create the output directory (\(current)): \(reason)")
             }
         }
     }
