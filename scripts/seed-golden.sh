@@ -6,7 +6,7 @@
 # Trains `--dataset moons --epochs 3 --seed 7` (the seed model, unless extra flags change it) in default and
 # --reproducible mode at 1 rank × 1 thread, 1 × 2 and `mpirun -np 2` × 1, and prints one line per run: the layout,
 # evaluate --json's NLL, and the SHA-256 of the checkpoint, of `sample -n 500 --seed 3` and of `encode` of the
-# first 200 samples; then one small dequantising digits run. OpenBLAS is pinned to its Haswell kernels so that
+# first 200 samples (its rows: the header is z0,z1 since 5566b97, x0,x1 before); then one small dequantising digits run. OpenBLAS is pinned to its Haswell kernels so that
 # the bytes do not depend on which kernels this CPU would pick. Compare two builds with
 #   scripts/seed-golden.sh old/flow-mpirun /tmp/a > a.txt; scripts/seed-golden.sh .build/release/flow-mpirun /tmp/b > b.txt; diff a.txt b.txt
 # (a debug and a release build differ in the last bits; compare like with like). The debug build's values of
@@ -32,7 +32,7 @@ for mode in default reproducible; do
     "$bin" sample --model "$dir/model.safetensors" -n 500 --seed 3 --out "$dir/samples-golden.csv" --threads 1 2>/dev/null
     head -201 "$dir/samples-golden.csv" > "$dir/encode-input.csv"
     "$bin" encode --model "$dir/model.safetensors" --data "$dir/encode-input.csv" --out "$dir/latents-golden.csv" --threads 1 2>/dev/null
-    echo "$mode $layout nll=$(nll "$dir/model.safetensors") model=$(hash "$dir/model.safetensors") sample=$(hash "$dir/samples-golden.csv") encode=$(hash "$dir/latents-golden.csv")"
+    echo "$mode $layout nll=$(nll "$dir/model.safetensors") model=$(hash "$dir/model.safetensors") sample=$(hash "$dir/samples-golden.csv") encode=$(tail -n +2 "$dir/latents-golden.csv" | sha256sum | cut -c1-64)"
   done
 done
 # The dequantising path (digits: uniform dequantisation + logit), one small run.
