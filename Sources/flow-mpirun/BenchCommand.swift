@@ -159,7 +159,11 @@ struct BenchCommand: ParsableCommand {
                 m = .imageFlow(image, preprocessing: .none)
             }
             try m.validate()
-            return (try c.threadList(), m)
+            // The thread counts decide how many measurements, so collectives, each rank takes part in: they must agree.
+            let threads = try c.threadList()
+            ctx.sharedContent = RunContext.comparable(Array(CommandLine.arguments.dropFirst()), maskThreads: false)
+                + ["thread counts " + threads.map(String.init).joined(separator: ",")]
+            return (threads, m)
         }
         do {
             try c.execute(ctx, threadCounts: threadCounts, model: model)

@@ -58,7 +58,12 @@ enum FileMapping {
             try loaded.checkWidth(x.rows, x.columns, source: input)
             if pngOut { try SampleGrid.checkSize(shape: loaded.imageShape!, count: x.rows, columns: min(x.rows, 10), blocks: 1) }
             let context = try loaded.context(file: contextFile, classLabel: classLabel, rows: x.rows, rowsOf: input)
-            return (loaded, x.converted(), context)
+            // What every rank must agree on under mpirun (its paths may be spelt per host).
+            let rows: Matrix<Float> = x.converted()
+            ctx.sharedContent.append("\(forward ? "encode" : "decode")\(pngIn ? " (png in)" : "")\(pngOut ? " (png out)" : "") data "
+                + RunContext.fingerprint(rows) + (classLabel.map { " --class \($0)" } ?? ""))
+            if let context { ctx.sharedContent.append("context " + RunContext.fingerprint(context)) }
+            return (loaded, rows, context)
         }
         do {
             let D = loaded.dim, p = loaded.parameters.base

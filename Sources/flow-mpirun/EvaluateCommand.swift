@@ -103,7 +103,9 @@ struct EvaluateCommand: ParsableCommand {
             }
             for part in parts { try loaded.model.configuration.preprocessing.validateDiscrete(part.x) }
             // Every rank must score the same rows (a --data path may be spelt per host).
-            ctx.sharedContent += parts.map { "data " + String($0.x.fingerprint, radix: 16) }
+            ctx.sharedContent.append("evaluate" + (c.noiseSeed.map { " --noise-seed \($0)" } ?? "") + (c.perClass ? " --per-class" : "")
+                + (c.baseline ? " --baseline" : "") + (c.json ? " --json" : ""))
+            ctx.sharedContent += parts.map { "data " + String($0.x.fingerprint, radix: 16) + ($0.context.map { ", context " + RunContext.fingerprint($0) } ?? "") }
             return (loaded, parts)
         }
         do {

@@ -17,12 +17,11 @@ final class RunContext {
     var rank: Int { communicator.rank }
     var worldSize: Int { communicator.worldSize }
     var isRoot: Bool { communicator.rank == 0 }
-    /// The command line every rank must share under mpirun, compared at the set-up agreement (``agree(_:)``), with
-    /// the values that may differ per rank masked (file paths: each host its own mount; `--threads`). `nil`: not
-    /// compared (`train` compares its resolved configuration and data fingerprints instead).
-    var sharedArguments: [String]?
-    /// What the ranks' set-up produced that must be the same on every rank although its source may be spelt per host
-    /// (`model 5f3a…`, `data 91c0…`: fingerprints), compared with ``sharedArguments``.
+    /// What every rank's set-up must agree on under mpirun, compared at the set-up agreement (``agree(_:)``) when any
+    /// is given: the values a command's collectives and output depend on (`sample n=6 seed=1 …`) and fingerprints of
+    /// what it read (`model 5f3a…`, `data 91c0…`), whose paths may be spelt per host. A command that compares its
+    /// command line instead (`bench`: ``comparable(_:maskThreads:)``) shares that. `train` compares its resolved
+    /// configuration and data itself (``TrainingRun``), and shares nothing here.
     var sharedContent: [String] = []
 
     /// The job's context. Under mpirun every rank first agrees on the subcommand (the first collective of every
@@ -45,14 +44,25 @@ final class RunContext {
         var log = Logger(label: "flow-mpirun")
         log.logLevel = ProcessInfo.processInfo.environment["FLOW_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
         logger = log
-        sharedArguments = Self.comparable(arguments)
         if communicator.worldSize > 1 { agreeOnSubcommand(arguments.first { !$0.hasPrefix("-") } ?? "", parsed: parsed) }
     }
 
+    /// A fingerprint of a matrix's shape and values for ``sharedContent``: 16 hex digits of FNV-1a over the Float32
+    /// bit patterns.
+    static func fingerprint(_ m: Matrix<Float>) -> String {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        func mix(_ x: UInt64) { h ^= x; h = h &* 0x0000_0100_0000_01b3 }
+        mix(UInt64(m.rows)); mix(UInt64(m.columns))
+        for v in m.values { mix(UInt64(v.bitPattern)) }
+        return String(h, radix: 16)
+    }
+
     /// `arguments` with `--flag=value` written `--flag value`, and the values every rank may spell its own way
-    /// replaced by `…`: file paths and `--threads`.
-    static func comparable(_ arguments: [String]) -> [String] {
-        let perRank: Set<String> = ["--data", "--model", "--out", "--context", "--resume", "--report", "--train-out", "--threads"]
+    /// replaced by `…`: file paths (and `--threads` when `maskThreads`).
+    static func comparable(_ arguments: [String], maskThreads: Bool = true) -> [String] {
+        var perRank: Set<String> = ["--data", "--model", "--out", "--context", "--resume", "--report", "--train-out",
+                                    "--json", "--csv", "--svg", "--markdown"]
+        if maskThreads { perRank.insert("--threads") }
         let split = arguments.flatMap { argument -> [String] in
             guard argument.hasPrefix("--"), let equals = argument.firstIndex(of: "=") else { return [argument] }
             return [String(argument[..<equals]), String(argument[argument.index(after: equals)...])]
@@ -106,14 +116,14 @@ final class RunContext {
             failure = SetupFailure(messages: [RunContext.message(of: error)])
         } else {
             do {
-                let shared = sharedArguments.map { Array(($0 + sharedContent.map { "[\($0)]" }).joined(separator: "\u{0}").utf8) }
-                let all = try SetupAgreement.exchange(communicator, error.map { .failure($0) } ?? .success(shared.map { [1] + $0 } ?? [0]))
-                // Every rank ready: the same command line, but for the values each rank may spell its own way.
+                let shared = sharedContent.isEmpty ? [0] : [1] + Array(sharedContent.joined(separator: "\u{0}").utf8)
+                let all = try SetupAgreement.exchange(communicator, error.map { .failure($0) } ?? .success(shared))
+                // Every rank ready: the same settings and inputs, whatever paths and thread counts each rank gave.
                 guard all.allSatisfy({ $0.first == 1 }), Set(all).count > 1 else { return }
-                let lines = all.map { "`" + String(decoding: $0.dropFirst(), as: UTF8.self).replacingOccurrences(of: "\u{0}", with: " ") + "`" }
-                let message = "the ranks run different command lines (rank 0: \(lines[0]); "
+                let lines = all.map { "`" + String(decoding: $0.dropFirst(), as: UTF8.self).replacingOccurrences(of: "\u{0}", with: "; ") + "`" }
+                let message = "the ranks run different commands (rank 0: \(lines[0]); "
                     + lines.indices.dropFirst().filter { lines[$0] != lines[0] }.map { "rank \($0): \(lines[$0])" }.joined(separator: "; ")
-                    + "): every rank of a job must run the same command on the same model and data (its file paths and --threads may differ)"
+                    + "): every rank of a job must run the same command on the same model and data (file paths and --threads may differ)"
                 failure = SetupFailure(messages: [String](repeating: message, count: all.count))
             } catch let gathered as SetupFailure {
                 failure = gathered

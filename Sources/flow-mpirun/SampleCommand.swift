@@ -72,6 +72,10 @@ struct SampleCommand: ParsableCommand {
             }
             try c.checkMemory(dim: loaded.dim)
             let context = try loaded.context(file: c.contextOption.context, classLabel: c.classLabel, rows: c.n, rowsOf: "samples (-n)")
+            // What every rank must agree on under mpirun (its paths may be spelt per host).
+            ctx.sharedContent.append("sample -n \(c.n) --seed \(c.seed) --temperature \(c.temperature.map { "\($0)" }.joined(separator: ","))"
+                + (c.classLabel.map { " --class \($0)" } ?? "") + (c.isPNG ? " (png, --columns \(c.gridColumns))" : ""))
+            if let context { ctx.sharedContent.append("context " + RunContext.fingerprint(context)) }
             return (loaded, context)
         }
         do {

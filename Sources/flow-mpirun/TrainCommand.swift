@@ -74,7 +74,6 @@ struct TrainCommand: ParsableCommand {
 
     mutating func run() throws {
         let ctx = try RunContext()
-        ctx.sharedArguments = nil  // the ranks compare their resolved configurations and data instead (TrainingRun)
         let command = self
         let setup = ctx.setUp { try command.prepare(ctx) }
         do {
