@@ -11,3 +11,11 @@ func counted(_ count: Int, _ noun: String, plural: String? = nil) -> String {
 func formatLoss(_ value: Double) -> String {
     String(format: abs(value) < 1e6 || !value.isFinite ? "%.4f" : "%.6g", value)
 }
+
+/// `text` as one word for a POSIX shell, for commands that messages print to be copied: as it is when it holds only
+/// `A–Z a–z 0–9 _ @ % + = : , . / -`, otherwise in single quotes (`'runs/my run'`, a quote as `'\''`).
+func shellQuoted(_ text: String) -> String {
+    let safe = Set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_@%+=:,./-")
+    if !text.isEmpty, text.allSatisfy({ safe.contains($0) }) { return text }
+    return "'" + text.replacingOccurrences(of: "'", with: "'\\''") + "'"
+}

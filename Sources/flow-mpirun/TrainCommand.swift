@@ -464,7 +464,7 @@ struct TrainCommand: ParsableCommand {
             : " (ranks 0–\(ctx.worldSize - 1) ran --threads \(threadsPerRank.map(String.init).joined(separator: ", ")); the same layout continues with the same bytes)"
         ctx.say("""
             stopped by \(cause) after step \(trainer.step) (\(position)); checkpoint written to \(s.run.model)\(latency)
-            resume with: \(Self.launchCommand(worldSize: ctx.worldSize)) train --resume \(s.run.path)\(layout)
+            resume with: \(Self.launchCommand(worldSize: ctx.worldSize)) train --resume \(shellQuoted(s.run.path))\(layout)
             """)
         // Every rank past the checkpoint before any exits: under mpirun, the first rank to exit with
         // 128 + signal makes mpirun SIGTERM the rest, which must then end at once.

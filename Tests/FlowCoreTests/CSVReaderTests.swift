@@ -36,16 +36,19 @@ import Testing
         let table = try CSVReader.parse(text: "1,abc\n2,3\n", path: "data.csv")
         #expect(table.header == ["1", "abc"])
         #expect(table.values == [2, 3])
-        // pandas' integer column names with a named one.
-        #expect(try CSVReader.parse(text: "0,1,label\n2,3,4\n", path: "data.csv").header == ["0", "1", "label"])
+        // pandas' integer column names with a named one, and names with digits beside numeric ones.
+        for header in ["0,1,label", "x1,x2,3", "0,1,y2", "PC1,PC2,4", "2021,2022,Q3", "\"x1\",2"] {
+            let parsed = try CSVReader.parse(text: header + "\n2,3" + (header.split(separator: ",").count == 3 ? ",4" : "") + "\n", path: "data.csv")
+            #expect(parsed.header?.count == header.split(separator: ",").count, "\(header)")
+        }
     }
 
     @Test func aFirstDataRowWithATypoIsNotTakenForAHeader() {
         expectFlowIOError("data.csv:1: column 2: expected a number, found \"2.O\" (the line's other fields are numbers, so it is read as data, not as a header; a header names every column)") {
             _ = try CSVReader.parse(text: "1.5,2.O\n3,4\n", path: "data.csv")
         }
-        expectFlowIOError("data.csv:2: column 1: expected a number, found \"x1\" (the line's other fields are numbers, so it is read as data, not as a header; a header names every column)") {
-            _ = try CSVReader.parse(text: "\nx1,7\n3,4\n", path: "data.csv")
+        expectFlowIOError("data.csv:2: column 2: expected a number, found \"-4x\" (the line's other fields are numbers, so it is read as data, not as a header; a header names every column)") {
+            _ = try CSVReader.parse(text: "\n3,-4x\n3,4\n", path: "data.csv")
         }
     }
 

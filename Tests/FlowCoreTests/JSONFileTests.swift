@@ -6,7 +6,7 @@ import Testing
 /// `JSONFile.decode`: a hand-edited JSON file's error names the key path and the value at fault.
 @Suite struct JSONFileTests {
     struct Inner: Codable { var steps: [Int]; var rate: Double }
-    struct Outer: Codable { var name: String; var count: Int; var flag: Bool; var inner: Inner }
+    struct Outer: Codable { var name: String; var count: Int; var flag: Bool; var inner: Inner; var seed: UInt64?; var shift: Double? }
 
     /// The message for `json`, or nil when it decodes.
     func message(_ json: String) -> String? {
@@ -30,6 +30,9 @@ import Testing
         #expect(message(good.replacingOccurrences(of: "\"name\": \"a\", ", with: "")) == "c.json: name is missing")
         #expect(message(good.replacingOccurrences(of: "\"name\": \"a\"", with: "\"name\": null"))
                 == "c.json: name: expected a string, found null")
+        // A negative value for an unsigned field, after a negative Double that is valid where it is.
+        let unsigned = good.replacingOccurrences(of: "\"flag\": true", with: "\"flag\": true, \"shift\": -2, \"seed\": -1")
+        #expect(message(unsigned) == "c.json: seed: expected a whole number ≥ 0, found -1")
         #expect(message("[1]") == "c.json: the top level: expected an object, found an array")
         #expect(message("{\n  \"name\": \"a\",,\n}") == "c.json: not valid JSON: invalid value at line 2, column 15")
         #expect(message("")?.hasPrefix("c.json: not valid JSON: ") == true)

@@ -42,6 +42,8 @@ import Testing
         #expect(formatLoss(1.2345678e75) == "1.23457e+75")
         #expect(formatLoss(.nan) == "nan" && formatLoss(.infinity) == "inf")
         #expect(counted(1, "epoch") == "1 epoch" && counted(3, "epoch") == "3 epochs" && counted(0, "row") == "0 rows")
+        #expect(shellQuoted("runs/moons-1.5") == "runs/moons-1.5")
+        #expect(shellQuoted("runs/my run") == "'runs/my run'" && shellQuoted("it's") == "'it'\\''s'" && shellQuoted("") == "''")
     }
 
     @Test("disabled (--quiet or not rank 0): no line")

@@ -299,6 +299,11 @@ struct RunSizingTests {
         let training = try #require(config?["training"] as? [String: Any])
         let schedule = try #require((training["schedule"] as? [String: Any])?["cosine"] as? [String: Any])
         #expect(schedule["totalSteps"] as? Int == 21, "3 epochs × 7 training rows at batch 1: \(schedule)")
+        // Resumed with its own flags (--schedule cosine again, whose step count is planned from the data): the same
+        // run, extended to 4 epochs.
+        let resumed = try Tool.flow(["train", "--resume", "\(dir)/run", "--epochs", "4", "--schedule", "cosine", "--no-plots", "--threads", "1"])
+        #expect(resumed.status == 0, "\(resumed.output)")
+        #expect(resumed.output.contains("4 epochs, 28 steps"), "\(resumed.output)")
     }
 }
 

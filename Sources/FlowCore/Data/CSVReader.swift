@@ -8,7 +8,8 @@
 ///   exponent (`-1.5`, `.5`, `3.`, `2e-3`, `+1E+10`); hexadecimal and other forms are rejected.
 /// - Header: the first non-blank line is a header if and only if at least one of its fields is non-empty and
 ///   not a number; every later line must then be numeric. A first line whose fields are numbers and text that
-///   holds digits (`1.5,2.O`: a data row with a typo) is refused, naming the field, rather than dropped as a header. Header names are trimmed and one pair of surrounding
+///   starts as a number does (`1.5,2.O`: a data row with a typo) is refused, naming the field, rather than dropped
+///   as a header. Header names are trimmed and one pair of surrounding
 ///   double quotes is removed. Quoted fields containing commas are not supported.
 /// - Blank lines (empty or only spaces/tabs) are skipped anywhere in the file, including the middle; line
 ///   numbers in errors still count them, so they match an editor's line numbers.
@@ -206,11 +207,16 @@ struct CSVParser {
         let isHeader = fields.contains { $0 == .notANumber }
         columns = ranges.count
         columnsLine = lineNumber
-        // A line of numbers whose other fields all hold digits ("1.5,2.O") is a data row with a typo, not a header:
-        // read as a header it would silently drop that row. Headers name their columns ("x,y", "0,1,label").
+        // A line of numbers whose other fields all start as numbers do ("1.5,2.O", "3,-4x") is a data row with a
+        // typo, not a header: read as a header it would silently drop that row. Header names start otherwise
+        // ("x,y", "0,1,label", "x1,x2,3", "2021,2022,Q3").
         if isHeader, fields.contains(where: { if case .number = $0 { return true } else { return false } }) {
             let texts = zip(ranges, fields).filter { $0.1 == .notANumber }.map { Array(line[$0.0]) }
-            if texts.allSatisfy({ $0.contains { (0x30...0x39).contains($0) } }), let column = fields.firstIndex(of: .notANumber) {
+            let startsAsNumber: ([UInt8]) -> Bool = { t in
+                guard let first = t.first else { return false }
+                return (0x30...0x39).contains(first) || first == 0x2B || first == 0x2D || first == 0x2E  // 0-9 + - .
+            }
+            if texts.allSatisfy(startsAsNumber), let column = fields.firstIndex(of: .notANumber) {
                 if let problem = binaryProblem(line) { throw problem }
                 let text = String(decoding: line[ranges[column]], as: UTF8.self)
                 throw FlowIOError(path: path, line: lineNumber, column: column + 1, message: "expected a number, found \"\(text.count > 40 ? String(text.prefix(40)) + "…" : text)\" "

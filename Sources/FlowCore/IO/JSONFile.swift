@@ -41,10 +41,11 @@ public enum JSONFile {
         case .dataCorrupted(let context):
             if !context.codingPath.isEmpty { return "\(keyPath(context.codingPath)): \(context.debugDescription)" }
             guard let tree else { return "not valid JSON: " + syntaxMessage(syntaxError, data: data) }
-            // The text parses: Foundation reports a number that does not fit its field (2.5 or 1e30 for an Int)
-            // as invalid JSON at the root. Find it by rounding each non-integral number in turn.
+            // The text parses: Foundation reports a number that does not fit its field (2.5 or 1e30 for an Int, -1
+            // for a UInt64) as invalid JSON at the root. Find it by replacing each suspect number in turn.
             if let culprit = fractionalCulprit(in: tree, type: type) {
-                return "\(keyPath(culprit.path)): expected a whole number, found \(culprit.value)"
+                let negative = culprit.value.hasPrefix("-") && !culprit.value.contains(".") && !culprit.value.contains("e")
+                return "\(keyPath(culprit.path)): expected a whole number\(negative ? " ≥ 0" : ""), found \(culprit.value)"
             }
             return context.debugDescription
         @unknown default:
@@ -72,10 +73,12 @@ public enum JSONFile {
         return String(cString: number.objCType) == "c"
     }
 
-    /// The first non-integral (or out-of-range) number whose replacement by 0 makes the root-level error go away.
+    /// The first non-integral, out-of-range or negative number whose replacement by 0 makes the root-level error go
+    /// away.
     static func fractionalCulprit<T: Decodable>(in tree: Any, type: T.Type) -> (path: [any CodingKey], value: String)? {
         for (path, value) in numbers(in: tree, path: []) {
-            guard value != value.rounded() || abs(value) > 9.0e15 else { continue }
+            // Fractional, beyond Int, or negative (for an unsigned field such as a seed).
+            guard value != value.rounded() || abs(value) > 9.0e15 || value < 0 else { continue }
             let replaced = replacing(in: tree, path: path, with: NSNumber(value: 0))
             guard let bytes = try? JSONSerialization.data(withJSONObject: replaced, options: [.fragmentsAllowed]) else { continue }
             do {

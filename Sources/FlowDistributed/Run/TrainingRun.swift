@@ -366,6 +366,10 @@ struct LocalRun {
             // Flags may extend the run (--epochs); any other flag must agree with the stored run.
             var requested = try request.requested(stored)
             requested.training.epochs = stored.training.epochs
+            // `--schedule cosine` (or `--warmup-steps`) given again: its step count is planned below, from the data.
+            if case .cosine(let w, 0, let m) = requested.training.schedule, case .cosine(_, let total, _) = stored.training.schedule {
+                requested.training.schedule = .cosine(warmupSteps: w, totalSteps: total, minimum: m)
+            }
             // The data file's path may differ from the one recorded (moved, another host's mount, another rank's
             // copy): the checkpoint's data fingerprint compares the data themselves (below).
             var storedData = stored.data, givenData = requested.data
