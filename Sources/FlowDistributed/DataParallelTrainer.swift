@@ -329,12 +329,9 @@ public final class DataParallelTrainer: @unchecked Sendable {
 
     /// A 64-bit checksum (FNV-1a over the bit patterns) of the parameters.
     public func parameterChecksum() -> Int64 {
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        for e in 0..<parameters.count {
-            h ^= UInt64(parameters.base[e].bitPattern)
-            h = h &* 0x0000_0100_0000_01b3
-        }
-        return Int64(bitPattern: h)
+        var h = FNV1a()
+        for e in 0..<parameters.count { h.mix(UInt64(parameters.base[e].bitPattern)) }
+        return Int64(bitPattern: h.value)
     }
 
     /// Compares the parameter checksum across ranks.

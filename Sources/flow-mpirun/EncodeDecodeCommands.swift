@@ -61,8 +61,8 @@ enum FileMapping {
             // What every rank must agree on under mpirun (its paths may be spelt per host).
             let rows: Matrix<Float> = x.converted()
             ctx.sharedContent.append("\(forward ? "encode" : "decode")\(pngIn ? " (png in)" : "")\(pngOut ? " (png out)" : "") data "
-                + RunContext.fingerprint(rows) + (classLabel.map { " --class \($0)" } ?? ""))
-            if let context { ctx.sharedContent.append("context " + RunContext.fingerprint(context)) }
+                + TrainingRun.hex(rows.fingerprint) + (classLabel.map { " --class \($0)" } ?? ""))
+            if let context { ctx.sharedContent.append("context " + TrainingRun.hex(context.fingerprint)) }
             return (loaded, rows, context)
         }
         do {

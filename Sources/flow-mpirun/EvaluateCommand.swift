@@ -105,7 +105,7 @@ struct EvaluateCommand: ParsableCommand {
             // Every rank must score the same rows (a --data path may be spelt per host).
             ctx.sharedContent.append("evaluate" + (c.noiseSeed.map { " --noise-seed \($0)" } ?? "") + (c.perClass ? " --per-class" : "")
                 + (c.baseline ? " --baseline" : "") + (c.json ? " --json" : ""))
-            ctx.sharedContent += parts.map { "data " + String($0.x.fingerprint, radix: 16) + ($0.context.map { ", context " + RunContext.fingerprint($0) } ?? "") }
+            ctx.sharedContent += parts.map { "data " + TrainingRun.hex($0.x.fingerprint) + ($0.context.map { ", context " + TrainingRun.hex($0.fingerprint) } ?? "") }
             return (loaded, parts)
         }
         do {

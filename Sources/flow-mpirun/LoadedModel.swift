@@ -16,14 +16,13 @@ struct LoadedModel {
         parameters = AlignedBuffer(checkpoint.model.parameters)
         evaluator = ShardedEvaluator(network: checkpoint.model.network, communicator: ctx.communicator, pool: WorkerPool(count: threads))
         // Every rank must hold the same model (its path may be spelt per host): compared at the set-up agreement.
-        ctx.sharedContent.append("model " + String(Self.fingerprint(checkpoint.model.parameters), radix: 16))
+        ctx.sharedContent.append("model " + Self.fingerprint(checkpoint))
     }
 
-    /// A 64-bit fingerprint (FNV-1a) of `values`' bit patterns.
-    static func fingerprint(_ values: [Float]) -> UInt64 {
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        for v in values { h ^= UInt64(v.bitPattern); h = h &* 0x0000_0100_0000_01b3 }
-        return h
+    /// The model's fingerprint in the ranks' agreement: its parameters' (a `[1, count]` matrix), 16 hex digits.
+    static func fingerprint(_ checkpoint: Checkpoint) -> String {
+        let p = checkpoint.model.parameters
+        return TrainingRun.hex(Matrix(rows: 1, columns: p.count, values: p).fingerprint)
     }
 
     /// The data spec stored with the checkpoint by `train`, if any.

@@ -47,16 +47,6 @@ final class RunContext {
         if communicator.worldSize > 1 { agreeOnSubcommand(arguments.first { !$0.hasPrefix("-") } ?? "", parsed: parsed) }
     }
 
-    /// A fingerprint of a matrix's shape and values for ``sharedContent``: 16 hex digits of FNV-1a over the Float32
-    /// bit patterns.
-    static func fingerprint(_ m: Matrix<Float>) -> String {
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        func mix(_ x: UInt64) { h ^= x; h = h &* 0x0000_0100_0000_01b3 }
-        mix(UInt64(m.rows)); mix(UInt64(m.columns))
-        for v in m.values { mix(UInt64(v.bitPattern)) }
-        return String(h, radix: 16)
-    }
-
     /// `arguments` with `--flag=value` written `--flag value`, and the values every rank may spell its own way
     /// replaced by `…`: file paths (and `--threads` when `maskThreads`).
     static func comparable(_ arguments: [String], maskThreads: Bool = true) -> [String] {

@@ -75,7 +75,7 @@ struct SampleCommand: ParsableCommand {
             // What every rank must agree on under mpirun (its paths may be spelt per host).
             ctx.sharedContent.append("sample -n \(c.n) --seed \(c.seed) --temperature \(c.temperature.map { "\($0)" }.joined(separator: ","))"
                 + (c.classLabel.map { " --class \($0)" } ?? "") + (c.isPNG ? " (png, --columns \(c.gridColumns))" : ""))
-            if let context { ctx.sharedContent.append("context " + RunContext.fingerprint(context)) }
+            if let context { ctx.sharedContent.append("context " + TrainingRun.hex(context.fingerprint)) }
             return (loaded, context)
         }
         do {

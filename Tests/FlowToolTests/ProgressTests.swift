@@ -46,6 +46,16 @@ import Testing
         #expect(shellQuoted("runs/my run") == "'runs/my run'" && shellQuoted("it's") == "'it'\\''s'" && shellQuoted("") == "''")
     }
 
+    @Test("a mistyped subcommand: edit distances and the nearest subcommands named")
+    func subcommandSuggestions() {
+        #expect(FlowMPIRun.editDistance("trian", "train") == 2 && FlowMPIRun.editDistance("smaple", "sample") == 2)
+        #expect(FlowMPIRun.editDistance("", "abc") == 3 && FlowMPIRun.editDistance("abc", "") == 3 && FlowMPIRun.editDistance("bench", "bench") == 0)
+        #expect(FlowMPIRun.unknownSubcommand(in: ["evalute", "--model", "m"])?.message
+                == "unknown subcommand 'evalute' (did you mean 'evaluate'?); the subcommands are train, sample, evaluate, encode, decode, inspect, bench")
+        #expect(FlowMPIRun.unknownSubcommand(in: ["train", "--epochs", "1"]) == nil)
+        #expect(FlowMPIRun.unknownSubcommand(in: ["help", "train"]) == nil && FlowMPIRun.unknownSubcommand(in: ["--help"]) == nil)
+    }
+
     @Test("disabled (--quiet or not rank 0): no line")
     func disabled() {
         let clock = Clock()

@@ -168,15 +168,3 @@ public struct DataSpec: Codable, Hashable, Sendable {
         return points
     }
 }
-
-extension Matrix where Scalar == Double {
-    /// A 64-bit fingerprint (FNV-1a over the Float32 bit patterns and the shape), to check that every rank
-    /// trains on the same data.
-    public var fingerprint: UInt64 {
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        func mix(_ x: UInt64) { h ^= x; h = h &* 0x0000_0100_0000_01b3 }
-        mix(UInt64(rows)); mix(UInt64(columns))
-        for v in values { mix(UInt64(Float(v).bitPattern)) }
-        return h
-    }
-}
